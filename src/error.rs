@@ -1,0 +1,234 @@
+//! The crate's error types, named after what fails.
+//!
+//! [`Error`] is what travels through `on_error`: cheap to clone (one `Arc`), `Send + Sync`, and it
+//! says what went wrong through [`ErrorKind`]. Errors that hand a value back to its owner (a rejected
+//! push, a closed emitter) carry the value and give it back with `into_inner`; their `Debug` does not
+//! require `T: Debug`.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What kind of failure an [`Error`] reports.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// `request(0)` was called: Reactive Streams rule 3.9.
+    InvalidDemand,
+    /// A stage received more items than it could hold or had requested (missing backpressure).
+    Overflow,
+    /// User code (a closure or a subscriber) panicked; the stage turned the panic into this error.
+    Panicked,
+    /// An `Enforcing` throttle saw items arrive faster than its rate.
+    RateExceeded,
+    /// Nothing arrived within a deadline.
+    Timeout,
+    /// An operation was rejected by a resilience policy (breaker open, load shed, bulkhead full).
+    Rejected,
+    /// A retry policy gave up; the last error is the source.
+    RetryExhausted,
+    /// The stage was closed or cancelled before the operation could complete.
+    Closed,
+    /// An error raised by user code (`try_map`, `Flux::error`, `Error::custom`).
+    Custom,
+}
+
+/// The error a stream terminates with (`on_error`).
+///
+/// Clones share one allocation, so fan-out stages can hand the same error to every subscriber.
+///
+/// ```
+/// use backflow::{Error, ErrorKind};
+///
+/// let e = Error::msg("disk full");
+/// assert_eq!(e.kind(), ErrorKind::Custom);
+/// assert_eq!(e.to_string(), "disk full");
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "boom");
+/// let e = Error::custom(io);
+/// assert!(e.downcast_ref::<std::io::Error>().is_some());
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    retry_after: Option<Duration>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    fn build(
+        kind: ErrorKind,
+        message: String,
+        retry_after: Option<Duration>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message,
+                retry_after,
+                source,
+            }),
+        }
+    }
+
+    /// An error of the given kind with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::build(kind, message.into(), None, None)
+    }
+
+    /// A user error with just a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Custom, message)
+    }
+
+    /// Wraps any error type as a [`ErrorKind::Custom`] error; get it back with [`Error::downcast_ref`].
+    pub fn custom<E: std::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        Self::build(
+            ErrorKind::Custom,
+            error.to_string(),
+            None,
+            Some(Box::new(error)),
+        )
+    }
+
+    /// Rule 3.9: `request(n)` with `n == 0`.
+    pub fn invalid_demand() -> Self {
+        Self::new(
+            ErrorKind::InvalidDemand,
+            "invalid demand: request(0) violates Reactive Streams rule 3.9 (n must be > 0)",
+        )
+    }
+
+    /// A stage received more than it requested or can hold; `stage` names it.
+    pub fn overflow(stage: &str) -> Self {
+        Self::new(
+            ErrorKind::Overflow,
+            format!("overflow in {stage}: received more items than requested or than it can hold (missing backpressure)"),
+        )
+    }
+
+    /// Turns a caught panic payload into an error; `place` says whose code panicked.
+    pub fn panicked(place: &str, payload: Box<dyn Any + Send>) -> Self {
+        let what = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_string()
+        };
+        Self::new(ErrorKind::Panicked, format!("panic in {place}: {what}"))
+    }
+
+    /// A timeout error.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+
+    /// An error carrying a hint of when a retry may succeed.
+    pub fn with_retry_after(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self::build(kind, message.into(), retry_after, None)
+    }
+
+    /// An error of `kind` that wraps `source` as its cause.
+    pub fn with_source(kind: ErrorKind, message: impl Into<String>, source: Error) -> Self {
+        Self::build(kind, message.into(), None, Some(Box::new(source)))
+    }
+
+    /// What failed.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// When a retry may succeed, if the failing stage knows (token-bucket deficit, breaker open time).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// The wrapped error of type `E`, if this error wraps one.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.source.as_ref()?.downcast_ref::<E>()
+    }
+
+    /// Whether `self` and `other` are clones of the same error.
+    pub fn ptr_eq(&self, other: &Error) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(r) = self.inner.retry_after {
+            d.field("retry_after", &r);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|e| &**e as &(dyn std::error::Error + 'static))
+    }
+}
+
+type Hook = Arc<dyn Fn(&Error) + Send + Sync>;
+static ERROR_HOOK: parking_lot::RwLock<Option<Hook>> = parking_lot::RwLock::new(None);
+
+/// Installs the hook that receives errors nobody downstream can take any more.
+///
+/// Rule 2.13: a subscriber that panics is treated as cancelled, and its panic must be reported, never
+/// swallowed. When there is no live downstream to signal (the panicking code *is* the subscriber, or
+/// it panicked again in `on_error`), the error goes here. Without a hook it is printed to stderr.
+/// This is Reactor's `Hooks.onErrorDropped` / RxJava's `RxJavaPlugins.setErrorHandler`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// backflow::set_error_hook(move |e| s.lock().unwrap().push(e.to_string()));
+/// # backflow::clear_error_hook();
+/// ```
+pub fn set_error_hook(hook: impl Fn(&Error) + Send + Sync + 'static) {
+    *ERROR_HOOK.write() = Some(Arc::new(hook));
+}
+
+/// Removes the hook installed by [`set_error_hook`]; errors go to stderr again.
+pub fn clear_error_hook() {
+    *ERROR_HOOK.write() = None;
+}
+
+/// Reports an error that has no downstream left to receive it.
+pub(crate) fn report_undeliverable(error: &Error) {
+    let hook = ERROR_HOOK.read().clone();
+    match hook {
+        Some(hook) => {
+            // A panicking hook must not unwind into a drain loop either.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(error)));
+        }
+        None => eprintln!("backflow: undeliverable error: {error}"),
+    }
+}
+
+// ---- hand-back errors: the value travels back to its owner ----

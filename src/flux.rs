@@ -1,0 +1,292 @@
+//! [`Flux`]: the fluent wrapper around any publisher, one method per operator.
+//!
+//! A chain of synchronous operators is a nest of generic types (`Filter<Map<Iter<..>, F>, G>`) that
+//! the compiler fuses into one loop, the way `Iterator` adapters fuse: no allocation, no dynamic
+//! call and no atomic read-modify-write per element. [`Flux::boxed`] erases the type where you need
+//! to name it.
+
+use std::fmt;
+
+use crate::error::Error;
+use crate::ops;
+use crate::protocol::{DynPublisher, Publisher, Subscriber};
+use crate::sink::{Fold, Request};
+use crate::sync::StdArc;
+
+/// A stream of items with backpressure: a [`Publisher`] plus the operators and sinks to use it.
+///
+/// Reactor's name, familiar to porters; it is RxJava's `Flowable` and Akka's `Source`. Build one
+/// with a source function ([`range`](crate::range), [`from_iter`](crate::from_iter), ...) or
+/// [`Flux::new`] around any publisher, chain operators, and end with a sink.
+///
+/// ```
+/// use backflow::prelude::*;
+///
+/// let out = backflow::range(0..10u64)
+///     .map(|x| x * 3)
+///     .filter(|x| x % 2 == 0)
+///     .collect()
+///     .unwrap();
+/// assert_eq!(out, vec![0, 6, 12, 18, 24]);
+/// ```
+#[derive(Clone, Copy, Default)]
+#[must_use = "a Flux does nothing until it is subscribed"]
+pub struct Flux<P> {
+    publisher: P,
+}
+
+impl<P: fmt::Debug> fmt::Debug for Flux<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Flux").field(&self.publisher).finish()
+    }
+}
+
+impl<P: Publisher> Publisher for Flux<P> {
+    type Item = P::Item;
+
+    #[inline]
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<P::Item> + 'static,
+    {
+        self.publisher.subscribe(subscriber)
+    }
+}
+
+/// A type-erased publisher of `T`, made by [`Flux::boxed`]. Cheap to clone.
+pub struct Boxed<T> {
+    inner: StdArc<dyn DynPublisher<T>>,
+}
+
+impl<T> Clone for Boxed<T> {
+    fn clone(&self) -> Self {
+        Boxed {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Boxed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Boxed")
+    }
+}
+
+impl<T: 'static> Publisher for Boxed<T> {
+    type Item = T;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<T> + 'static,
+    {
+        self.inner.subscribe_boxed(Box::new(subscriber))
+    }
+}
+
+impl<P> Flux<P> {
+    /// Wraps any publisher.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let flux = Flux::new(backflow::range(0..3u8));
+    /// assert_eq!(flux.collect().unwrap(), vec![0, 1, 2]);
+    /// ```
+    pub fn new(publisher: P) -> Self {
+        Flux { publisher }
+    }
+
+    /// The wrapped publisher.
+    pub fn into_inner(self) -> P {
+        self.publisher
+    }
+
+    /// A reference to the wrapped publisher.
+    pub fn get_ref(&self) -> &P {
+        &self.publisher
+    }
+}
+
+impl<P: Publisher> Flux<P> {
+    /// Erases the publisher's type, so differently built streams can share one type.
+    ///
+    /// Costs one allocation per subscription and one dynamic call per signal.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let streams: Vec<Flux<Boxed<u32>>> = vec![
+    ///     backflow::range(0..2u32).boxed(),
+    ///     backflow::range(5..7u32).map(|x| x * 10).boxed(),
+    /// ];
+    /// let all: Vec<Vec<u32>> = streams.into_iter().map(|f| f.collect().unwrap()).collect();
+    /// assert_eq!(all, vec![vec![0, 1], vec![50, 60]]);
+    /// ```
+    pub fn boxed(self) -> Flux<Boxed<P::Item>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(Boxed {
+            inner: StdArc::new(self.publisher),
+        })
+    }
+
+    // ---- synchronous operators ----
+
+    /// Applies `f` to each item.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; the operator holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` becomes an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked))
+    /// downstream and a cancel upstream.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(1..4u32).map(|x| x * 10).collect().unwrap();
+    /// assert_eq!(out, vec![10, 20, 30]);
+    /// ```
+    pub fn map<U, F>(self, f: F) -> Flux<ops::Map<P, F>>
+    where
+        F: Fn(P::Item) -> U + Send + Sync + 'static,
+        U: 'static,
+    {
+        Flux::new(ops::Map::new(self.publisher, f))
+    }
+
+    /// Keeps the items for which `predicate` returns `true`.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream unchanged; each discarded item's credit is replenished
+    /// upstream (`request(1)`), or, when the upstream supports it, simply not counted
+    /// ([`Subscriber::try_on_next`]), so a filter never stalls a stream.
+    ///
+    /// # Drops
+    ///
+    /// The items the predicate rejects: that is its job, so they are not counted as drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let odd = backflow::range(0..10u32).filter(|x| x % 2 == 1).collect().unwrap();
+    /// assert_eq!(odd, vec![1, 3, 5, 7, 9]);
+    /// ```
+    pub fn filter<F>(self, predicate: F) -> Flux<ops::Filter<P, F>>
+    where
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::Filter::new(self.publisher, predicate))
+    }
+    // ---- more synchronous operators (issue 2) ----
+
+    // ---- thread boundary (issue 3) ----
+
+    // ---- backpressure operators (issue 4) ----
+
+    // ---- graphs (issue 5) ----
+
+    // ---- sinks ----
+
+    /// Runs the stream to its end on this thread, folding items into an accumulator.
+    ///
+    /// Blocks until the stream terminates (a synchronous source runs inside this call). Requests in
+    /// batches of [`DEFAULT_BATCH`](crate::sink::DEFAULT_BATCH); see [`fold_with`](Self::fold_with).
+    ///
+    /// # Errors
+    ///
+    /// The stream's error, including a panic in `f` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sum = backflow::range(1..101u64).fold(0u64, |a, x| a + x).unwrap();
+    /// assert_eq!(sum, 5050);
+    /// ```
+    pub fn fold<A, F>(self, init: A, f: F) -> Result<A, Error>
+    where
+        A: Send + 'static,
+        F: FnMut(A, P::Item) -> A + Send + 'static,
+    {
+        self.fold_with(Request::default(), init, f)
+    }
+
+    /// [`fold`](Self::fold) with an explicit request policy.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let n = backflow::range(0..1000u32).fold_with(Request::Unbounded, 0usize, |n, _| n + 1).unwrap();
+    /// assert_eq!(n, 1000);
+    /// ```
+    pub fn fold_with<A, F>(self, request: Request, init: A, f: F) -> Result<A, Error>
+    where
+        A: Send + 'static,
+        F: FnMut(A, P::Item) -> A + Send + 'static,
+    {
+        let latch = crate::sink::block::Latch::new();
+        self.publisher
+            .subscribe(Fold::new(init, f, request.replenish(), latch.clone()));
+        latch.wait()
+    }
+
+    /// Runs `f` on every item, blocking until the stream ends.
+    ///
+    /// # Errors
+    ///
+    /// The stream's error, including a panic in `f`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// backflow::range(0..3u8).for_each(move |x| s.lock().unwrap().push(x)).unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
+    /// ```
+    pub fn for_each<F>(self, f: F) -> Result<(), Error>
+    where
+        F: FnMut(P::Item) + Send + 'static,
+    {
+        self.for_each_with(Request::default(), f)
+    }
+
+    /// [`for_each`](Self::for_each) with an explicit request policy.
+    pub fn for_each_with<F>(self, request: Request, mut f: F) -> Result<(), Error>
+    where
+        F: FnMut(P::Item) + Send + 'static,
+    {
+        self.fold_with(request, (), move |(), x| f(x))
+    }
+
+    /// Collects every item into a `Vec`, blocking until the stream ends.
+    ///
+    /// # Errors
+    ///
+    /// The stream's error; the items received before it are dropped.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// assert_eq!(backflow::range(0..4i32).collect().unwrap(), vec![0, 1, 2, 3]);
+    /// let failed = backflow::range(0..4i32).map(|x| if x == 2 { panic!("two") } else { x }).collect();
+    /// assert_eq!(failed.unwrap_err().kind(), ErrorKind::Panicked);
+    /// ```
+    pub fn collect(self) -> Result<Vec<P::Item>, Error>
+    where
+        P::Item: Send + 'static,
+    {
+        self.collect_with(Request::default())
+    }
+
+    /// [`collect`](Self::collect) with an explicit request policy.
+    pub fn collect_with(self, request: Request) -> Result<Vec<P::Item>, Error>
+    where
+        P::Item: Send + 'static,
+    {
+        self.fold_with(request, Vec::new(), |mut v, x| {
+            v.push(x);
+            v
+        })
+    }
+    // ---- more sinks ----
+}

@@ -1,0 +1,58 @@
+//! # backflow
+//!
+//! An in-process reactive streams runtime with real backpressure.
+//!
+//! Fast producers overwhelm slow consumers: queues grow without bound, memory fills, latency
+//! explodes. Backpressure is the cure: the consumer says how much it can take (`request(n)`), and
+//! every stage in between passes that signal upstream. backflow brings the Reactive Streams model
+//! (Reactor, RxJava, Akka Streams) to Rust:
+//!
+//! - [`Publisher`] / [`Subscriber`] / [`Subscription`] with demand counted in `request(n)` credits,
+//!   following the Reactive Streams 1.0.4 rules ([`protocol`]);
+//! - [`Flux`], the fluent wrapper: sources ([`range`], [`from_iter`], ...), operators through which
+//!   demand flows upstream, and sinks;
+//! - statically dispatched chains that compile to a tight loop, like `Iterator` adapters.
+//!
+//! ```
+//! use backflow::prelude::*;
+//!
+//! // Demand flows up: the sink asks for batches, `filter` replenishes what it discards.
+//! let total = backflow::range(0..1_000u64)
+//!     .map(|x| x * 3)
+//!     .filter(|x| x % 2 == 0)
+//!     .fold(0, |acc, x| acc + x)
+//!     .unwrap();
+//! assert_eq!(total, (0..1_000u64).map(|x| x * 3).filter(|x| x % 2 == 0).sum::<u64>());
+//! ```
+//!
+//! Errors and panics travel as signals: a panic in a user closure becomes an
+//! [`ErrorKind::Panicked`] error downstream and a cancel upstream; nothing unwinds through another
+//! stage's drain loop.
+
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod demand;
+pub mod error;
+pub mod flux;
+pub mod ops;
+pub mod protocol;
+pub mod sink;
+pub mod source;
+mod sync;
+
+pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
+pub use flux::{Boxed, Flux};
+pub use protocol::{
+    NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
+};
+pub use source::{from_iter, range};
+
+/// The names most programs need: `use backflow::prelude::*;`.
+pub mod prelude {
+    pub use crate::error::{Error, ErrorKind};
+    pub use crate::flux::{Boxed, Flux};
+    pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
+    pub use crate::sink::Request;
+    // ---- more prelude names ----
+}

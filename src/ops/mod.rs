@@ -1,0 +1,13 @@
+//! Operators: one file per operator, each holding its publisher type, its subscriber, its
+//! subscription and its drain loop. The user-facing docs and examples live on the [`Flux`](crate::Flux)
+//! methods that build them.
+
+mod filter;
+mod map;
+
+pub use filter::Filter;
+pub use map::Map;
+// ---- synchronous operators (issue 2) ----
+// ---- thread boundary (issue 3) ----
+// ---- backpressure operators (issue 4) ----
+// ---- graphs (issue 5) ----

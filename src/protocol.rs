@@ -1,0 +1,262 @@
+//! The Reactive Streams protocol: [`Publisher`], [`Subscriber`], [`Subscription`], [`Processor`].
+//!
+//! These are the Reactive Streams 1.0.4 interfaces adapted to Rust. Every source, operator and sink in
+//! the crate is built from them, and users can implement each one themselves; the
+//! conformance verifier (`backflow::tck`, feature `tck`) checks that an implementation keeps the rules.
+//!
+//! # Signals
+//!
+//! A subscriber sees exactly: `on_subscribe` once, then `on_next` zero or more times, then at most one
+//! of `on_error` / `on_complete` (rules 1.03, 1.06, 1.07, 1.09). Signals never overlap and each
+//! happens-before the next, even when they arrive on different threads.
+//!
+//! # Demand
+//!
+//! Demand is counted in `u64` credits added by [`Subscription::request`]. A publisher delivers at most
+//! as many items as were requested in total (rule 1.01). The total saturates at `u64::MAX`, which
+//! means "unbounded" and never wraps or errors (rules 3.8, 3.17). `request(0)` is a protocol error
+//! answered with an `on_error` whose message names rule 3.9.
+//!
+//! ```
+//! use backflow::prelude::*;
+//!
+//! // A hand-written subscriber: request 2 at a time, from inside the handler (rule 3.3 allows it).
+//! struct Two { sub: Option<SharedSubscription>, seen: Vec<u32>, left: u32 }
+//! impl Subscriber<u32> for Two {
+//!     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); self.left = 2; self.sub = Some(s); }
+//!     fn on_next(&mut self, x: u32) {
+//!         self.seen.push(x);
+//!         self.left -= 1;
+//!         if self.left == 0 { self.left = 2; self.sub.as_ref().unwrap().request(2); }
+//!     }
+//!     fn on_error(&mut self, e: Error) { panic!("{e}") }
+//!     fn on_complete(&mut self) { assert_eq!(self.seen, vec![1, 2, 3, 4, 5]); }
+//! }
+//! backflow::range(1..6u32).subscribe(Two { sub: None, seen: vec![], left: 0 });
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::Error;
+
+/// A shared handle to a [`Subscription`], as handed to [`Subscriber::on_subscribe`].
+///
+/// Cheap to clone and to send to other threads; `request` and `cancel` may be called from anywhere.
+pub type SharedSubscription = Arc<dyn Subscription>;
+
+/// The link between one publisher and one subscriber, through which the subscriber asks for items.
+///
+/// # Demand
+///
+/// - 3.08: `request(n)` adds `n` to the outstanding demand, saturating at `u64::MAX` (unbounded).
+/// - 3.09: `request(0)` makes the publisher signal `on_error` with [`ErrorKind::InvalidDemand`](crate::ErrorKind::InvalidDemand).
+/// - 3.17: any number of requests may accumulate up to `u64::MAX` without error.
+/// - 3.02 / 3.03: `request` may be called synchronously from `on_subscribe` and `on_next`; the
+///   publisher must not recurse into `on_next` from inside `request` (a drain loop trampolines it).
+///
+/// # Signals
+///
+/// - 3.05 – 3.07: `cancel` is prompt, idempotent and thread-safe; afterwards `request` and `cancel`
+///   are no-ops.
+/// - 3.12 / 3.13: after `cancel` the publisher stops signalling (items already in flight may still
+///   arrive, rule 1.08) and eventually drops every reference it holds to the subscriber.
+pub trait Subscription: Send + Sync {
+    /// Adds `n` credits of demand. `n == 0` is a protocol error (rule 3.9).
+    fn request(&self, n: u64);
+    /// Asks the publisher to stop sending and release the subscriber.
+    fn cancel(&self);
+}
+
+/// A consumer of a stream of `T`, driven by a [`Publisher`].
+///
+/// # Signals
+///
+/// The publisher calls `on_subscribe` exactly once, then `on_next` at most as many times as
+/// requested, then at most one of `on_error` / `on_complete`. Calls never overlap.
+///
+/// - 2.01: items arrive only after `request(n)`; request at the end of a handler, in batches.
+/// - 2.03: `on_complete` / `on_error` must not call back into the subscription.
+/// - 2.05: a subscriber that is already subscribed answers a second `on_subscribe` by cancelling the
+///   new subscription.
+/// - 2.08 – 2.10: accept `on_next` after your own `cancel` (items in flight), and terminal signals
+///   with or without a prior request.
+/// - 2.13: handlers return normally. If one panics, the stage that called it treats the subscriber as
+///   cancelled and reports the panic (downstream `on_error`, or the [error hook](crate::set_error_hook)).
+///
+/// # Demand
+///
+/// A subscriber owns its demand: it calls [`Subscription::request`] on the handle it got in
+/// `on_subscribe`. [`Subscriber::try_on_next`] lets an operator hand a credit back unused.
+pub trait Subscriber<T>: Send {
+    /// The first signal: the handle through which demand is requested.
+    fn on_subscribe(&mut self, subscription: SharedSubscription);
+
+    /// One item, delivered against one credit of demand.
+    fn on_next(&mut self, item: T);
+
+    /// Delivers an item and says whether it used a credit of demand.
+    ///
+    /// `false` means the item was consumed without using a credit (a `filter` discarded it): the
+    /// caller must not count it against demand. This is Reactor's `ConditionalSubscriber` fusion: it
+    /// lets a filtering stage skip a `request(1)` round trip per discarded element. The default calls
+    /// [`on_next`](Subscriber::on_next) and returns `true`; publishers that do not care may always call
+    /// `on_next`.
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
+        self.on_next(item);
+        true
+    }
+
+    /// The failure terminal signal. Nothing follows it.
+    fn on_error(&mut self, error: Error);
+
+    /// The success terminal signal. Nothing follows it.
+    fn on_complete(&mut self);
+}
+
+impl<T, S: Subscriber<T> + ?Sized> Subscriber<T> for Box<S> {
+    #[inline]
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        (**self).on_subscribe(subscription)
+    }
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        (**self).on_next(item)
+    }
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
+        (**self).try_on_next(item)
+    }
+    #[inline]
+    fn on_error(&mut self, error: Error) {
+        (**self).on_error(error)
+    }
+    #[inline]
+    fn on_complete(&mut self) {
+        (**self).on_complete()
+    }
+}
+
+/// A source of a stream of items, delivered to each subscriber on demand.
+///
+/// # Signals
+///
+/// - 1.09: `subscribe` always calls `on_subscribe` first and returns normally. To reject a
+///   subscriber, call `on_subscribe` (with any subscription) and then `on_error`; no request needed.
+/// - 1.04 / 1.05: a failing source signals `on_error`; a finite one signals `on_complete`, an empty
+///   one without waiting for a request.
+/// - 1.10 / 1.11: `subscribe` may be called many times; each source documents whether subscribers
+///   share one upstream (multicast) or each get their own run (unicast, "cold"). Every source in this
+///   crate is cold unless its doc says otherwise.
+///
+/// # Demand
+///
+/// - 1.01: never more `on_next` than the total requested; 1.02: fewer is fine if the stream ends.
+pub trait Publisher {
+    /// The type of the items.
+    type Item;
+
+    /// Starts a new subscription that delivers to `subscriber`.
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<Self::Item> + 'static;
+}
+
+impl<P: Publisher + ?Sized> Publisher for Arc<P> {
+    type Item = P::Item;
+    #[inline]
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<Self::Item> + 'static,
+    {
+        (**self).subscribe(subscriber)
+    }
+}
+
+impl<P: Publisher + ?Sized> Publisher for &P {
+    type Item = P::Item;
+    #[inline]
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<Self::Item> + 'static,
+    {
+        (**self).subscribe(subscriber)
+    }
+}
+
+/// A stage that is both a subscriber (upstream side) and a publisher (downstream side).
+///
+/// Rule 4.01: it obeys both rule sets. 4.02: it either recovers from an upstream error or forwards it
+/// at once. Implemented automatically for every type that is both.
+pub trait Processor<T>: Subscriber<T> + Publisher {}
+
+impl<T, X: Subscriber<T> + Publisher> Processor<T> for X {}
+
+/// The object-safe face of [`Publisher`], for type erasure (`Flux::boxed`).
+pub trait DynPublisher<T>: Send + Sync {
+    /// [`Publisher::subscribe`] with a boxed subscriber.
+    fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<T>>);
+}
+
+impl<P> DynPublisher<P::Item> for P
+where
+    P: Publisher + Send + Sync,
+    P::Item: 'static,
+{
+    fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<P::Item>>) {
+        self.subscribe(subscriber)
+    }
+}
+
+/// A subscription that ignores everything: for publishers that terminate at once, or reject.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopSubscription;
+
+impl Subscription for NoopSubscription {
+    fn request(&self, _n: u64) {}
+    fn cancel(&self) {}
+}
+
+impl NoopSubscription {
+    /// A shared handle to a no-op subscription.
+    pub fn shared() -> SharedSubscription {
+        Arc::new(NoopSubscription)
+    }
+}
+
+/// Runs a user signal handler, turning a panic into an `Err` (rule 2.13: never unwind through a
+/// drain loop that belongs to someone else).
+#[inline]
+pub(crate) fn catch<R>(place: &str, f: impl FnOnce() -> R) -> Result<R, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::panicked(place, p))
+}
+
+/// Delivers a terminal error to a subscriber that may itself panic; a second panic goes to the hook.
+pub(crate) fn deliver_error<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, error: Error) {
+    let shown = error.clone();
+    if let Err(second) = catch("on_error", || subscriber.on_error(error)) {
+        crate::error::report_undeliverable(&shown);
+        crate::error::report_undeliverable(&second);
+    }
+}
+
+/// Rejects a subscriber per rule 1.09: `on_subscribe` with a no-op subscription, then `on_error`.
+pub(crate) fn reject<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, error: Error) {
+    match catch("on_subscribe", || {
+        subscriber.on_subscribe(NoopSubscription::shared())
+    }) {
+        Ok(()) => deliver_error(subscriber, error),
+        Err(panic) => crate::error::report_undeliverable(&panic),
+    }
+}
+
+/// Completes a subscriber at once (empty source): `on_subscribe` then `on_complete`.
+pub(crate) fn complete_now<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S) {
+    let r = catch("on_subscribe", || {
+        subscriber.on_subscribe(NoopSubscription::shared())
+    })
+    .and_then(|()| catch("on_complete", || subscriber.on_complete()));
+    if let Err(panic) = r {
+        crate::error::report_undeliverable(&panic);
+    }
+}

@@ -1,0 +1,19 @@
+//! Where streams start: cold sources that replay to each subscriber, and push sources.
+//!
+//! Every source here is *cold* (unicast): each `subscribe` starts its own run from the beginning, and
+//! items are produced only against demand.
+//!
+//! ```
+//! use backflow::prelude::*;
+//! let total: u64 = backflow::range(1..101u64).fold(0, |acc, x| acc + x).unwrap();
+//! assert_eq!(total, 5050);
+//! ```
+
+pub(crate) mod pull;
+
+mod iter;
+mod range;
+
+pub use iter::{from_iter, Iter};
+pub use range::range;
+// ---- more sources (just, empty, error, never, generate) ----

@@ -1,0 +1,247 @@
+//! The demand-driven drain loop shared by every cold, synchronous source.
+//!
+//! A source describes how to produce its next item ([`Pull`]); [`subscribe_pull`] does the
+//! Reactive Streams part: `on_subscribe` first, an empty or failing source terminates without a
+//! request, items flow only against demand, re-entrant `request` from `on_next` is trampolined
+//! (depth 1), `cancel` stops and drops the subscriber, panics become `on_error`.
+
+use crate::demand::{Demand, DrainGate, UNBOUNDED};
+use crate::error::Error;
+use crate::protocol::{
+    catch, complete_now, deliver_error, reject, SharedSubscription, Subscriber, Subscription,
+};
+use crate::sync::{AtomicBool, Ordering, StdArc, UnsafeCell};
+
+/// How a source produces items, one at a time.
+pub(crate) trait Pull: Send + 'static {
+    /// The item type.
+    type Item;
+    /// Whether the drain may pull one item ahead to learn that the source is exhausted, so a stream
+    /// of exactly `n` items completes after `request(n)` and an empty one without any request.
+    /// Iterators say yes (Reactor's `hasNext`); `generate` says no (its step is user code).
+    const LOOKAHEAD: bool;
+    /// `Ok(Some(item))`, `Ok(None)` at the end, or the error that ends the stream.
+    fn pull(&mut self) -> Result<Option<Self::Item>, Error>;
+}
+
+/// What one drain pass ended with.
+enum Pass {
+    /// Demand is spent (or the subscriber cancelled): wait for the next signal.
+    Idle,
+    /// The source is exhausted or failed.
+    Done(Result<(), Error>),
+}
+
+struct Active<P: Pull, S> {
+    pull: P,
+    /// An item pulled ahead (lookahead) and not delivered yet.
+    ahead: Option<P::Item>,
+    subscriber: S,
+}
+
+struct PullSubscription<P: Pull, S> {
+    demand: Demand,
+    gate: DrainGate,
+    /// Set by `cancel` (Release), read by the drain owner (Acquire on the slow path, Relaxed per item).
+    cancelled: AtomicBool,
+    /// Set by `request(0)`; the drain owner answers it with `on_error` (rule 3.9).
+    invalid: AtomicBool,
+    /// `Some` while subscribed; taken (dropping the subscriber, rule 3.13) on terminal or cancel.
+    /// Only the owner of `gate` touches it.
+    active: UnsafeCell<Option<Active<P, S>>>,
+}
+
+// SAFETY: `active` (the only non-Sync field) is accessed solely by the thread that owns `gate`
+// (`DrainGate::enter` returned true, until `leave` returns 0); the gate's AcqRel RMWs order those
+// accesses. P and S are Send, so moving their use between owner threads is sound.
+unsafe impl<P: Pull, S: Send> Sync for PullSubscription<P, S> {}
+// SAFETY: every field is Send when P and S are (P::Item is owned by P's Send contract via `ahead`).
+unsafe impl<P: Pull, S: Send> Send for PullSubscription<P, S> where P::Item: Send {}
+
+/// Subscribes `subscriber` to a fresh run of `pull`.
+pub(crate) fn subscribe_pull<P, S>(mut pull: P, mut subscriber: S)
+where
+    P: Pull,
+    P::Item: Send,
+    S: Subscriber<P::Item> + 'static,
+{
+    let mut ahead = None;
+    if P::LOOKAHEAD {
+        match catch("a source", || pull.pull()) {
+            Ok(Ok(Some(item))) => ahead = Some(item),
+            Ok(Ok(None)) => return complete_now(&mut subscriber),
+            Ok(Err(e)) | Err(e) => return reject(&mut subscriber, e),
+        }
+    }
+    let subscription = StdArc::new(PullSubscription {
+        demand: Demand::new(),
+        gate: DrainGate::new(),
+        cancelled: AtomicBool::new(false),
+        invalid: AtomicBool::new(false),
+        active: UnsafeCell::new(Some(Active {
+            pull,
+            ahead,
+            subscriber,
+        })),
+    });
+    // Own the gate while calling on_subscribe, so requests made inside it are only recorded and the
+    // first items flow after on_subscribe returns (rule 1.03).
+    let owned = subscription.gate.enter();
+    debug_assert!(owned);
+    let handle: SharedSubscription = subscription.clone();
+    let started = subscription.active.with_mut(|slot| {
+        // SAFETY: we own the gate (entered above, not yet left).
+        let slot = unsafe { &mut *slot };
+        let active = slot.as_mut().expect("fresh subscription");
+        match catch("on_subscribe", || active.subscriber.on_subscribe(handle)) {
+            Ok(()) => true,
+            Err(panic) => {
+                subscription.cancelled.store(true, Ordering::Release);
+                let mut active = slot.take().expect("fresh subscription");
+                deliver_error(&mut active.subscriber, panic);
+                false
+            }
+        }
+    });
+    let _ = started;
+    subscription.drain_owned(1);
+}
+
+impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
+    fn drain(&self) {
+        if self.gate.enter() {
+            self.drain_owned(1);
+        }
+    }
+
+    /// Runs drain passes until the gate is released. Caller owns the gate.
+    fn drain_owned(&self, mut missed: usize) {
+        loop {
+            self.active.with_mut(|slot| {
+                // SAFETY: the caller owns the gate, so no other thread touches `active`.
+                self.pass(unsafe { &mut *slot })
+            });
+            missed = self.gate.leave(missed);
+            if missed == 0 {
+                return;
+            }
+        }
+    }
+
+    fn pass(&self, slot: &mut Option<Active<P, S>>) {
+        let Some(active) = slot.as_mut() else { return };
+        if self.cancelled.load(Ordering::Acquire) {
+            *slot = None;
+            return;
+        }
+        if self.invalid.load(Ordering::Acquire) {
+            self.cancelled.store(true, Ordering::Release);
+            let mut active = slot.take().expect("checked above");
+            deliver_error(&mut active.subscriber, Error::invalid_demand());
+            return;
+        }
+        let outcome = catch("a stream stage", || {
+            emit(active, &self.demand, &self.cancelled)
+        });
+        let end = match outcome {
+            Ok(Pass::Idle) => return,
+            Ok(Pass::Done(end)) => end,
+            Err(panic) => Err(panic),
+        };
+        self.cancelled.store(true, Ordering::Release);
+        let mut active = slot.take().expect("checked above");
+        match end {
+            Ok(()) => {
+                if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {
+                    crate::error::report_undeliverable(&panic);
+                }
+            }
+            Err(e) => deliver_error(&mut active.subscriber, e),
+        }
+    }
+}
+
+/// Delivers items while there is demand. The hot loop: one pull, one `try_on_next`, one relaxed
+/// load of `cancelled`, and local credit counting (the shared counter is touched once per batch).
+#[inline]
+fn emit<P: Pull, S: Subscriber<P::Item>>(
+    active: &mut Active<P, S>,
+    demand: &Demand,
+    cancelled: &AtomicBool,
+) -> Pass {
+    let mut requested = demand.get();
+    if requested == 0 {
+        return Pass::Idle;
+    }
+    let mut emitted = 0u64;
+    if let Some(item) = active.ahead.take() {
+        if active.subscriber.try_on_next(item) {
+            emitted = 1;
+        }
+    }
+    loop {
+        if requested == UNBOUNDED {
+            loop {
+                if cancelled.load(Ordering::Relaxed) {
+                    return Pass::Idle;
+                }
+                match active.pull.pull() {
+                    Ok(Some(item)) => {
+                        active.subscriber.try_on_next(item);
+                    }
+                    Ok(None) => return Pass::Done(Ok(())),
+                    Err(e) => return Pass::Done(Err(e)),
+                }
+            }
+        }
+        while emitted != requested {
+            if cancelled.load(Ordering::Relaxed) {
+                return Pass::Idle;
+            }
+            match active.pull.pull() {
+                Ok(Some(item)) => {
+                    if active.subscriber.try_on_next(item) {
+                        emitted += 1;
+                    }
+                }
+                Ok(None) => return Pass::Done(Ok(())),
+                Err(e) => return Pass::Done(Err(e)),
+            }
+        }
+        requested = demand.produced(emitted);
+        emitted = 0;
+        if requested == 0 {
+            if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) {
+                // Learn now whether the stream is over, so `request(n)` of exactly the remaining
+                // items is followed by on_complete without another request.
+                match active.pull.pull() {
+                    Ok(Some(item)) => active.ahead = Some(item),
+                    Ok(None) => return Pass::Done(Ok(())),
+                    Err(e) => return Pass::Done(Err(e)),
+                }
+            }
+            return Pass::Idle;
+        }
+    }
+}
+
+impl<P: Pull, S: Subscriber<P::Item>> Subscription for PullSubscription<P, S>
+where
+    P::Item: Send,
+    S: Send,
+{
+    fn request(&self, n: u64) {
+        if n == 0 {
+            self.invalid.store(true, Ordering::Release);
+        } else {
+            self.demand.add(n);
+        }
+        self.drain();
+    }
+
+    fn cancel(&self) {
+        if !self.cancelled.swap(true, Ordering::AcqRel) {
+            self.drain();
+        }
+    }
+}
