@@ -232,3 +232,7 @@ pub(crate) fn report_undeliverable(error: &Error) {
 }
 
 // ---- hand-back errors: the value travels back to its owner ----
+
+// ---- queue errors (issue 3) ----
+
+// ---- emitter / resilience errors (issue 4) ----

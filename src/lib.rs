@@ -35,11 +35,16 @@
 pub mod demand;
 pub mod error;
 pub mod flux;
+pub mod metrics;
 pub mod ops;
 pub mod protocol;
+pub mod queue;
+pub mod sched;
 pub mod sink;
 pub mod source;
 mod sync;
+#[cfg(feature = "tck")]
+pub mod tck;
 
 pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
 pub use flux::{Boxed, Flux};

@@ -7,7 +7,11 @@ mod map;
 
 pub use filter::Filter;
 pub use map::Map;
+
 // ---- synchronous operators (issue 2) ----
+
 // ---- thread boundary (issue 3) ----
+
 // ---- backpressure operators (issue 4) ----
+
 // ---- graphs (issue 5) ----

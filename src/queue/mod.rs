@@ -1,0 +1,1 @@
+//! Lock-free bounded rings for the places where a stream crosses threads.

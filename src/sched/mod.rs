@@ -1,0 +1,1 @@
+//! Schedulers: where and when stream work runs.

@@ -1,0 +1,1 @@
+//! The reusable Reactive Streams conformance verifier.
