@@ -15,5 +15,5 @@ mod iter;
 mod range;
 
 pub use iter::{from_iter, Iter};
-pub use range::range;
+pub use range::{range, Range, RangeInt};
 // ---- more sources (just, empty, error, never, generate) ----
