@@ -48,6 +48,7 @@ pub mod tck;
 
 pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
 pub use flux::{Boxed, Flux};
+pub use metrics::DropReason;
 pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
