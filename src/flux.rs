@@ -186,6 +186,76 @@ impl<P: Publisher> Flux<P> {
 
     // ---- backpressure operators (issue 4) ----
 
+    /// Collects items into `Vec`s of `size` items; the last one may be shorter.
+    ///
+    /// This is Reactor's and RxJava's `buffer(int)` — **not** our [`buffer`](Self::buffer), which is
+    /// the bounded backpressure buffer (Reactor's `onBackpressureBuffer`).
+    ///
+    /// # Demand
+    ///
+    /// A request for `k` chunks becomes a request for `k * size` items upstream (saturating).
+    ///
+    /// # Drops
+    ///
+    /// Nothing on completion (the partial chunk is emitted). On error the partial chunk is discarded
+    /// and the error forwarded at once, as Reactor does.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let chunks = backflow::range(0..7u32).chunks(3).collect().unwrap();
+    /// assert_eq!(chunks, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+    /// ```
+    #[doc(alias = "buffer_count")]
+    #[doc(alias = "window")]
+    #[doc(alias = "grouped")]
+    pub fn chunks(self, size: usize) -> Flux<ops::Chunks<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Chunks::new(self.publisher, size))
+    }
+
+    /// Forwards items only while downstream has demand; drops the rest.
+    ///
+    /// The simplest load shedder: a producer that cannot be slowed down meets a consumer that
+    /// takes what it can. Configure [`on_drop`](Self::on_drop) and [`metrics`](Self::metrics) on it.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream (lossy stages absorb overload by discarding); holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Every item that arrives while downstream demand is zero, with [`DropReason::NoDemand`](crate::DropReason::NoDemand).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let dropped = Arc::new(Mutex::new(Vec::new()));
+    /// let d = dropped.clone();
+    /// let (subscriber, probe) = TestSubscriber::new(2);
+    /// backflow::range(0..5u32)
+    ///     .drop()
+    ///     .on_drop(move |x, _reason| d.lock().unwrap().push(x))
+    ///     .subscribe(subscriber);
+    /// assert_eq!(probe.values(), vec![0, 1]);
+    /// assert_eq!(*dropped.lock().unwrap(), vec![2, 3, 4]);
+    /// ```
+    #[doc(alias = "onBackpressureDrop")]
+    #[doc(alias = "drop_new")]
+    #[allow(clippy::should_implement_trait)]
+    pub fn drop(self) -> Flux<ops::DropNoDemand<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropNoDemand::new(self.publisher))
+    }
+
     // ---- graphs (issue 5) ----
 
     // ---- sinks ----
@@ -289,4 +359,32 @@ impl<P: Publisher> Flux<P> {
         })
     }
     // ---- more sinks ----
+}
+
+/// Options of the last stage of a chain, for stages that buffer or drop.
+impl<P: ops::Configurable> Flux<P> {
+    /// Sets the callback that receives every item this stage discards, by value, with the reason.
+    ///
+    /// Dropped items are also counted in the stage's [`metrics`](Self::metrics). A panic in the
+    /// callback is reported to the [error hook](crate::set_error_hook) and does not stop the stream.
+    pub fn on_drop<F>(mut self, on_drop: F) -> Self
+    where
+        F: Fn(P::Dropped, crate::DropReason) + Send + Sync + 'static,
+    {
+        self.publisher.options_mut().on_drop = Some(StdArc::new(on_drop));
+        self
+    }
+
+    /// Counts this stage's traffic in `metrics` (see [`metrics::Registry`](crate::metrics::Registry)).
+    pub fn metrics(mut self, metrics: StdArc<crate::metrics::StageMetrics>) -> Self {
+        self.publisher.options_mut().metrics = Some(metrics);
+        self
+    }
+
+    /// Chooses whether a terminal error waits for the held items ([`ErrorMode::AfterDrain`](ops::ErrorMode),
+    /// the default) or overtakes them ([`ErrorMode::Immediate`](ops::ErrorMode)).
+    pub fn error_mode(mut self, mode: ops::ErrorMode) -> Self {
+        self.publisher.options_mut().error_mode = mode;
+        self
+    }
 }

@@ -4,14 +4,20 @@
 
 mod filter;
 mod map;
+pub mod stage;
 
 pub use filter::Filter;
 pub use map::Map;
+pub use stage::{Configurable, DropFn, ErrorMode, StageOptions};
 
 // ---- synchronous operators (issue 2) ----
 
 // ---- thread boundary (issue 3) ----
 
 // ---- backpressure operators (issue 4) ----
+mod chunks;
+mod drop;
+pub use chunks::Chunks;
+pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
