@@ -13,7 +13,9 @@ pub(crate) mod pull;
 
 mod iter;
 mod range;
+mod stream;
 
 pub use iter::{from_iter, Iter};
 pub use range::{range, Range, RangeInt};
+pub use stream::{from_stream, from_stream_with, FromStream, FromStreamWith};
 // ---- more sources (just, empty, error, never, generate) ----
