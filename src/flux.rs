@@ -258,6 +258,66 @@ impl<P: Publisher> Flux<P> {
 
     // ---- graphs (issue 5) ----
 
+    /// Emits this stream's items, then `other`'s.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand goes to the active source; when it completes, whatever it still owed is
+    /// requested from the next one. `other` is subscribed only after this stream completes.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. An error ends the whole stream at once (later sources are never subscribed).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(0..3u8).concat_with(backflow::from_iter(vec![7u8, 8])).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 7, 8]);
+    /// ```
+    #[doc(alias = "concatWith")]
+    #[doc(alias = "chain")]
+    pub fn concat_with<Q>(self, other: Q) -> Flux<ops::Concat<ops::Either<P, Q>>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::Concat::new([
+            ops::Either::Left(self.publisher),
+            ops::Either::Right(other),
+        ]))
+    }
+
+    /// Emits `items` first, then this stream's items.
+    ///
+    /// # Demand
+    ///
+    /// As [`concat_with`](Self::concat_with): `items` are served against demand first.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(3..5u32).start_with(vec![1, 2]).collect().unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "startWith")]
+    #[doc(alias = "prepend")]
+    pub fn start_with<I>(
+        self,
+        items: I,
+    ) -> Flux<ops::Concat<ops::Either<crate::source::Iter<I>, P>>>
+    where
+        I: IntoIterator<Item = P::Item> + Clone + Send + Sync + 'static,
+        I::IntoIter: Send + 'static,
+        P: Send + Sync + 'static,
+        P::Item: Send + 'static,
+    {
+        let first = crate::source::from_iter(items).into_inner();
+        Flux::new(ops::Concat::new([
+            ops::Either::Left(first),
+            ops::Either::Right(self.publisher),
+        ]))
+    }
+
     // ---- sinks ----
 
     /// Runs the stream to its end on this thread, folding items into an accumulator.

@@ -52,7 +52,7 @@ pub use metrics::DropReason;
 pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
-pub use source::{from_iter, from_stream, from_stream_with, range};
+pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

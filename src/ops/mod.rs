@@ -21,3 +21,6 @@ pub use chunks::Chunks;
 pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
+pub(crate) mod arbiter;
+mod concat;
+pub use concat::{Concat, Either};
