@@ -205,15 +205,29 @@ impl TimedTask {
     pub(crate) fn fire(self: &StdArc<Self>) {
         let route = self.slot.lock().route.take();
         let Some(route) = route else { return };
+        let Route {
+            target,
+            _keep_alive: keep_alive,
+        } = route;
         let task = Task(Kind::Shared(self.clone()));
-        match &route.target {
-            Target::Inline => run_caught(task),
-            Target::Queue(core) => core.push(task),
-            Target::Serial(trampoline) => trampoline.submit(task),
+        // Dropping the keep-alive may drop the scheduler's last reference. A task run here runs
+        // whatever becomes of its scheduler, so let go first: whoever sees the task's effects sees
+        // the scheduler released. A queued task must be queued first, so that the graceful shutdown
+        // that may follow still runs it.
+        match target {
+            Target::Inline => {
+                drop(keep_alive);
+                run_caught(task);
+            }
+            Target::Queue(core) => {
+                core.push(task);
+                drop(keep_alive);
+            }
+            Target::Serial(trampoline) => {
+                trampoline.submit(task);
+                drop(keep_alive);
+            }
         }
-        // Dropping the keep-alive may drop the scheduler's last reference: done after the hand-off
-        // so that a graceful shutdown still runs the task just queued.
-        drop(route);
     }
 
     fn cancel(&self) -> bool {
