@@ -137,28 +137,33 @@ impl Executors {
     fn start(name: &str, threads: usize) -> StdArc<Self> {
         assert!(threads > 0, "a scheduler needs at least one thread");
         let cores: Box<[Arc<Core>]> = (0..threads).map(|_| Arc::new(Core::new())).collect();
-        let threads = cores
-            .iter()
-            .enumerate()
-            .map(|(index, core)| {
-                let core = core.clone();
-                let name = if cores.len() == 1 {
-                    name.to_string()
-                } else {
-                    format!("{name}-{index}")
-                };
-                thread::Builder::new()
-                    .name(name)
-                    .spawn(move || core.work())
-                    .expect("failed to spawn a backflow scheduler thread")
-            })
-            .collect();
-        StdArc::new(Executors {
+        let mut handles = Vec::with_capacity(threads);
+        for (index, core) in cores.iter().enumerate() {
+            let core = core.clone();
+            let name = if threads == 1 {
+                name.to_string()
+            } else {
+                format!("{name}-{index}")
+            };
+            match thread::Builder::new().name(name).spawn(move || core.work()) {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    // Stop the threads already started before giving up.
+                    drop(Executors::assemble(cores, handles));
+                    panic!("failed to spawn a backflow scheduler thread: {error}");
+                }
+            }
+        }
+        StdArc::new(Executors::assemble(cores, handles))
+    }
+
+    fn assemble(cores: Box<[Arc<Core>]>, threads: Vec<thread::JoinHandle<()>>) -> Self {
+        Executors {
             cores,
             threads,
             next: AtomicUsize::new(0),
             timer: OnceLock::new(),
-        })
+        }
     }
 
     fn pick(&self) -> usize {
