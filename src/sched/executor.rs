@@ -54,8 +54,8 @@ impl Core {
     pub(crate) fn push(&self, task: Task) {
         let mut queue = self.queue.lock();
         if queue.closed {
-            // Unreachable through the public API: a core closes only when no handle, queued task
-            // or pending delayed task refers to its scheduler. Drop outside the lock all the same.
+            // Unreachable through the public API: a core closes only when no handle and no pending
+            // delayed task refers to its scheduler any more. Drop outside the lock all the same.
             drop(queue);
             drop(task);
             return;
