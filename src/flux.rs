@@ -181,6 +181,317 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::Filter::new(self.publisher, predicate))
     }
     // ---- more synchronous operators (issue 2) ----
+    /// Applies a fallible `f` to each item; the first `Err` ends the stream with that error.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; the operator holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while `f` succeeds. On the first `Err` it cancels upstream and signals the error
+    /// downstream; anything upstream still delivers afterwards (items in flight, rule 1.08) is
+    /// ignored, and a late upstream error goes to the [error hook](crate::set_error_hook). A panic in
+    /// `f` becomes an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let parsed = backflow::from_iter(vec!["1", "2", "x", "4"])
+    ///     .try_map(|s| s.parse::<u32>().map_err(Error::custom))
+    ///     .collect();
+    /// assert_eq!(parsed.unwrap_err().kind(), ErrorKind::Custom);
+    ///
+    /// let ok = backflow::from_iter(vec!["1", "2"]).try_map(|s| s.parse::<u32>().map_err(Error::custom));
+    /// assert_eq!(ok.collect().unwrap(), vec![1, 2]);
+    /// ```
+    #[doc(alias = "handle")]
+    pub fn try_map<U, F>(self, f: F) -> Flux<ops::TryMap<P, F>>
+    where
+        F: Fn(P::Item) -> Result<U, Error> + Send + Sync + 'static,
+        U: 'static,
+    {
+        Flux::new(ops::TryMap::new(self.publisher, f))
+    }
+
+    /// Maps each item to an `Option` and passes on the `Some` values.
+    ///
+    /// # Demand
+    ///
+    /// Like [`filter`](Self::filter): downstream requests pass upstream unchanged, and the credit of
+    /// each item mapped to `None` is replenished upstream (`request(1)`) or, when the upstream
+    /// supports it, not counted ([`Subscriber::try_on_next`]).
+    ///
+    /// # Drops
+    ///
+    /// The items mapped to `None`: that is its job, so they are not counted as drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let numbers = backflow::from_iter(vec!["1", "two", "3"])
+    ///     .filter_map(|s| s.parse::<u32>().ok())
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(numbers, vec![1, 3]);
+    /// ```
+    #[doc(alias = "mapNotNull")]
+    pub fn filter_map<U, F>(self, f: F) -> Flux<ops::FilterMap<P, F>>
+    where
+        F: Fn(P::Item) -> Option<U> + Send + Sync + 'static,
+        U: 'static,
+    {
+        Flux::new(ops::FilterMap::new(self.publisher, f))
+    }
+
+    /// Calls `f` with a reference to each item before passing it on (logging, metrics, debugging).
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; the operator holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` becomes an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// let seen = Arc::new(AtomicU32::new(0));
+    /// let s = seen.clone();
+    /// let out = backflow::range(0..4u32)
+    ///     .inspect(move |_| { s.fetch_add(1, Ordering::Relaxed); })
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3]);
+    /// assert_eq!(seen.load(Ordering::Relaxed), 4);
+    /// ```
+    #[doc(alias = "doOnNext", alias = "tap", alias = "peek")]
+    pub fn inspect<F>(self, f: F) -> Flux<ops::Inspect<P, F>>
+    where
+        F: Fn(&P::Item) + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::Inspect::new(self.publisher, f))
+    }
+
+    /// Passes the first `n` items, then completes and cancels upstream.
+    ///
+    /// `take(0)` cancels upstream and completes at once, without any request.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream capped at what may still be taken: upstream is never asked
+    /// for more than `n` items in total, even if the downstream requests unbounded (Reactor's
+    /// `take(n, limitRequest = true)`, RxJava's `take` since 3.0). Upstream is cancelled before the
+    /// `n`-th item goes down.
+    ///
+    /// # Drops
+    ///
+    /// Nothing it requested: after the `n`-th item it ignores whatever upstream still delivers
+    /// (items in flight, rule 1.08). A downstream that cancels while handling the `n`-th item gets no
+    /// `on_complete`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let first = backflow::range(0..1_000_000u64).take(3).collect().unwrap();
+    /// assert_eq!(first, vec![0, 1, 2]);
+    /// assert!(backflow::range(0..10u8).take(0).collect().unwrap().is_empty());
+    /// ```
+    #[doc(alias = "limitRequest", alias = "limit")]
+    pub fn take(self, n: u64) -> Flux<ops::Take<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Take::new(self.publisher, n))
+    }
+
+    /// Discards the first `n` items, then passes everything.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream unchanged. `skip` asks for nothing of its own up front
+    /// (unlike Reactor, which requests `n` extra at subscribe time): each skipped item's credit is
+    /// replenished upstream when it is skipped (`request(1)`), or, when the upstream supports it,
+    /// not counted ([`Subscriber::try_on_next`]). So the skipping is driven by the first downstream
+    /// request, and upstream is never asked for more than the downstream wants plus what was skipped.
+    ///
+    /// # Drops
+    ///
+    /// The first `n` items: that is its job, so they are not counted as drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// assert_eq!(backflow::range(0..6u8).skip(4).collect().unwrap(), vec![4, 5]);
+    /// ```
+    pub fn skip(self, n: u64) -> Flux<ops::Skip<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Skip::new(self.publisher, n))
+    }
+
+    /// Passes items while `predicate` holds; at the first item that fails it, cancels upstream and
+    /// completes. That item is not emitted.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; the operator holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// The first item that fails the predicate, and whatever upstream still delivers after it
+    /// (items in flight, rule 1.08).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let small = backflow::range(0..100u32).take_while(|x| x * x < 20).collect().unwrap();
+    /// assert_eq!(small, vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "takeWhile")]
+    pub fn take_while<F>(self, predicate: F) -> Flux<ops::TakeWhile<P, F>>
+    where
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::TakeWhile::new(self.publisher, predicate))
+    }
+
+    /// Discards items while `predicate` holds; from the first item that fails it on, passes
+    /// everything (the predicate is not called again).
+    ///
+    /// # Demand
+    ///
+    /// Like [`filter`](Self::filter): requests pass upstream unchanged, and each skipped item's
+    /// credit is replenished upstream or not counted ([`Subscriber::try_on_next`]).
+    ///
+    /// # Drops
+    ///
+    /// The leading items that satisfy the predicate: that is its job, so they are not counted as drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let rest = backflow::from_iter(vec![1, 2, 5, 1, 2]).skip_while(|x| *x < 3).collect().unwrap();
+    /// assert_eq!(rest, vec![5, 1, 2]);
+    /// ```
+    #[doc(alias = "skipWhile", alias = "dropWhile")]
+    pub fn skip_while<F>(self, predicate: F) -> Flux<ops::SkipWhile<P, F>>
+    where
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::SkipWhile::new(self.publisher, predicate))
+    }
+
+    /// Emits `seed`, then the running accumulator `f(acc, item)` after each item.
+    ///
+    /// Reactor's `scan(initial, accumulator)`, RxJava's `scan(seed, f)` and Akka's `scan(zero)(f)`:
+    /// the seed is emitted first, so `n` items give `n + 1` outputs. Unlike Rust's
+    /// [`Iterator::scan`]; add [`skip(1)`](Self::skip) to get the accumulators without the seed.
+    ///
+    /// # Demand
+    ///
+    /// The seed uses the first downstream credit: nothing is requested upstream until the seed went
+    /// down, then what the downstream requested beyond it passes upstream, and from there on requests
+    /// pass unchanged (1:1). A terminal signal that arrives before the seed went down waits for it:
+    /// an empty upstream gives the seed, then `on_complete`, once the downstream requests one item.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` becomes an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sums = backflow::range(1..5u32).scan(0, |acc, x| acc + x).collect().unwrap();
+    /// assert_eq!(sums, vec![0, 1, 3, 6, 10]);
+    /// let without_seed = backflow::range(1..5u32).scan(0, |acc, x| acc + x).skip(1).collect().unwrap();
+    /// assert_eq!(without_seed, vec![1, 3, 6, 10]);
+    /// ```
+    pub fn scan<A, F>(self, seed: A, f: F) -> Flux<ops::Scan<P, A, F>>
+    where
+        A: Clone + Send + 'static,
+        F: Fn(A, P::Item) -> A + Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::Scan::new(self.publisher, seed, f))
+    }
+
+    /// Folds all items with `f` (the first item is the initial accumulator) and emits the result
+    /// when upstream completes; an empty upstream completes empty.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream at subscribe time (the result needs every item). The result is
+    /// held until the downstream has requested at least one item, then emitted with `on_complete`
+    /// right after it. An upstream error is forwarded at once, whatever the demand; an empty
+    /// upstream completes at once.
+    ///
+    /// # Drops
+    ///
+    /// The partial accumulator, if upstream fails or the downstream cancels. A panic in `f` becomes
+    /// an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let max = backflow::from_iter(vec![3, 9, 4]).reduce(|a, b| a.max(b)).collect().unwrap();
+    /// assert_eq!(max, vec![9]);
+    /// assert!(backflow::empty::<u8>().reduce(|a, b| a + b).collect().unwrap().is_empty());
+    /// ```
+    pub fn reduce<F>(self, f: F) -> Flux<ops::Reduce<P, F>>
+    where
+        F: Fn(P::Item, P::Item) -> P::Item + Send + Sync + 'static,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Reduce::new(self.publisher, f))
+    }
+
+    /// Counts the items and emits the count (a `u64`, `0` for an empty upstream) when upstream
+    /// completes.
+    ///
+    /// # Demand
+    ///
+    /// As [`reduce`](Self::reduce): unbounded upstream, and the count is held until the downstream
+    /// has requested at least one item. An upstream error is forwarded at once.
+    ///
+    /// # Drops
+    ///
+    /// Every item, by design: only their number goes on.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let n = backflow::range(0..1000u32).filter(|x| x % 7 == 0).count().collect().unwrap();
+    /// assert_eq!(n, vec![143]);
+    /// ```
+    pub fn count(self) -> Flux<ops::Count<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Count::new(self.publisher))
+    }
+
+    /// Discards each item equal to the item passed on just before it.
+    ///
+    /// # Demand
+    ///
+    /// Like [`filter`](Self::filter): requests pass upstream unchanged, and each discarded repeat's
+    /// credit is replenished upstream or not counted ([`Subscriber::try_on_next`]). It holds a clone
+    /// of the last item passed on, to compare the next one with.
+    ///
+    /// # Drops
+    ///
+    /// Consecutive repeats: that is its job, so they are not counted as drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let runs = backflow::from_iter(vec![1, 1, 2, 2, 2, 1, 3, 3]).distinct_until_changed();
+    /// assert_eq!(runs.collect().unwrap(), vec![1, 2, 1, 3]);
+    /// ```
+    #[doc(alias = "distinctUntilChanged")]
+    pub fn distinct_until_changed(self) -> Flux<ops::DistinctUntilChanged<P>>
+    where
+        P::Item: PartialEq + Clone + Send + 'static,
+    {
+        Flux::new(ops::DistinctUntilChanged::new(self.publisher))
+    }
 
     // ---- thread boundary (issue 3) ----
 
@@ -419,6 +730,86 @@ impl<P: Publisher> Flux<P> {
         })
     }
     // ---- more sinks ----
+    /// Subscribes with three callbacks and returns a handle that can cancel the subscription.
+    ///
+    /// Does not block: a synchronous source runs inside this call (and has finished when it
+    /// returns, unless the handle was cancelled from a callback); an asynchronous one calls back on
+    /// its own threads. Requests in batches of [`DEFAULT_BATCH`](crate::sink::DEFAULT_BATCH); see
+    /// [`subscribe_with_request`](Self::subscribe_with_request) to choose. Reactor's
+    /// `subscribe(consumer, errorConsumer, completeConsumer)`, RxJava's `subscribe(onNext, onError,
+    /// onComplete)`.
+    ///
+    /// # Signals
+    ///
+    /// Exactly one of `on_error` / `on_complete` runs, unless the handle cancels first; after
+    /// [`Disposable::cancel`](crate::sink::Disposable::cancel), no callback starts (an item in flight is dropped, an error goes to
+    /// the [error hook](crate::set_error_hook)). A panic in `on_next` cancels upstream and comes
+    /// back as an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let (s, done) = (seen.clone(), seen.clone());
+    /// let handle = backflow::range(0..3u32).subscribe_with(
+    ///     move |x| s.lock().unwrap().push(x),
+    ///     |e| panic!("{e}"),
+    ///     move || done.lock().unwrap().push(99),
+    /// );
+    /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2, 99]);
+    /// assert!(handle.is_disposed()); // the stream is over
+    /// ```
+    pub fn subscribe_with<N, E, C>(
+        self,
+        on_next: N,
+        on_error: E,
+        on_complete: C,
+    ) -> crate::sink::Disposable
+    where
+        N: FnMut(P::Item) + Send + 'static,
+        E: FnOnce(Error) + Send + 'static,
+        C: FnOnce() + Send + 'static,
+    {
+        self.subscribe_with_request(Request::default(), on_next, on_error, on_complete)
+    }
+
+    /// [`subscribe_with`](Self::subscribe_with) with an explicit request policy:
+    /// [`Request::Batch(n)`](Request::Batch) requests `n` up front and tops up by `n - n/4` each time
+    /// that many items were handled; [`Request::Unbounded`] requests everything at once.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// backflow::range(0..5u8).subscribe_with_request(Request::Batch(2), move |x| s.lock().unwrap().push(x), |_| {}, || {});
+    /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    ///
+    /// // A stream that never ends on its own, cancelled through the handle.
+    /// let handle = backflow::never::<u8>().subscribe_with_request(Request::Unbounded, |_| {}, |_| {}, || {});
+    /// assert!(!handle.is_disposed());
+    /// handle.cancel();
+    /// assert!(handle.is_disposed());
+    /// ```
+    pub fn subscribe_with_request<N, E, C>(
+        self,
+        request: Request,
+        on_next: N,
+        on_error: E,
+        on_complete: C,
+    ) -> crate::sink::Disposable
+    where
+        N: FnMut(P::Item) + Send + 'static,
+        E: FnOnce(Error) + Send + 'static,
+        C: FnOnce() + Send + 'static,
+    {
+        let (lambda, disposable) =
+            crate::sink::lambda::Lambda::new(on_next, on_error, on_complete, request.replenish());
+        self.publisher.subscribe(lambda);
+        disposable
+    }
 }
 
 /// Options of the last stage of a chain, for stages that buffer or drop.

@@ -53,6 +53,7 @@ pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
+pub use source::{empty, error, generate, just, never};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {
@@ -61,4 +62,5 @@ pub mod prelude {
     pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
     pub use crate::sink::Request;
     // ---- more prelude names ----
+    pub use crate::sink::Disposable;
 }

@@ -11,6 +11,30 @@ pub use map::Map;
 pub use stage::{Configurable, DropFn, ErrorMode, StageOptions};
 
 // ---- synchronous operators (issue 2) ----
+mod aggregate;
+mod count;
+mod distinct_until_changed;
+mod filter_map;
+mod inspect;
+mod reduce;
+mod scan;
+mod skip;
+mod skip_while;
+mod take;
+mod take_while;
+mod try_map;
+
+pub use count::Count;
+pub use distinct_until_changed::DistinctUntilChanged;
+pub use filter_map::FilterMap;
+pub use inspect::Inspect;
+pub use reduce::Reduce;
+pub use scan::Scan;
+pub use skip::Skip;
+pub use skip_while::SkipWhile;
+pub use take::Take;
+pub use take_while::TakeWhile;
+pub use try_map::TryMap;
 
 // ---- thread boundary (issue 3) ----
 

@@ -42,3 +42,6 @@ impl Request {
     }
 }
 // ---- more sinks (subscribe_with, TestSubscriber, blocking iterator, stream) ----
+pub(crate) mod lambda;
+
+pub use lambda::Disposable;

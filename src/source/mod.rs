@@ -41,3 +41,14 @@ where
     crate::Flux::new(crate::ops::Concat::new(sources))
 }
 // ---- more sources (just, empty, error, never, generate) ----
+mod empty;
+mod error;
+mod generate;
+mod just;
+mod never;
+
+pub use self::error::{error, Fail};
+pub use empty::{empty, Empty};
+pub use generate::{generate, Generate};
+pub use just::{just, Just};
+pub use never::{never, Never};
