@@ -1292,3 +1292,83 @@ fn take_caps_concurrent_requests() {
         assert_eq!(up.probe.requests().iter().sum::<u64>(), 10);
     }
 }
+
+// ---- the fused path: runs of items from a synchronous source ----
+
+/// A source that counts how many items were produced.
+fn counted(steps: &Arc<AtomicU64>) -> Flux<impl Publisher<Item = u64>> {
+    let steps = steps.clone();
+    backflow::generate(0u64, move |n| {
+        steps.fetch_add(1, Ordering::SeqCst);
+        *n += 1;
+        Some(Ok(*n))
+    })
+}
+
+#[test]
+fn fused_take_pulls_only_what_it_passes_on() {
+    let steps = Arc::new(AtomicU64::new(0));
+    let out = counted(&steps)
+        .take(5)
+        .collect_with(Request::Unbounded)
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3, 4, 5]);
+    assert_eq!(steps.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn fused_take_while_and_try_map_stop_pulling_at_their_end() {
+    let steps = Arc::new(AtomicU64::new(0));
+    let out = counted(&steps).take_while(|x| *x < 4).collect().unwrap();
+    assert_eq!(out, vec![1, 2, 3]);
+    assert_eq!(steps.load(Ordering::SeqCst), 4, "the first miss, no more");
+
+    let steps = Arc::new(AtomicU64::new(0));
+    let out = counted(&steps)
+        .try_map(|x| if x < 3 { Ok(x) } else { Err(Error::msg("3")) })
+        .collect();
+    assert_eq!(out.unwrap_err().to_string(), "3");
+    assert_eq!(steps.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn fused_filtering_operators_use_no_credit_for_discards() {
+    // Batches of 2 through stages that discard most items: discards must not eat the batch.
+    let out = backflow::range(0..1_000u32)
+        .skip(10)
+        .skip_while(|x| *x < 100)
+        .filter_map(|x| (x % 10 == 0).then_some(x))
+        .map(|x| x / 100)
+        .distinct_until_changed()
+        .collect_with(Request::Batch(2))
+        .unwrap();
+    assert_eq!(out, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+#[test]
+fn fused_scan_and_count_over_long_runs() {
+    let sums = backflow::range(0..5_000u64)
+        .scan(0u64, |a, x| a + x)
+        .skip(4_999)
+        .collect()
+        .unwrap();
+    assert_eq!(
+        sums,
+        vec![(0..4_999u64).sum::<u64>(), (0..5_000u64).sum::<u64>()]
+    );
+    let n = backflow::range(0..5_000u64)
+        .filter(|x| x % 2 == 0)
+        .count()
+        .collect()
+        .unwrap();
+    assert_eq!(n, vec![2_500]);
+}
+
+#[test]
+fn fused_take_stops_a_long_run_and_completes_once() {
+    let (rec, log) = Rec::new(u64::MAX);
+    backflow::range(0..10_000u32).take(1_500).subscribe(rec);
+    assert_eq!(log.items(), (0..1_500).collect::<Vec<_>>());
+    assert_eq!(log.signals().last(), Some(&Complete));
+    assert!(log.released());
+}
