@@ -141,44 +141,15 @@ impl<S: Subscriber<A>, A> Shared<S, A> {
             DONE => return After::Nothing,
             _ => {}
         }
-        self.downstream.with_mut(|slot| {
+        let seed_out = self.downstream.with_mut(|slot| {
             // SAFETY: before `RUNNING` the downstream belongs to the gate owner, which we are.
             self.pass_pending(unsafe { &mut *slot })
-        })
-    }
-
-    /// A pass before the seed went down: we own the downstream.
-    fn pass_pending(&self, slot: &mut Option<S>) -> After {
-        let Some(downstream) = slot.as_mut() else {
-            return After::Nothing;
-        };
-        if self.cancelled.load(Ordering::Acquire) {
-            self.phase.store(DONE, Ordering::Release);
-            *slot = None;
-            return After::Nothing;
-        }
-        if self.invalid.load(Ordering::Acquire) {
-            return self.fail(slot, Error::invalid_demand());
-        }
-        if self.pending.load(Ordering::Acquire) == 0 {
-            return After::Nothing;
-        }
-        let seed = self.seed.with_mut(|seed| {
-            // SAFETY: only the gate owner touches `seed`, before `RUNNING`.
-            unsafe { (*seed).take() }
         });
-        if let Some(seed) = seed {
-            if let Err(panic) = catch("on_next", || downstream.on_next(seed)) {
-                // Rule 2.13: the panicking subscriber counts as cancelled; it hears of the panic.
-                return self.fail(slot, panic);
-            }
-            self.spend_seed_credit();
-        }
-        if self.cancelled.load(Ordering::Acquire) {
-            self.phase.store(DONE, Ordering::Release);
-            *slot = None;
+        if !seed_out {
             return After::Nothing;
         }
+        // Hand the downstream over only now that no reference to it is live on this thread: from
+        // the moment the CAS succeeds the upstream's thread may use it.
         match self
             .phase
             .compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
@@ -186,19 +157,68 @@ impl<S: Subscriber<A>, A> Shared<S, A> {
             Ok(_) => self.forward_pending(),
             Err(_held) => {
                 debug_assert_eq!(_held, HELD);
-                self.phase.store(DONE, Ordering::Release);
-                let terminal = self.held.with_mut(|held| {
-                    // SAFETY: we acquired `HELD`, so the upstream side wrote `held` and is done.
-                    unsafe { (*held).take() }
+                self.downstream.with_mut(|slot| {
+                    // SAFETY: still ours: the phase is `HELD`, which only the gate owner leaves.
+                    self.deliver_held(unsafe { &mut *slot })
                 });
-                let mut downstream = slot.take().expect("checked above");
-                match terminal {
-                    Some(Some(error)) => deliver_error(&mut downstream, error),
-                    _ => complete(&mut downstream),
-                }
                 After::Nothing
             }
         }
+    }
+
+    /// A pass before the seed went down: we own the downstream. True once the seed went down and
+    /// the downstream did not cancel: the caller then hands the downstream over.
+    fn pass_pending(&self, slot: &mut Option<S>) -> bool {
+        let Some(downstream) = slot.as_mut() else {
+            return false;
+        };
+        if self.cancelled.load(Ordering::Acquire) {
+            self.release(slot);
+            return false;
+        }
+        if self.invalid.load(Ordering::Acquire) {
+            self.fail(slot, Error::invalid_demand());
+            return false;
+        }
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let seed = self.seed.with_mut(|seed| {
+            // SAFETY: only the gate owner touches `seed`, before `RUNNING`.
+            unsafe { (*seed).take() }
+        });
+        let Some(seed) = seed else { return false };
+        if let Err(panic) = catch("on_next", || downstream.on_next(seed)) {
+            // Rule 2.13: the panicking subscriber counts as cancelled; it hears of the panic.
+            self.fail(slot, panic);
+            return false;
+        }
+        self.spend_seed_credit();
+        if self.cancelled.load(Ordering::Acquire) {
+            self.release(slot);
+            return false;
+        }
+        true
+    }
+
+    /// After the seed: the upstream's terminal that waited behind it.
+    fn deliver_held(&self, slot: &mut Option<S>) {
+        self.phase.store(DONE, Ordering::Release);
+        let terminal = self.held.with_mut(|held| {
+            // SAFETY: we acquired `HELD`, so the upstream side wrote `held` and is done with it.
+            unsafe { (*held).take() }
+        });
+        if let Some(mut downstream) = slot.take() {
+            match terminal {
+                Some(Some(error)) => deliver_error(&mut downstream, error),
+                _ => complete(&mut downstream),
+            }
+        }
+    }
+
+    fn release(&self, slot: &mut Option<S>) {
+        self.phase.store(DONE, Ordering::Release);
+        *slot = None;
     }
 
     fn add_pending(&self, n: u64) {
@@ -227,14 +247,13 @@ impl<S: Subscriber<A>, A> Shared<S, A> {
     }
 
     #[cold]
-    fn fail(&self, slot: &mut Option<S>, error: Error) -> After {
+    fn fail(&self, slot: &mut Option<S>, error: Error) {
         self.phase.store(DONE, Ordering::Release);
         self.cancelled.store(true, Ordering::Release);
         self.upstream.cancel();
         if let Some(mut downstream) = slot.take() {
             deliver_error(&mut downstream, error);
         }
-        After::Nothing
     }
 }
 
