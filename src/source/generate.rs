@@ -143,11 +143,12 @@ where
 ///
 /// # Demand
 ///
-/// `step` runs once per requested item, on the thread whose `request` started the drain, and never
-/// ahead of demand: a generator that ends at once completes on the first `request`, and one that has
-/// produced exactly the requested items completes on the next `request` (unlike
-/// [`from_iter`](crate::from_iter), which looks one item ahead). A panic in `step` becomes an
-/// `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+/// `step` runs once per item, only while there is outstanding demand, on the thread whose `request`
+/// started the drain; it never runs ahead of demand (items a downstream filter discards use no
+/// credit, so they are replaced by further steps). A generator that ends at once therefore completes
+/// on the first `request`, and one that has produced exactly the requested items completes on the
+/// next `request` (unlike [`from_iter`](crate::from_iter), which looks one item ahead). A panic in
+/// `step` becomes an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
 ///
 /// ```
 /// use backflow::prelude::*;
