@@ -288,3 +288,14 @@ fn boxed_streams_keep_working() {
     );
     assert_eq!(f.map(|x| x / 10).fold(0, |a, x| a + x).unwrap(), 45);
 }
+
+#[test]
+fn cancel_inside_the_last_item_suppresses_on_complete() {
+    let (mut r, seen, alive) = recorder(5, 0);
+    r.cancel_after = Some(5);
+    backflow::range(0..5u64).subscribe(r);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.items.len(), 5);
+    assert_eq!(seen.completed, 0, "no terminal signal after a cancel");
+    assert!(alive.upgrade().is_none());
+}

@@ -183,7 +183,14 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
             Ok(Pass::Done(end)) => end,
             Err(panic) => Err(panic),
         };
-        self.cancelled.store(true, Ordering::Release);
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            // The subscriber cancelled inside the last run: no terminal signal follows a cancel
+            // (rules 1.06, 3.07). An error it would have seen goes to the hook, not away.
+            if let Err(e) = end {
+                crate::error::report_undeliverable(&e);
+            }
+            return;
+        }
         match end {
             Ok(()) => {
                 if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {

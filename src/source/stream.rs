@@ -264,8 +264,14 @@ where
             Ok(Pass::Done(end)) => end,
             Err(panic) => Err(panic),
         };
-        self.cancelled.store(true, Ordering::Release);
         let mut active = slot.take().expect("checked above");
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            // Cancelled while the last item was delivered: no terminal signal follows a cancel.
+            if let Err(e) = end {
+                crate::error::report_undeliverable(&e);
+            }
+            return;
+        }
         match end {
             Ok(()) => {
                 if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {
