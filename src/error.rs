@@ -235,4 +235,66 @@ pub(crate) fn report_undeliverable(error: &Error) {
 
 // ---- queue errors (issue 3) ----
 
+/// A value the ring could not take because it was full; the value comes back with it.
+///
+/// ```
+/// use backflow::error::PushError;
+/// use backflow::queue::spsc;
+///
+/// let (mut producer, _consumer) = spsc::channel(1);
+/// producer.push("a").unwrap();
+/// let err = producer.push("b").unwrap_err();
+/// assert_eq!(err.to_string(), "ring is full");
+/// assert_eq!(err.into_inner(), "b");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushError<T> {
+    /// Every slot was taken when the push was tried.
+    Full(T),
+}
+
+impl<T> PushError<T> {
+    /// The value that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(value) => value,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("Full(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("ring is full"),
+        }
+    }
+}
+
+impl<T> std::error::Error for PushError<T> {}
+
+/// A chunk of `n` slots was asked for and fewer were available (the count that was).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkError {
+    /// Only this many slots (free ones to write, or filled ones to read) were available.
+    TooFewSlots(usize),
+}
+
+impl fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChunkError::TooFewSlots(n) => write!(f, "too few slots: only {n} available"),
+        }
+    }
+}
+
+impl std::error::Error for ChunkError {}
+
 // ---- emitter / resilience errors (issue 4) ----

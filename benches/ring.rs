@@ -1,0 +1,266 @@
+//! Group `ring` (PERF.md): 10M `u64` from a producer thread to a consumer thread through a ring of
+//! capacity 1024, both sides spinning on full / empty. Ours (`backflow_spsc`, `backflow_spsc_chunk`)
+//! against rtrb (single items and chunks), crossbeam-queue's `ArrayQueue` and std's `sync_channel`.
+//! Targets: single push/pop ≥ 1.0× rtrb; chunked ≥ 1.0× rtrb chunks.
+//!
+//! Every peer runs the same shape of loop: the chunked variants reserve whatever is free (write) or
+//! take whatever is held (read) in one chunk. A side that finds the ring full / empty spins, and
+//! after [`SPINS`] failed tries in a row yields its thread: on a machine with fewer free cores
+//! than threads, pure spinning measures the scheduler's time slice, not the ring.
+
+use std::hint::{black_box, spin_loop};
+use std::sync::mpsc::{sync_channel, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::thread;
+
+use backflow::queue::spsc;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+
+const ITEMS: u64 = 10_000_000;
+const CAPACITY: usize = 1024;
+/// Failed tries in a row before a waiting side yields its thread.
+const SPINS: u32 = 128;
+
+/// One wait of a side that found the ring full / empty for the `tries`-th time in a row.
+#[inline]
+fn wait(tries: &mut u32) {
+    *tries += 1;
+    if *tries < SPINS {
+        spin_loop();
+    } else {
+        thread::yield_now();
+    }
+}
+
+/// Runs `produce` on a new thread and `consume` here; returns what `consume` returns.
+fn across_threads<P, C>(produce: P, consume: C) -> u64
+where
+    P: FnOnce() + Send,
+    C: FnOnce() -> u64,
+{
+    thread::scope(|scope| {
+        scope.spawn(produce);
+        consume()
+    })
+}
+
+fn backflow_spsc() -> u64 {
+    let (mut producer, mut consumer) = spsc::channel::<u64>(CAPACITY);
+    across_threads(
+        move || {
+            for i in 0..ITEMS {
+                let (mut item, mut tries) = (i, 0);
+                while let Err(full) = producer.push(item) {
+                    item = full.into_inner();
+                    wait(&mut tries);
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                match consumer.pop() {
+                    Some(x) => {
+                        sum = sum.wrapping_add(x);
+                        received += 1;
+                        tries = 0;
+                    }
+                    None => wait(&mut tries),
+                }
+            }
+            sum
+        },
+    )
+}
+
+fn backflow_spsc_chunk() -> u64 {
+    let (mut producer, mut consumer) = spsc::channel::<u64>(CAPACITY);
+    across_threads(
+        move || {
+            let (mut next, mut tries) = (0u64, 0);
+            while next < ITEMS {
+                let free = producer.slots().min((ITEMS - next) as usize);
+                if free == 0 {
+                    wait(&mut tries);
+                    continue;
+                }
+                tries = 0;
+                let mut chunk = producer.write_chunk(free).unwrap();
+                next += chunk.fill_from_iter(next..) as u64;
+                chunk.commit();
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                let held = consumer.len();
+                if held == 0 {
+                    wait(&mut tries);
+                    continue;
+                }
+                tries = 0;
+                for x in consumer.read_chunk(held).unwrap() {
+                    sum = sum.wrapping_add(x);
+                }
+                received += held as u64;
+            }
+            sum
+        },
+    )
+}
+
+fn rtrb_single() -> u64 {
+    let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    across_threads(
+        move || {
+            for i in 0..ITEMS {
+                let (mut item, mut tries) = (i, 0);
+                while let Err(rtrb::PushError::Full(back)) = producer.push(item) {
+                    item = back;
+                    wait(&mut tries);
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                match consumer.pop() {
+                    Ok(x) => {
+                        sum = sum.wrapping_add(x);
+                        received += 1;
+                        tries = 0;
+                    }
+                    Err(_) => wait(&mut tries),
+                }
+            }
+            sum
+        },
+    )
+}
+
+fn rtrb_chunk() -> u64 {
+    let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+    across_threads(
+        move || {
+            let (mut next, mut tries) = (0u64, 0);
+            while next < ITEMS {
+                let free = producer.slots().min((ITEMS - next) as usize);
+                if free == 0 {
+                    wait(&mut tries);
+                    continue;
+                }
+                tries = 0;
+                let chunk = producer.write_chunk_uninit(free).unwrap();
+                next += chunk.fill_from_iter(next..) as u64;
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                let held = consumer.slots();
+                if held == 0 {
+                    wait(&mut tries);
+                    continue;
+                }
+                tries = 0;
+                for x in consumer.read_chunk(held).unwrap().into_iter() {
+                    sum = sum.wrapping_add(x);
+                }
+                received += held as u64;
+            }
+            sum
+        },
+    )
+}
+
+fn crossbeam_array_queue() -> u64 {
+    let queue = Arc::new(ArrayQueue::<u64>::new(CAPACITY));
+    let producer = queue.clone();
+    across_threads(
+        move || {
+            for i in 0..ITEMS {
+                let (mut item, mut tries) = (i, 0);
+                while let Err(back) = producer.push(item) {
+                    item = back;
+                    wait(&mut tries);
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                match queue.pop() {
+                    Some(x) => {
+                        sum = sum.wrapping_add(x);
+                        received += 1;
+                        tries = 0;
+                    }
+                    None => wait(&mut tries),
+                }
+            }
+            sum
+        },
+    )
+}
+
+fn std_sync_channel() -> u64 {
+    let (sender, receiver) = sync_channel::<u64>(CAPACITY);
+    across_threads(
+        move || {
+            for i in 0..ITEMS {
+                let (mut item, mut tries) = (i, 0);
+                loop {
+                    match sender.try_send(item) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(back)) => {
+                            item = back;
+                            wait(&mut tries);
+                        }
+                        Err(TrySendError::Disconnected(_)) => unreachable!("receiver alive"),
+                    }
+                }
+            }
+        },
+        move || {
+            let (mut sum, mut received, mut tries) = (0u64, 0, 0);
+            while received < ITEMS {
+                match receiver.try_recv() {
+                    Ok(x) => {
+                        sum = sum.wrapping_add(x);
+                        received += 1;
+                        tries = 0;
+                    }
+                    Err(TryRecvError::Empty) => wait(&mut tries),
+                    Err(TryRecvError::Disconnected) => unreachable!("sender alive"),
+                }
+            }
+            sum
+        },
+    )
+}
+
+/// One full run of a peer: moves `ITEMS` across threads, returns the consumer's sum.
+type Run = fn() -> u64;
+
+fn ring(c: &mut Criterion) {
+    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
+    let mut group = c.benchmark_group("ring");
+    group.throughput(Throughput::Elements(ITEMS));
+    let peers: [(&str, Run); 6] = [
+        ("backflow_spsc", backflow_spsc),
+        ("backflow_spsc_chunk", backflow_spsc_chunk),
+        ("rtrb", rtrb_single),
+        ("rtrb_chunk", rtrb_chunk),
+        ("crossbeam_array_queue", crossbeam_array_queue),
+        ("std_sync_channel", std_sync_channel),
+    ];
+    for (id, run) in peers {
+        assert_eq!(run(), expected, "{id} lost or duplicated items");
+        group.bench_function(id, |b| b.iter(|| black_box(run())));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ring);
+criterion_main!(benches);
