@@ -810,6 +810,99 @@ impl<P: Publisher> Flux<P> {
         self.publisher.subscribe(lambda);
         disposable
     }
+
+    /// Consumes the stream as a blocking iterator with a prefetch of
+    /// [`DEFAULT_BATCH`](crate::sink::DEFAULT_BATCH) items; same as `for item in flux`.
+    ///
+    /// See [`into_blocking_iter_with`](Self::into_blocking_iter_with).
+    pub fn into_blocking_iter(self) -> crate::sink::BlockingIter<P::Item>
+    where
+        P::Item: Send + 'static,
+    {
+        self.into_blocking_iter_with(crate::sink::DEFAULT_BATCH as usize)
+    }
+
+    /// Consumes the stream as a blocking iterator that yields `Ok(item)`, then `Err(error)` once if
+    /// the stream fails. Reactor's `toIterable`, RxJava's `blockingIterable`.
+    ///
+    /// # Demand
+    ///
+    /// Requests `prefetch` up front and tops up by 75% of it as the iterator consumes; at most
+    /// `prefetch` items wait in between. `next` blocks (parks the thread) while none is ready.
+    /// Dropping the iterator cancels the subscription.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let mut total = 0;
+    /// for item in backflow::range(0..10u32).into_blocking_iter_with(4) {
+    ///     total += item?;
+    /// }
+    /// assert_eq!(total, 45);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[doc(alias = "toIterable")]
+    #[doc(alias = "blockingIterable")]
+    pub fn into_blocking_iter_with(self, prefetch: usize) -> crate::sink::BlockingIter<P::Item>
+    where
+        P::Item: Send + 'static,
+    {
+        crate::sink::BlockingIter::new(&self.publisher, prefetch)
+    }
+
+    /// Consumes the stream as a `futures_core::Stream` with a prefetch of
+    /// [`DEFAULT_BATCH`](crate::sink::DEFAULT_BATCH) items.
+    pub fn into_stream(self) -> crate::sink::FluxStream<P::Item>
+    where
+        P::Item: Send + 'static,
+    {
+        self.into_stream_with(crate::sink::DEFAULT_BATCH as usize)
+    }
+
+    /// Consumes the stream as a `futures_core::Stream` that yields `Ok(item)`, then `Err(error)` once
+    /// if the flux fails. Works on any executor (or `block_on`).
+    ///
+    /// # Demand
+    ///
+    /// Requests `prefetch` up front and tops up by 75% of it as the stream is polled. The task is
+    /// woken only when an item or the end arrives. Dropping the stream cancels the subscription.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use futures::StreamExt;
+    /// let stream = backflow::range(0..5u32).map(|x| x * x).into_stream_with(2);
+    /// let squares: Vec<u32> = futures::executor::block_on(stream.map(|r| r.unwrap()).collect());
+    /// assert_eq!(squares, vec![0, 1, 4, 9, 16]);
+    /// ```
+    #[doc(alias = "toStream")]
+    #[doc(alias = "asFlow")]
+    pub fn into_stream_with(self, prefetch: usize) -> crate::sink::FluxStream<P::Item>
+    where
+        P::Item: Send + 'static,
+    {
+        crate::sink::FluxStream::new(&self.publisher, prefetch)
+    }
+}
+
+/// `for item in flux { let x = item?; .. }`: a blocking iteration (see [`Flux::into_blocking_iter`]).
+impl<P> IntoIterator for Flux<P>
+where
+    P: Publisher,
+    P::Item: Send + 'static,
+{
+    type Item = Result<P::Item, Error>;
+    type IntoIter = crate::sink::BlockingIter<P::Item>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_blocking_iter()
+    }
 }
 
 /// Options of the last stage of a chain, for stages that buffer or drop.

@@ -12,8 +12,10 @@
 //! ```
 
 pub(crate) mod block;
+mod bridge;
 
 pub use block::Fold;
+pub use bridge::{BlockingIter, FluxStream};
 
 /// The batch size sinks request by default.
 pub const DEFAULT_BATCH: u64 = 256;
