@@ -242,6 +242,9 @@ impl<T: Send + 'static> ConsumerEnd<T> {
     /// Announces the intent to sleep; returns false if something arrived meanwhile.
     fn prepare_sleep(&self) -> bool {
         self.shared.sleeping.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `notify`: either the producer sees `sleeping`, or we see its item.
+        // (A SeqCst store followed by an Acquire load may be reordered; the fence forbids it.)
+        fence(Ordering::SeqCst);
         if !self.consumer.is_empty() || self.shared.finished.load(Ordering::SeqCst) {
             self.shared.sleeping.store(false, Ordering::SeqCst);
             return false;
