@@ -53,6 +53,7 @@ pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
+pub use source::{interval, interval_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

@@ -41,3 +41,5 @@ where
     crate::Flux::new(crate::ops::Concat::new(sources))
 }
 // ---- more sources (just, empty, error, never, generate) ----
+mod interval;
+pub use interval::{interval, interval_with, Interval};
