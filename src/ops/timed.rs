@@ -372,7 +372,7 @@ where
             },
             |slot| self.pass(slot),
         );
-        if !started {
+        if !started || self.stopped.load(Ordering::Acquire) {
             return;
         }
         if let Some(deadline) = first_timer {
@@ -511,6 +511,10 @@ where
     /// Delivers items while the logic says so.
     fn emit(&self, downstream: &mut S) -> Outcome {
         loop {
+            if self.stopped.load(Ordering::Acquire) {
+                // Cancelled from inside `on_next`: stop at once; the next pass shuts the stage.
+                return Outcome::Idle;
+            }
             let now = self.worker.now();
             let step = {
                 let mut held = self.state.lock();
