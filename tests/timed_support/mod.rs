@@ -63,6 +63,9 @@ impl<T> Subscription for HotSubscription<T> {
     fn cancel(&self) {
         if let Some(inner) = self.inner.upgrade() {
             inner.cancelled.store(true, Ordering::SeqCst);
+            // Rule 3.13: let go of the subscriber (unless it is out signalling: then `emit` does).
+            let subscriber = inner.subscriber.lock().unwrap().take();
+            drop(subscriber);
         }
     }
 }
@@ -274,6 +277,19 @@ impl<T> Probe<T> {
         }
         *events = rest;
         values
+    }
+
+    /// The items seen so far with their times, as `f` shows them (no clone needed).
+    pub fn nexts_by<K>(&self, f: impl Fn(&T) -> K) -> Vec<(u64, K)> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Next(t, x) => Some((*t, f(x))),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn terminal_count(&self) -> usize {
