@@ -9,8 +9,8 @@ use std::sync::Arc;
 use backflow::metrics::{DropReason, StageMetrics};
 use backflow::ops::ErrorMode;
 use backflow::prelude::*;
-use backflow::NoopSubscription;
 use backflow::sched::VirtualTime;
+use backflow::NoopSubscription;
 use timed_support::*;
 
 const MAX: u64 = u64::MAX;
@@ -95,7 +95,10 @@ fn sample_holds_completion_until_there_is_demand_for_the_last_item() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (sub, probe) = probe(&clock, 0);
-    hot.flux().sample(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .sample(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     hot.emit("last");
     at(&clock, 3);
     hot.complete();
@@ -111,7 +114,10 @@ fn sample_completes_at_once_when_nothing_is_held() {
     let clock = VirtualTime::new();
     let hot = Hot::<u8>::new();
     let (sub, probe) = probe(&clock, 0);
-    hot.flux().sample(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .sample(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     at(&clock, 4);
     hot.complete();
     assert_eq!(probe.events(), [Complete(4)]);
@@ -123,7 +129,10 @@ fn sample_error_goes_after_the_held_item_by_default() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (sub, probe) = probe(&clock, MAX);
-    hot.flux().sample(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .sample(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     at(&clock, 2);
     hot.emit(7);
     hot.error(Error::msg("boom"));
@@ -186,10 +195,9 @@ fn sample_items_in_flight_after_cancel_reach_on_drop() {
             }
         }
     }
-    struct CancelFirst<S>(S, Option<SharedSubscription>);
+    struct CancelFirst<S>(S);
     impl<S: Subscriber<u32>> Subscriber<u32> for CancelFirst<S> {
         fn on_subscribe(&mut self, s: SharedSubscription) {
-            self.1 = Some(s.clone());
             self.0.on_subscribe(s.clone());
             s.cancel();
         }
@@ -207,7 +215,7 @@ fn sample_items_in_flight_after_cancel_reach_on_drop() {
         .sample(ms(10))
         .scheduler(clock.clone())
         .on_drop(on_drop)
-        .subscribe(CancelFirst(sub, None));
+        .subscribe(CancelFirst(sub));
     assert_eq!(
         *log.lock().unwrap(),
         [(1, DropReason::Cancelled), (2, DropReason::Cancelled)]
@@ -276,7 +284,10 @@ fn sample_a_panic_in_on_subscribe_is_reported_to_the_subscriber() {
         .subscribe(Boom(seen.clone()));
     assert_eq!(*seen.lock().unwrap(), [ErrorKind::Panicked]);
     assert!(hot.is_cancelled());
-    assert!(hot.requests().is_empty(), "nothing requested for a dead subscriber");
+    assert!(
+        hot.requests().is_empty(),
+        "nothing requested for a dead subscriber"
+    );
     assert_eq!(clock.pending(), 0);
 }
 
@@ -395,10 +406,7 @@ fn debounce_emits_after_a_quiet_period() {
     }
     at(&clock, 60);
     hot.complete();
-    assert_eq!(
-        probe.events(),
-        [Next(15, 'b'), Next(46, 'e'), Complete(60)]
-    );
+    assert_eq!(probe.events(), [Next(15, 'b'), Next(46, 'e'), Complete(60)]);
     assert_eq!(
         *log.lock().unwrap(),
         [
@@ -417,7 +425,10 @@ fn debounce_emits_the_pending_item_at_completion() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (sub, probe) = probe(&clock, MAX);
-    hot.flux().debounce(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .debounce(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     hot.emit(1);
     at(&clock, 3);
     hot.complete();
@@ -570,7 +581,10 @@ fn throttle_burst_lets_a_full_bucket_through_then_paces() {
         })
         .collect();
     assert_eq!(times, [(0, 0), (0, 1), (0, 2), (5, 3), (10, 4), (15, 5)]);
-    assert!(hot.total_requested() - 6 <= 3, "never more than the burst outstanding");
+    assert!(
+        hot.total_requested() - 6 <= 3,
+        "never more than the burst outstanding"
+    );
 }
 
 #[test]
@@ -638,7 +652,13 @@ fn throttle_enforcing_passes_a_stream_within_the_rate() {
     hot.complete();
     assert_eq!(
         probe.events(),
-        [Next(0, 0), Next(10, 10), Next(25, 25), Next(35, 35), Complete(35)]
+        [
+            Next(0, 0),
+            Next(10, 10),
+            Next(25, 25),
+            Next(35, 35),
+            Complete(35)
+        ]
     );
 }
 
@@ -742,7 +762,13 @@ fn throttle_paces_a_cold_source_to_completion_after_it_is_gone() {
     at(&clock, 100);
     assert_eq!(
         probe.events(),
-        [Next(0, 0), Next(10, 1), Next(20, 2), Next(30, 3), Complete(30)]
+        [
+            Next(0, 0),
+            Next(10, 1),
+            Next(20, 2),
+            Next(30, 3),
+            Complete(30)
+        ]
     );
     assert!(probe.is_released());
 }
@@ -777,7 +803,10 @@ fn timeout_fails_when_no_item_comes_within_the_limit() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (sub, probe) = probe(&clock, MAX);
-    hot.flux().timeout(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .timeout(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     assert_eq!(hot.requests(), [MAX], "1:1 demand");
     for t in [5, 12, 21] {
         at(&clock, t);
@@ -787,7 +816,12 @@ fn timeout_fails_when_no_item_comes_within_the_limit() {
     at(&clock, 100);
     assert_eq!(
         probe.events(),
-        [Next(5, 5), Next(12, 12), Next(21, 21), Err(31, ErrorKind::Timeout)]
+        [
+            Next(5, 5),
+            Next(12, 12),
+            Next(21, 21),
+            Err(31, ErrorKind::Timeout)
+        ]
     );
     assert!(hot.is_cancelled());
     assert!(probe.is_released());
@@ -800,7 +834,10 @@ fn timeout_counts_from_subscription_for_the_first_item() {
     let hot = Hot::<u8>::new();
     let (sub, probe) = probe(&clock, MAX);
     at(&clock, 3);
-    hot.flux().timeout(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .timeout(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     at(&clock, 12);
     assert_eq!(probe.events(), []);
     at(&clock, 13);
@@ -812,7 +849,10 @@ fn timeout_passes_demand_and_completion_through() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (sub, probe) = probe(&clock, 2);
-    hot.flux().timeout(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .timeout(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     probe.request(3);
     assert_eq!(hot.requests(), [2, 3]);
     hot.emit(1);
@@ -828,7 +868,10 @@ fn timeout_cancel_stops_the_timer_and_releases_the_subscriber() {
     let clock = VirtualTime::new();
     let hot = Hot::<u8>::new();
     let (sub, probe) = probe(&clock, MAX);
-    hot.flux().timeout(ms(10)).scheduler(clock.clone()).subscribe(sub);
+    hot.flux()
+        .timeout(ms(10))
+        .scheduler(clock.clone())
+        .subscribe(sub);
     probe.cancel();
     assert!(hot.is_cancelled());
     assert!(probe.is_released());
@@ -841,14 +884,17 @@ fn timeout_cancel_stops_the_timer_and_releases_the_subscriber() {
 fn timeout_cancel_from_inside_on_next_releases_after_it_returns() {
     let clock = VirtualTime::new();
     let hot = Hot::new();
-    struct CancelOnFirst(Option<SharedSubscription>, Arc<()>);
+    struct CancelOnFirst {
+        subscription: Option<SharedSubscription>,
+        _alive: Arc<()>,
+    }
     impl Subscriber<u8> for CancelOnFirst {
         fn on_subscribe(&mut self, s: SharedSubscription) {
             s.request(10);
-            self.0 = Some(s);
+            self.subscription = Some(s);
         }
         fn on_next(&mut self, _: u8) {
-            self.0.take().unwrap().cancel();
+            self.subscription.take().unwrap().cancel();
         }
         fn on_error(&mut self, e: Error) {
             panic!("{e}")
@@ -860,7 +906,10 @@ fn timeout_cancel_from_inside_on_next_releases_after_it_returns() {
     hot.flux()
         .timeout(ms(10))
         .scheduler(clock.clone())
-        .subscribe(CancelOnFirst(None, alive));
+        .subscribe(CancelOnFirst {
+            subscription: None,
+            _alive: alive,
+        });
     hot.emit(1);
     assert!(hot.is_cancelled());
     assert!(weak.upgrade().is_none(), "released once on_next returned");
@@ -965,4 +1014,90 @@ fn interval_each_subscriber_has_its_own_count() {
     at(&clock, 30);
     assert_eq!(p1.values(), [0, 1, 2]);
     assert_eq!(p2.events(), [Next(25, 0)]);
+}
+
+// ---- across threads: real schedulers, checking invariants only (never timing) ----
+
+/// Waits (yielding, no sleep) until `done`, or fails after a generous bound.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn sample_across_threads_accounts_for_every_item() {
+    const N: u64 = 20_000;
+    let clock = VirtualTime::new(); // the probe's time stamps only
+    let hot = Hot::new();
+    let m = metrics("sample");
+    let (log, on_drop) = drops();
+    let (sub, probe) = probe(&clock, 1);
+    hot.flux()
+        .sample(std::time::Duration::from_micros(100))
+        .on_drop(on_drop)
+        .metrics(m.clone())
+        .subscribe(sub);
+    let producer = {
+        let hot = hot.clone();
+        std::thread::spawn(move || {
+            for i in 0..N {
+                hot.emit(i);
+            }
+        })
+    };
+    while !producer.is_finished() {
+        probe.request(1);
+        std::thread::yield_now();
+    }
+    producer.join().unwrap();
+    hot.complete();
+    probe.request(MAX);
+    wait_until("completion", || probe.terminal_count() == 1);
+    let values = probe.values();
+    assert!(values.windows(2).all(|w| w[0] < w[1]), "order");
+    assert_eq!(
+        values.last(),
+        Some(&(N - 1)),
+        "the last item goes before completion"
+    );
+    let dropped = log.lock().unwrap().len() as u64;
+    assert_eq!(values.len() as u64 + dropped, N);
+    let snap = m.snapshot();
+    assert_eq!((snap.received, snap.emitted), (N, values.len() as u64));
+    assert_eq!(snap.dropped.total(), dropped);
+    assert!(probe.is_released());
+}
+
+#[test]
+fn throttle_across_threads_keeps_every_item_in_order() {
+    let out = backflow::range(0..300u32)
+        .throttle(100, std::time::Duration::from_millis(1))
+        .burst(8)
+        .collect()
+        .unwrap();
+    assert_eq!(out, (0..300).collect::<Vec<_>>());
+}
+
+#[test]
+fn timeout_across_threads_lets_a_fast_stream_through() {
+    let n = backflow::range(0..100_000u32)
+        .timeout(std::time::Duration::from_secs(30))
+        .fold(0u32, |n, _| n + 1)
+        .unwrap();
+    assert_eq!(n, 100_000);
+}
+
+#[test]
+fn debounce_across_threads_emits_the_last_item() {
+    let out = backflow::range(0..10_000u32)
+        .debounce(std::time::Duration::from_millis(1))
+        .collect()
+        .unwrap();
+    assert_eq!(out, [9_999]);
 }

@@ -142,7 +142,11 @@ fn check(stage: Stage, period: u64, initial: u64, ops: &[Op], end: End) {
     assert_eq!(snap.received as usize, emits);
     assert_eq!(snap.emitted as usize, emitted.len());
     assert_eq!(snap.dropped.total() as usize, dropped.len());
-    assert_eq!(emitted.len() + dropped.len(), emits, "emitted + dropped == received");
+    assert_eq!(
+        emitted.len() + dropped.len(),
+        emits,
+        "emitted + dropped == received"
+    );
     for reason in DropReason::ALL {
         let seen = dropped.iter().filter(|(_, r)| *r == reason).count();
         assert_eq!(snap.dropped.get(reason) as usize, seen, "{reason}");
@@ -151,20 +155,37 @@ fn check(stage: Stage, period: u64, initial: u64, ops: &[Op], end: End) {
         Stage::Sample => &[DropReason::Overwritten, DropReason::Cancelled],
         Stage::ThrottleFirst => &[DropReason::Throttled, DropReason::NoDemand],
     };
-    assert!(dropped.iter().all(|(_, r)| allowed.contains(r)), "{dropped:?}");
+    assert!(
+        dropped.iter().all(|(_, r)| allowed.contains(r)),
+        "{dropped:?}"
+    );
     if matches!(stage, Stage::ThrottleFirst) {
         assert_eq!(snap.throttled, snap.dropped.get(DropReason::Throttled));
     }
 
     // Every item exactly once, in order.
     let emitted_ids: Vec<usize> = emitted.iter().map(|(_, id)| *id).collect();
-    assert!(emitted_ids.windows(2).all(|w| w[0] < w[1]), "order: {emitted_ids:?}");
+    assert!(
+        emitted_ids.windows(2).all(|w| w[0] < w[1]),
+        "order: {emitted_ids:?}"
+    );
     let dropped_ids: BTreeSet<usize> = dropped.iter().map(|(id, _)| *id).collect();
-    assert_eq!(dropped_ids.len(), dropped.len(), "an item reached on_drop twice");
+    assert_eq!(
+        dropped_ids.len(),
+        dropped.len(),
+        "an item reached on_drop twice"
+    );
     let mut all: BTreeSet<usize> = emitted_ids.iter().copied().collect();
-    assert!(all.is_disjoint(&dropped_ids), "an item was emitted and dropped");
+    assert!(
+        all.is_disjoint(&dropped_ids),
+        "an item was emitted and dropped"
+    );
     all.extend(&dropped_ids);
-    assert_eq!(all, (0..emits).collect::<BTreeSet<_>>(), "an item went missing");
+    assert_eq!(
+        all,
+        (0..emits).collect::<BTreeSet<_>>(),
+        "an item went missing"
+    );
 
     // Demand and timing.
     assert!(emitted.len() as u64 <= requested);
@@ -197,7 +218,11 @@ fn check(stage: Stage, period: u64, initial: u64, ops: &[Op], end: End) {
     // dropped exactly once.
     drop(probe.take_values());
     for (id, count) in drops.iter().enumerate() {
-        assert_eq!(count.load(Ordering::SeqCst), 1, "item #{id} dropped {count:?} times");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "item #{id} dropped {count:?} times"
+        );
     }
 }
 

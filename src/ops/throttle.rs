@@ -68,7 +68,10 @@ impl<P: Publisher + std::fmt::Debug> std::fmt::Debug for Throttle<P> {
 impl<P: Publisher> Throttle<P> {
     pub(crate) fn new(upstream: P, elements: u64, per: Duration) -> Self {
         assert!(elements > 0, "throttle(0, _): the rate must be positive");
-        assert!(!per.is_zero(), "throttle(_, 0): the period must be positive");
+        assert!(
+            !per.is_zero(),
+            "throttle(_, 0): the period must be positive"
+        );
         Throttle {
             upstream,
             elements,

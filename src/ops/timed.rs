@@ -700,8 +700,16 @@ mod tests {
         let p = Duration::from_millis(10);
         assert_eq!(next_tick(at(10), p, at(10)), at(20));
         assert_eq!(next_tick(at(10), p, at(19)), at(20));
-        assert_eq!(next_tick(at(10), p, at(20)), at(30), "a due tick is not re-fired");
-        assert_eq!(next_tick(at(10), p, at(57)), at(60), "missed ticks are skipped");
+        assert_eq!(
+            next_tick(at(10), p, at(20)),
+            at(30),
+            "a due tick is not re-fired"
+        );
+        assert_eq!(
+            next_tick(at(10), p, at(57)),
+            at(60),
+            "missed ticks are skipped"
+        );
     }
 
     #[test]
@@ -718,7 +726,10 @@ mod tests {
         assert!(slot.is_stopped());
         let late = clock.schedule_after(Duration::from_secs(1), || unreachable!("stopped"));
         slot.set(g, late.clone());
-        assert!(!late.is_pending(), "a timer set after stop is cancelled at once");
+        assert!(
+            !late.is_pending(),
+            "a timer set after stop is cancelled at once"
+        );
         clock.advance_by(Duration::from_secs(2));
     }
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::ops::timed::{scheduler_or_default, SharedScheduler, Timed, TimerSlot};
-use crate::protocol::{catch, deliver_error, Publisher, SharedSubscription, Subscriber};
 use crate::protocol::Subscription;
+use crate::protocol::{catch, deliver_error, Publisher, SharedSubscription, Subscriber};
 use crate::sched::{Instant, Scheduler, Worker};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StdArc, UnsafeCell};
 

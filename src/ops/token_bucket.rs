@@ -126,7 +126,10 @@ mod tests {
         }
         assert_eq!(b.available(at(10)), 3);
         assert_eq!(b.try_acquire(at(10), 3), Ok(()));
-        assert_eq!(b.try_acquire(at(10), 1), Err(Duration::from_nanos(3_333_334)));
+        assert_eq!(
+            b.try_acquire(at(10), 1),
+            Err(Duration::from_nanos(3_333_334))
+        );
     }
 
     #[test]

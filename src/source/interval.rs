@@ -68,7 +68,10 @@ impl std::fmt::Debug for Interval {
 /// ```
 #[doc(alias = "tick")]
 pub fn interval(period: Duration) -> Flux<Interval> {
-    assert!(!period.is_zero(), "interval(0): the period must be positive");
+    assert!(
+        !period.is_zero(),
+        "interval(0): the period must be positive"
+    );
     Flux::new(Interval {
         period,
         scheduler: None,

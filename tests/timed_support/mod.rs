@@ -1,7 +1,7 @@
 //! Test doubles for the timed operators: a hot publisher the test drives by hand, and a probe
 //! subscriber that records every signal with its virtual time.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +172,8 @@ pub struct Probe<T> {
     alive: Weak<()>,
 }
 
+type PanicWhen<T> = Box<dyn Fn(&T) -> bool + Send>;
+
 /// The subscriber half, handed to the stream.
 pub struct ProbeSubscriber<T> {
     events: Arc<Mutex<Vec<Ev<T>>>>,
@@ -179,7 +181,7 @@ pub struct ProbeSubscriber<T> {
     subscription: Arc<Mutex<Option<SharedSubscription>>>,
     clock: VirtualTime,
     initial: u64,
-    panic_on: Option<Box<dyn Fn(&T) -> bool + Send>>,
+    panic_on: Option<PanicWhen<T>>,
     _alive: Arc<()>,
 }
 
