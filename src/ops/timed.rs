@@ -1,16 +1,19 @@
 //! What the timed stages share (`throttle`, `throttle_first`, `sample`, `debounce`, `timeout`,
-//! `interval`): the scheduler they run on, the [`Flux::scheduler`] setter, and two helpers —
-//! [`Serial`], the downstream subscriber behind a drain gate so that the upstream's thread and the
-//! timer's thread never signal it at once, and [`TimerSlot`], a stage's one pending timer,
-//! cancellable from any thread.
+//! `interval`): the scheduler they run on and the [`Flux::scheduler`] setter; [`Core`], the engine
+//! that drives `sample`, `debounce`, `throttle` and `interval` (each supplies a [`Logic`]); and its
+//! parts — [`Serial`], the downstream subscriber behind a drain gate so that the upstream's thread
+//! and the timer's thread never signal it at once, and [`TimerSlot`], a stage's one pending timer,
+//! cancellable from any thread. `timeout`, which only passes items through, has a lighter protocol
+//! of its own (src/ops/timeout.rs) and `throttle_first` needs only a clock.
 //!
 //! # Which scheduler
 //!
 //! Every timed stage reads its clock from a [`Scheduler`] and runs its timers there: by default a
 //! process-wide pool with one thread per core, started on first use (Reactor's
 //! `Schedulers.parallel()`, RxJava's `computation()`); each subscription takes one
-//! [`worker`](Scheduler::worker) of it, so its timer tasks run in order on one thread. Tests pass a
-//! [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`], which makes timed
+//! [`worker`](Scheduler::worker) of it, so its timer tasks run in order on one thread.
+//! `throttle_first` runs no timer: by default it reads the real clock and starts no thread. Tests
+//! pass a [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`], which makes timed
 //! behaviour exact and instant.
 
 use std::sync::{OnceLock, Weak};
@@ -258,10 +261,13 @@ impl<L> Held<L> {
 /// Signals come from three sides: upstream's thread (`on_next` and the end), the scheduler's
 /// thread (timers) and the downstream (`request`, `cancel`, from any thread). Each records what
 /// happened (under the lock, briefly) and then drains; the drain owner alone calls the
-/// downstream, catching its panics (they cancel upstream and become `on_error`). The lock guards
-/// a bounded amount of state (at most the stage's demand cap), is held for a few instructions, and
-/// timed stages run at timer rates, so it is not worth a lock-free queue; it is never held while
-/// calling out (downstream, upstream, scheduler, `on_drop`).
+/// downstream, catching its panics (they cancel upstream and become `on_error`).
+///
+/// Why a lock and not a lock-free queue: it guards a bounded amount of state (one item for
+/// `sample` and `debounce`, at most `burst` for `throttle`), is taken once per item and per timer
+/// for a few instructions, and is contended only when a timer fires while an item arrives; the
+/// `timed_ingest` bench puts `sample` at about 10 ns per item. It is never held while calling out
+/// (downstream, upstream, scheduler, `on_drop`), so it cannot deadlock or wait on user code.
 pub(crate) struct Core<L: Logic, S> {
     serial: Serial<S>,
     /// The core itself, for the timer tasks it schedules.
