@@ -497,6 +497,331 @@ impl<P: Publisher> Flux<P> {
 
     // ---- backpressure operators (issue 4) ----
 
+    /// Paces items to at most `elements` per `per` with a token bucket: Akka's `throttle`.
+    ///
+    /// The bucket holds up to [`burst`](Flux::burst) tokens, starts full, and gains `elements`
+    /// tokens per `per`; each item takes one. In the default [`Shaping`](ops::ThrottleMode::Shaping)
+    /// mode an item that finds no token waits for one. With [`enforcing`](Flux::enforcing) the
+    /// stream fails instead, with [`ErrorKind::RateExceeded`](crate::ErrorKind::RateExceeded) whose
+    /// [`retry_after`](Error::retry_after) is the time until the next token (the token deficit
+    /// over the refill rate).
+    ///
+    /// The burst defaults to `elements`: after a quiet `per`, `elements` items may pass back to
+    /// back. `.burst(1)` spaces items evenly, `per / elements` apart. (Akka's two-argument
+    /// `throttle` picks a burst of about a tenth of the per-second rate instead; pass it
+    /// explicitly when porting.) Rx users looking for a throttle that *drops* what comes too fast
+    /// want [`throttle_first`](Self::throttle_first).
+    ///
+    /// Timers run on the shared default scheduler; set another (a
+    /// [`VirtualTime`](crate::sched::VirtualTime) in tests) with [`scheduler`](Flux::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// At most `min(downstream demand, burst)` items are requested upstream and not yet emitted,
+    /// so the stage holds at most `burst` items: while items wait for tokens, upstream is not asked
+    /// for more. Backpressure, not buffering. An upstream that sends more than it was asked for
+    /// fails the stream with [`ErrorKind::Overflow`](crate::ErrorKind::Overflow).
+    ///
+    /// # Drops
+    ///
+    /// Shaping drops nothing while the stream runs: it delays. Enforcing drops the item that found
+    /// no token ([`DropReason::Throttled`](crate::DropReason::Throttled)) and fails. On cancel the
+    /// waiting items are dropped as [`Cancelled`](crate::DropReason::Cancelled). An upstream error
+    /// lets the waiting items out first, still paced ([`ErrorMode::AfterDrain`](ops::ErrorMode)),
+    /// or drops them and fails at once (`ErrorMode::Immediate`). Items beyond the demand given go
+    /// to `on_drop` as [`Overflow`](crate::DropReason::Overflow). The `throttled` metric counts the
+    /// items delayed (shaping) or refused (enforcing).
+    ///
+    /// # Panics
+    ///
+    /// If `elements` or `per` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let seen = record(
+    ///     backflow::range(0..5u32)
+    ///         .throttle(1, ms(10))
+    ///         .burst(1)
+    ///         .scheduler(clock.clone()),
+    /// );
+    /// assert_eq!(*seen.lock().unwrap(), [0]); // the full bucket lets one through at once
+    /// clock.advance_by(ms(25));
+    /// assert_eq!(*seen.lock().unwrap(), [0, 1, 2]); // then one every 10 ms
+    /// clock.advance_by(ms(20));
+    /// assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3, 4]);
+    ///
+    /// // Enforcing: the second item comes at once, 10 ms before its token.
+    /// let failed = backflow::range(0..5u32)
+    ///     .throttle(1, ms(10))
+    ///     .enforcing()
+    ///     .scheduler(clock.clone())
+    ///     .collect()
+    ///     .unwrap_err();
+    /// assert_eq!(failed.kind(), ErrorKind::RateExceeded);
+    /// assert_eq!(failed.retry_after(), Some(ms(10)));
+    /// ```
+    #[doc(alias = "rate_limit")]
+    #[doc(alias = "shaping")]
+    pub fn throttle(self, elements: u64, per: std::time::Duration) -> Flux<ops::Throttle<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Throttle::new(self.publisher, elements, per))
+    }
+
+    /// Emits an item, then drops every item that comes within `window` of it: RxJava's
+    /// `throttleFirst`, the lossy throttle.
+    ///
+    /// The window opens when an item is emitted and lasts `window` (an item exactly `window` later
+    /// passes). It reads the clock of its scheduler and runs no timer: the default is the real
+    /// clock; set a [`VirtualTime`](crate::sched::VirtualTime) with [`scheduler`](Flux::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream (lossy stages absorb overload by discarding); holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Items inside the window, as [`DropReason::Throttled`](crate::DropReason::Throttled) (also
+    /// counted in the `throttled` metric). An item outside the window that finds no downstream
+    /// demand is dropped as [`NoDemand`](crate::DropReason::NoDemand) and opens no window —
+    /// RxJava fails with `MissingBackpressureException` there; we drop. Errors and completion pass
+    /// at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let dropped = Arc::new(Mutex::new(Vec::new()));
+    /// let d = dropped.clone();
+    /// // 0, 1, 2, ... every 10 ms; keep the first of every 25 ms.
+    /// let seen = record(
+    ///     backflow::interval_with(ms(10), clock.clone())
+    ///         .throttle_first(ms(25))
+    ///         .scheduler(clock.clone())
+    ///         .on_drop(move |x, _reason| d.lock().unwrap().push(x)),
+    /// );
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*seen.lock().unwrap(), [0, 3, 6, 9]);
+    /// assert_eq!(*dropped.lock().unwrap(), [1, 2, 4, 5, 7, 8]);
+    /// ```
+    #[doc(alias = "throttleFirst")]
+    pub fn throttle_first(self, window: std::time::Duration) -> Flux<ops::ThrottleFirst<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::ThrottleFirst::new(self.publisher, window))
+    }
+
+    /// Emits, once per `period`, the latest item that came since the previous emission: RxJava's
+    /// `sample` / `throttleLast`, Reactor's `sample(Duration)`.
+    ///
+    /// Ticks come every `period` from subscription, on the stage's scheduler (the shared default,
+    /// or the one set with [`scheduler`](Flux::scheduler)). A tick with nothing new emits nothing.
+    /// When the upstream completes, the item held is emitted before completion (Reactor's choice);
+    /// without demand for it, completion waits until demand comes.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream (lossy stages absorb overload by discarding); holds at most one
+    /// item. A tick that finds no downstream demand **keeps** the latest item for a later tick:
+    /// Reactor and RxJava fail there, we do not.
+    ///
+    /// # Drops
+    ///
+    /// An item replaced by a newer one before a tick could emit it, as
+    /// [`DropReason::Overwritten`](crate::DropReason::Overwritten). On cancel the held item, as
+    /// [`Cancelled`](crate::DropReason::Cancelled). On an upstream error the held item is emitted
+    /// first when demand allows ([`ErrorMode::AfterDrain`](ops::ErrorMode), the default), or dropped
+    /// as `Cancelled` with `ErrorMode::Immediate`. Nothing is lost silently.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// // 0, 1, 2, ... every 10 ms, sampled every 33 ms.
+    /// let seen = record(
+    ///     backflow::interval_with(ms(10), clock.clone())
+    ///         .sample(ms(33))
+    ///         .scheduler(clock.clone()),
+    /// );
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*seen.lock().unwrap(), [2, 5, 8]); // at 33, 66 and 99 ms
+    /// ```
+    #[doc(alias = "throttleLast")]
+    #[doc(alias = "throttle_last")]
+    pub fn sample(self, period: std::time::Duration) -> Flux<ops::Sample<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Sample::new(self.publisher, period))
+    }
+
+    /// Emits an item only once `quiet` has passed without a newer one: Reactor's and RxJava's
+    /// `debounce`, Rx's `throttleWithTimeout`.
+    ///
+    /// Each item restarts the quiet period; when it ends, the item waiting goes downstream. When
+    /// the upstream completes, the item waiting is emitted at once, then completion (without
+    /// demand for it, completion waits until demand comes). Timers run on the stage's scheduler
+    /// (see [`scheduler`](Flux::scheduler)), one at a time however fast items come.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream (lossy stages absorb overload by discarding); holds at most one
+    /// item. An item whose quiet period ended with no downstream demand waits for demand (Reactor
+    /// fails there) unless a newer item replaces it.
+    ///
+    /// # Drops
+    ///
+    /// An item replaced by a newer one, as
+    /// [`DropReason::Overwritten`](crate::DropReason::Overwritten). On cancel the waiting item, as
+    /// [`Cancelled`](crate::DropReason::Cancelled). On an upstream error as in
+    /// [`sample`](Self::sample): the waiting item first ([`ErrorMode::AfterDrain`](ops::ErrorMode))
+    /// or dropped (`ErrorMode::Immediate`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// // Bursts: 0, 1, 2 at 10, 20, 30 ms; 5, 6, 7 at 60, 70, 80 ms; ...
+    /// let seen = record(
+    ///     backflow::interval_with(ms(10), clock.clone())
+    ///         .filter(|x| x % 5 < 3)
+    ///         .debounce(ms(15))
+    ///         .scheduler(clock.clone()),
+    /// );
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*seen.lock().unwrap(), [2, 7]); // at 45 and 95 ms
+    /// ```
+    #[doc(alias = "throttleWithTimeout")]
+    #[doc(alias = "sampleTimeout")]
+    pub fn debounce(self, quiet: std::time::Duration) -> Flux<ops::Debounce<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Debounce::new(self.publisher, quiet))
+    }
+
+    /// Fails the stream with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if no item comes
+    /// within `limit` of the subscription or of the previous item, and cancels upstream.
+    ///
+    /// Items pass straight through, on the upstream's thread. The error comes from the timer, on
+    /// the stage's scheduler (see [`scheduler`](Flux::scheduler)); one timer per subscription,
+    /// however fast items come. The limit runs from each item's arrival; if the deadline comes
+    /// while an item is being delivered downstream, it moves to `limit` after that moment.
+    /// Completion and errors pass through at once.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; the operator holds nothing. The clock
+    /// runs whether or not downstream has requested: a consumer slower than `limit` times out.
+    ///
+    /// # Drops
+    ///
+    /// Nothing: items still in flight after the timeout are discarded with the cancelled upstream.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record(Arc<Mutex<Vec<Result<u64, ErrorKind>>>>);
+    /// # impl Subscriber<u64> for Record {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: u64) { self.0.lock().unwrap().push(Ok(x)) }
+    /// #     fn on_error(&mut self, e: Error) { self.0.lock().unwrap().push(Err(e.kind())) }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// // Items at 10, 20 and 30 ms, then silence.
+    /// backflow::interval_with(ms(10), clock.clone())
+    ///     .filter(|x| *x < 3)
+    ///     .timeout(ms(15))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(Record(seen.clone()));
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*seen.lock().unwrap(), [Ok(0), Ok(1), Ok(2), Err(ErrorKind::Timeout)]); // at 45 ms
+    /// ```
+    pub fn timeout(self, limit: std::time::Duration) -> Flux<ops::Timeout<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Timeout::new(self.publisher, limit))
+    }
+
     /// Collects items into `Vec`s of `size` items; the last one may be shorter.
     ///
     /// This is Reactor's and RxJava's `buffer(int)` — **not** our [`buffer`](Self::buffer), which is

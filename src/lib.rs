@@ -54,6 +54,7 @@ pub use protocol::{
 };
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 pub use source::{empty, error, generate, just, never};
+pub use source::{interval, interval_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

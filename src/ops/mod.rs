@@ -39,6 +39,19 @@ pub use try_map::TryMap;
 // ---- thread boundary (issue 3) ----
 
 // ---- backpressure operators (issue 4) ----
+mod debounce;
+mod sample;
+mod throttle;
+mod throttle_first;
+pub(crate) mod timed;
+mod timeout;
+pub(crate) mod token_bucket;
+pub use debounce::Debounce;
+pub use sample::Sample;
+pub use throttle::{Throttle, ThrottleMode};
+pub use throttle_first::ThrottleFirst;
+pub use timed::{SharedScheduler, Timed};
+pub use timeout::Timeout;
 mod chunks;
 mod drop;
 pub use chunks::Chunks;

@@ -52,3 +52,5 @@ pub use empty::{empty, Empty};
 pub use generate::{generate, Generate};
 pub use just::{just, Just};
 pub use never::{never, Never};
+mod interval;
+pub use interval::{interval, interval_with, Interval};
