@@ -766,20 +766,47 @@ impl<T> TestProbe<T> {
 
     /// Succeeds if no signal at all arrives within `window` (this waits the whole window).
     ///
+    /// Only signals that arrive during the window count: to also catch those a synchronous
+    /// publisher delivers inside a call you make first, take [`signals_seen`](Self::signals_seen)
+    /// before the call and use [`expect_no_signal_since`](Self::expect_no_signal_since).
+    ///
     /// # Errors
     ///
     /// [`UnexpectedSignal`](ProbeErrorKind::UnexpectedSignal), naming the first signal that came.
     pub fn expect_no_signal(&self, window: Duration) -> Result<(), ProbeError> {
+        let seen = self.signals_seen();
+        self.expect_no_signal_since(seen, window)
+    }
+
+    /// Succeeds if no signal arrives after the `seen`-th (a value of
+    /// [`signals_seen`](Self::signals_seen)), waiting `window` for a late one.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let (subscriber, probe) = TestSubscriber::new(1);
+    /// backflow::range(0..5u8).subscribe(subscriber);
+    /// probe.cancel();
+    /// let seen = probe.signals_seen();
+    /// probe.request(3); // after cancel: must be a no-op (rule 3.06)
+    /// probe.expect_no_signal_since(seen, Duration::from_millis(5)).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`UnexpectedSignal`](ProbeErrorKind::UnexpectedSignal), naming the last signal that came.
+    pub fn expect_no_signal_since(&self, seen: u64, window: Duration) -> Result<(), ProbeError> {
         let deadline = Instant::now() + window;
         let mut st = self.lock();
-        let seen = st.signals;
         loop {
             if st.signals != seen {
                 let last = st.last.map_or("a signal".into(), |s| s.to_string());
                 return Err(ProbeError::new(
                     ProbeErrorKind::UnexpectedSignal,
                     format!(
-                        "expected no signal within {window:?}, got {last}: saw {}",
+                        "expected no signal, got {} more (the last: {last}): saw {}",
+                        st.signals.saturating_sub(seen),
                         st.summary()
                     ),
                 ));
@@ -790,6 +817,12 @@ impl<T> TestProbe<T> {
                 return Ok(());
             }
         }
+    }
+
+    /// How many signals (of any kind) have arrived so far: a mark for
+    /// [`expect_no_signal_since`](Self::expect_no_signal_since).
+    pub fn signals_seen(&self) -> u64 {
+        self.lock().signals
     }
 
     /// The items received so far, in order (empty if the subscriber does not keep them).
