@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use backflow::prelude::*;
@@ -540,6 +540,108 @@ fn rules_are_named_by_their_ids() {
         options(),
     );
     assert!(report.rule("2.01").unwrap().is_skipped());
+}
+
+/// Runs a publisher on a worker thread of its own: `subscribe` and every `request` are sent to the
+/// worker, so every signal arrives there, after the caller's call returned. `cancel` goes straight
+/// to the real subscription (it is thread-safe), so it takes effect while the worker drains.
+struct OnWorker<P>(Arc<P>);
+
+type Slot = Arc<Mutex<Option<SharedSubscription>>>;
+
+struct Forward {
+    requests: Mutex<mpsc::Sender<u64>>,
+    real: Slot,
+}
+
+impl Subscription for Forward {
+    fn request(&self, n: u64) {
+        let _ = self.requests.lock().unwrap().send(n);
+    }
+    fn cancel(&self) {
+        let real = self.real.lock().unwrap().clone();
+        if let Some(real) = real {
+            real.cancel();
+        }
+    }
+}
+
+/// Hands the subscriber the forwarding subscription, and keeps the real one for the worker.
+struct Relay<S> {
+    downstream: S,
+    forward: SharedSubscription,
+    real: Slot,
+}
+
+impl<S: Subscriber<u64>> Subscriber<u64> for Relay<S> {
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        *self.real.lock().unwrap() = Some(subscription);
+        self.downstream.on_subscribe(self.forward.clone())
+    }
+    fn on_next(&mut self, item: u64) {
+        self.downstream.on_next(item)
+    }
+    fn on_error(&mut self, error: Error) {
+        self.downstream.on_error(error)
+    }
+    fn on_complete(&mut self) {
+        self.downstream.on_complete()
+    }
+}
+
+impl<P: Publisher<Item = u64> + Send + Sync + 'static> Publisher for OnWorker<P> {
+    type Item = u64;
+
+    fn subscribe<S: Subscriber<u64> + 'static>(&self, subscriber: S) {
+        let (requests, inbox) = mpsc::channel();
+        let real: Slot = Arc::new(Mutex::new(None));
+        let forward: SharedSubscription = Arc::new(Forward {
+            requests: Mutex::new(requests),
+            real: real.clone(),
+        });
+        let inner = self.0.clone();
+        std::thread::spawn(move || {
+            inner.subscribe(Relay {
+                downstream: subscriber,
+                forward,
+                real: real.clone(),
+            });
+            // Ends when every handle on the forwarding subscription is gone.
+            for n in inbox {
+                let real = real.lock().unwrap().clone();
+                if let Some(real) = real {
+                    real.request(n);
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn threaded_publisher_passes_every_rule() {
+    let report = verify_publisher(
+        |n| OnWorker(Arc::new(Faulty::new(n, Fault::None))),
+        PublisherOptions::default()
+            .name("OnWorker")
+            .timeout(Duration::from_millis(50).max(backflow::tck::default_timeout()))
+            .failing_factory(|| OnWorker(Arc::new(Rejecting { late: false }))),
+    );
+    report.assert_all_passed();
+    assert_eq!(report.failures().count(), 0);
+    assert!(
+        report.outcomes().iter().all(|(_, o)| o.is_passed()),
+        "nothing may be skipped here\n{report}"
+    );
+}
+
+#[test]
+fn threaded_publisher_that_ignores_cancel_fails_3_12() {
+    let report = verify_publisher_rules(
+        &[Rule::Spec3_12, Rule::Spec3_13],
+        |n| OnWorker(Arc::new(Faulty::new(n, Fault::IgnoreCancel))),
+        PublisherOptions::default().timeout(Duration::from_millis(50)),
+    );
+    assert_eq!(report.failures().count(), 2, "{report}");
 }
 
 // ---- subscribers ----

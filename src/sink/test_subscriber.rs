@@ -67,7 +67,8 @@ pub struct TestSubscriber<T> {
     probe: TestProbe<T>,
     script: Script<T>,
     /// The only strong reference to the liveness token: the probe's `Weak` dies with `self`.
-    _alive: StdArc<Liveness>,
+    /// Taken in `drop` before the probe is told, so `await_dropped` implies `upgrade() == None`.
+    alive: Option<StdArc<Liveness>>,
 }
 
 /// The token whose [`Weak`](std::sync::Weak) the probe hands out: it is dropped with the
@@ -451,7 +452,7 @@ impl<T> TestSubscriberBuilder<T> {
         let subscriber = TestSubscriber {
             probe: probe.clone(),
             script: self.script,
-            _alive: alive,
+            alive: Some(alive),
         };
         (subscriber, probe)
     }
@@ -569,6 +570,7 @@ impl<T> TestSubscriber<T> {
 
 impl<T> Drop for TestSubscriber<T> {
     fn drop(&mut self) {
+        drop(self.alive.take());
         let shared = &*self.probe.shared;
         shared.state.lock().dropped = true;
         shared.changed.notify_all();
