@@ -458,7 +458,7 @@ fn ignoring_cancel_fails_3_12_and_3_13() {
     fails(
         Fault::IgnoreCancel,
         &[Rule::Spec3_12],
-        "cancelled at item 2",
+        "kept serving after cancel",
     );
     fails(
         Fault::IgnoreCancel,

@@ -894,17 +894,30 @@ where
     P: Publisher<Item = T>,
     T: Send + 'static,
 {
-    let n = cx.elements(100, 5)?;
-    let builder = new().initial_request(n).cancel_after(2).keep_values(false);
+    let n = cx.elements(100, 6)?;
+    let demand = n / 2;
+    // Cancel at item 2, then ask for everything: items already requested may still arrive (rule
+    // 1.08), but a publisher that stopped serves nothing beyond them.
+    let builder = new()
+        .initial_request(demand)
+        .cancel_after(2)
+        .keep_values(false)
+        .on_each(|probe, count| {
+            if count == 2 {
+                probe.request(u64::MAX)
+            }
+        });
     let (_publisher, probe) = cx.fresh(n, builder)?;
     probe.await_values(2, cx.timeout())?;
     settle(&probe, cx.quiet(), cx.timeout() * 10).map_err(|e| match e {
         Stop::Fail(reason) => fail(format!("after cancel at item 2 of {n}: {reason}")),
         other => other,
     })?;
+    let count = probe.next_count();
     ensure!(
-        probe.next_count() < n,
-        "all {n} requested items arrived although the subscriber cancelled at item 2"
+        count <= demand,
+        "{count} items arrived with {demand} requested before the cancel at item 2 and \
+         request(u64::MAX) after it: the publisher kept serving after cancel"
     );
     clean(&probe)
 }
