@@ -1,4 +1,4 @@
-//! Regressions of the pull-driven drain loop behind every cold source (`src/source/pull.rs`).
+//! Regressions of the drain loops behind the cold sources (`src/source/pull.rs`, `src/source/stream.rs`).
 
 use std::time::Duration;
 
@@ -66,4 +66,28 @@ fn request_zero_after_cancel_is_a_no_op() {
     probe.expect_no_signal(Duration::from_millis(5)).unwrap();
     assert!(probe.terminal().is_none());
     assert_eq!(probe.values(), vec![0]);
+}
+
+/// The same breach in the `Stream` bridge, which has a drain loop of its own: `request(0)` from
+/// inside `on_next` under unbounded demand must end in on_error, even over an endless stream.
+#[test]
+fn request_zero_inside_a_stream_drain_signals_invalid_demand() {
+    for endless in [false, true] {
+        let (subscriber, probe) = TestSubscriber::builder()
+            .initial_request(u64::MAX)
+            .keep_values(false)
+            .on_each(|probe, count| {
+                if count == 3 {
+                    probe.request(0)
+                }
+            })
+            .build();
+        let items = if endless { u64::MAX } else { 100 };
+        backflow::from_stream(futures::stream::iter(0..items)).subscribe(subscriber);
+        let error = probe.await_error(LONG).unwrap();
+        assert_eq!(error.kind(), ErrorKind::InvalidDemand);
+        assert_eq!(probe.next_count(), 3);
+        probe.await_dropped(LONG).unwrap();
+        probe.assert_protocol();
+    }
 }
