@@ -1,4 +1,5 @@
-//! Regressions of the drain loops behind the cold sources (`src/source/pull.rs`, `src/source/stream.rs`).
+//! Rule 3.9 regressions: `request(0)` made while items are flowing must end the stream with
+//! `on_error(InvalidDemand)`, whichever stage would otherwise have ended it first.
 
 use std::time::Duration;
 
@@ -87,6 +88,30 @@ fn request_zero_inside_a_stream_drain_signals_invalid_demand() {
         let error = probe.await_error(LONG).unwrap();
         assert_eq!(error.kind(), ErrorKind::InvalidDemand);
         assert_eq!(probe.next_count(), 3);
+        probe.await_dropped(LONG).unwrap();
+        probe.assert_protocol();
+    }
+}
+
+/// `take` may reach its count inside the run of items the source delivers before it answers the
+/// `request(0)`; it used to complete then, and the error went to the hook. It answers itself now.
+#[test]
+fn request_zero_before_take_reaches_its_count_signals_invalid_demand() {
+    for upstream_len in [150u64, u64::MAX] {
+        let (subscriber, probe) = TestSubscriber::builder()
+            .initial_request(u64::MAX)
+            .on_each(|probe, count| {
+                if count == 1 {
+                    probe.request(0)
+                }
+            })
+            .build();
+        backflow::range(0..upstream_len)
+            .take(100)
+            .subscribe(subscriber);
+        let error = probe.await_error(LONG).unwrap();
+        assert_eq!(error.kind(), ErrorKind::InvalidDemand);
+        assert!(probe.next_count() <= 100);
         probe.await_dropped(LONG).unwrap();
         probe.assert_protocol();
     }
