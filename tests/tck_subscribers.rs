@@ -5,7 +5,7 @@
 #[macro_use]
 mod tck_common;
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use backflow::prelude::*;
 use backflow::tck::SubscriberOptions;
@@ -55,6 +55,49 @@ subscriber_tck!(
     }),
     items(),
     skip[Spec2_08]
+);
+/// The subscriber behind `subscribe_with`, which returns at once with a `Disposable`.
+fn lambda_sink(
+    subscribe: impl FnOnce(Flux<Capture>) -> backflow::sink::Disposable,
+) -> (Box<dyn Subscriber<u64>>, backflow::sink::Disposable) {
+    let (tx, rx) = mpsc::channel();
+    let disposable = subscribe(Flux::new(Capture(tx)));
+    (rx.recv().unwrap(), disposable)
+}
+
+subscriber_tck!(
+    subscribe_with,
+    || lambda_sink(|flux| flux.subscribe_with(drop, drop, || {})).0,
+    items(),
+    skip[Spec2_08]
+);
+// Cancelled through its Disposable from inside the third on_next.
+subscriber_tck!(
+    subscribe_with_disposed,
+    || {
+        let handle: Arc<Mutex<Option<backflow::sink::Disposable>>> = Arc::default();
+        let slot = handle.clone();
+        let mut seen = 0;
+        let (subscriber, disposable) = lambda_sink(move |flux| {
+            flux.subscribe_with_request(
+                Request::Batch(10),
+                move |_| {
+                    seen += 1;
+                    if seen == 3 {
+                        if let Some(d) = slot.lock().unwrap().as_ref() {
+                            d.cancel()
+                        }
+                    }
+                },
+                drop,
+                || {},
+            )
+        });
+        *handle.lock().unwrap() = Some(disposable);
+        subscriber
+    },
+    items(),
+    skip[Spec3_08]
 );
 subscriber_tck!(
     test_subscriber_unbounded,

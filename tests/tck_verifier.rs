@@ -371,6 +371,47 @@ fn rejecting_only_after_a_request_fails_1_09_reject_but_not_1_04() {
 }
 
 #[test]
+fn a_failing_publisher_that_needs_demand_can_be_declared() {
+    let report = verify_publisher_rules(
+        &[Rule::Spec1_04, Rule::Spec1_07, Rule::Spec1_09Reject],
+        |n| Faulty::new(n, Fault::None),
+        PublisherOptions::default()
+            .threaded(false)
+            .failing_factory(|| Rejecting { late: true })
+            .failing_needs_demand(true),
+    );
+    assert!(report.rule("1.04").unwrap().is_passed(), "{report}");
+    assert!(report.rule("1.07").unwrap().is_passed(), "{report}");
+    assert!(report.rule("1.09-reject").unwrap().is_skipped(), "{report}");
+}
+
+#[test]
+fn single_subscriber_publishers_must_reject_the_others() {
+    let single = |n: u64| backflow::from_stream(futures::stream::iter(0..n));
+    let strict = verify_publisher_rules(
+        &[Rule::Spec1_11],
+        single,
+        PublisherOptions::default().threaded(false),
+    );
+    assert!(strict.rule("1.11").unwrap().is_failed(), "{strict}");
+    let declared = verify_publisher_rules(
+        &[Rule::Spec1_11],
+        single,
+        PublisherOptions::default()
+            .threaded(false)
+            .single_subscriber(true),
+    );
+    declared.assert_all_passed();
+    // A publisher that claims to take one subscriber but serves them all breaks the claim.
+    let report = verify_publisher_rules(
+        &[Rule::Spec1_11],
+        |n| Faulty::new(n, Fault::None),
+        options().single_subscriber(true),
+    );
+    assert!(report.rule("1.11").unwrap().is_failed(), "{report}");
+}
+
+#[test]
 fn without_a_failing_factory_the_error_rules_are_skipped() {
     let report = verify_publisher_rules(
         &[Rule::Spec1_04, Rule::Spec1_09Reject],

@@ -125,9 +125,10 @@
 //! # Options and time
 //!
 //! [`PublisherOptions`] say what the factory can make (`min_elements` / `max_elements`: rules that
-//! need other sizes are skipped), whether the publisher is `multicast` and whether it signals from
-//! threads of its own (`threaded`), and give a `failing_factory` for the error rules (1.04,
-//! 1.09-reject). Every wait for a signal that should come uses one time-out: 100 ms by default,
+//! need other sizes are skipped), whether the publisher is `multicast` or takes a
+//! `single_subscriber`, and whether it signals from threads of its own (`threaded`); and give a
+//! `failing_factory` for the error rules (1.04, 1.09-reject), with `failing_needs_demand` for a
+//! publisher that fails only once items are requested. Every wait for a signal that should come uses one time-out: 100 ms by default,
 //! or [`TIMEOUT_ENV`] (`BACKFLOW_TCK_TIMEOUT_MS`) in milliseconds, for slow CI machines; an
 //! explicit [`PublisherOptions::timeout`] wins over both. Checks that something does *not* happen
 //! wait a whole window (the time-out, or a tenth of it for a publisher declared `threaded(false)`).
@@ -143,8 +144,11 @@
 //! - 1.05-empty: an empty publisher completes *without* a request. 1.05 itself allows one extra
 //!   request for a publisher to discover its end, as the JVM TCK does.
 //! - 2.13 and 3.13 are also checked from the publisher side: a subscriber panicking in `on_next`
-//!   must not unwind out of `request`, must stop the stream and be released; and a subscriber is
-//!   released after a terminal signal, not only after cancel.
+//!   must not unwind out of `request`, must stop the stream and be released (the scripted panic
+//!   shows on stderr through the panic hook; that is expected); and a subscriber is released after
+//!   a terminal signal, not only after cancel.
+//! - 3.12: after cancelling, the subscriber asks for `u64::MAX` more; items requested before the
+//!   cancel may still arrive (rule 1.08), anything beyond them fails the rule.
 //! - 3.09 is also checked with `request(0)` made from inside `on_next` while demand is
 //!   outstanding: the publisher must still signal the error rather than serve on and complete.
 //!

@@ -37,8 +37,10 @@ pub struct PublisherOptions<T> {
     min_elements: u64,
     max_elements: u64,
     multicast: bool,
+    single_subscriber: bool,
     threaded: bool,
     failing: Option<Failing<T>>,
+    failing_needs_demand: bool,
 }
 
 impl<T> Default for PublisherOptions<T> {
@@ -50,8 +52,10 @@ impl<T> Default for PublisherOptions<T> {
             min_elements: 0,
             max_elements: u64::MAX,
             multicast: false,
+            single_subscriber: false,
             threaded: true,
             failing: None,
+            failing_needs_demand: false,
         }
     }
 }
@@ -64,8 +68,10 @@ impl<T> fmt::Debug for PublisherOptions<T> {
             .field("min_elements", &self.min_elements)
             .field("max_elements", &self.max_elements)
             .field("multicast", &self.multicast)
+            .field("single_subscriber", &self.single_subscriber)
             .field("threaded", &self.threaded)
             .field("failing_factory", &self.failing.is_some())
+            .field("failing_needs_demand", &self.failing_needs_demand)
             .finish()
     }
 }
@@ -125,6 +131,15 @@ impl<T> PublisherOptions<T> {
         self
     }
 
+    /// Whether the publisher accepts only one subscriber (default `false`), like a source over a
+    /// stream that can be consumed once. Rule 1.11 then checks that each later subscriber is
+    /// rejected as rule 1.09 says (`on_subscribe`, then `on_error`, with no request needed) while
+    /// the first gets a correct run.
+    pub fn single_subscriber(mut self, single: bool) -> Self {
+        self.single_subscriber = single;
+        self
+    }
+
     /// Whether the publisher may signal from threads of its own (default `true`, the safe
     /// assumption). `false` declares that every signal happens inside a call to `subscribe`,
     /// `request` or `cancel`, so the "nothing more arrives" checks can use a window of a tenth of
@@ -135,8 +150,9 @@ impl<T> PublisherOptions<T> {
     }
 
     /// A factory of publishers that fail: each signals `on_subscribe` and then `on_error` without
-    /// needing any request (like a source that cannot start). Enables rules 1.04 and 1.09-reject,
-    /// and the failing half of 1.07.
+    /// needing any request (like a source that cannot start), unless
+    /// [`failing_needs_demand`](Self::failing_needs_demand) says otherwise. Enables rules 1.04 and
+    /// 1.09-reject, and the failing half of 1.07.
     pub fn failing_factory<Q, G>(mut self, factory: G) -> Self
     where
         G: Fn() -> Q + Send + Sync + 'static,
@@ -146,6 +162,14 @@ impl<T> PublisherOptions<T> {
         self.failing = Some(StdArc::new(move |subscriber| {
             factory().subscribe(subscriber)
         }));
+        self
+    }
+
+    /// Declares that the [failing publishers](Self::failing_factory) fail only once items are
+    /// requested (a stage that emits something first, like `scan`'s seed, or a source that fails
+    /// mid-stream). Rule 1.09-reject, about failing without demand, is then skipped.
+    pub fn failing_needs_demand(mut self, needs: bool) -> Self {
+        self.failing_needs_demand = needs;
         self
     }
 
@@ -534,7 +558,7 @@ where
         .context("after on_complete, then request(1), request(0), cancel, request(1)")?;
     clean(&probe)?;
     if cx.options.failing.is_some() {
-        let probe = cx.failing(new())?;
+        let probe = cx.failing(new().initial_request(u64::MAX))?;
         probe.await_error(cx.timeout())?;
         let seen = probe.signals_seen();
         poke(&probe);
@@ -552,16 +576,18 @@ where
     P: Publisher<Item = T>,
     T: Send + 'static,
 {
-    let n = cx.elements(3, 1)?;
-    let (_publisher, probe) = cx.fresh(n, new())?;
-    probe.await_subscribed(cx.timeout())?;
-    probe
-        .expect_no_signal_since(1, cx.quiet())
-        .context("after on_subscribe with no request")?;
-    probe.request(u64::MAX);
-    await_all(&probe, n, cx.timeout())?;
-    probe.await_complete(cx.timeout())?;
-    clean(&probe)?;
+    if cx.options.max_elements > 0 {
+        let n = cx.elements(3, 1)?;
+        let (_publisher, probe) = cx.fresh(n, new())?;
+        probe.await_subscribed(cx.timeout())?;
+        probe
+            .expect_no_signal_since(1, cx.quiet())
+            .context("after on_subscribe with no request")?;
+        probe.request(u64::MAX);
+        await_all(&probe, n, cx.timeout())?;
+        probe.await_complete(cx.timeout())?;
+        clean(&probe)?;
+    }
     if cx.options.min_elements == 0 {
         let (_publisher, probe) = cx.fresh(0, new().initial_request(1))?;
         probe
@@ -581,6 +607,9 @@ where
     P: Publisher<Item = T>,
     T: Send + 'static,
 {
+    if cx.options.failing_needs_demand {
+        return Err(skip("the failing publisher needs demand to fail"));
+    }
     let probe = cx.failing(new())?;
     probe.await_error(cx.timeout()).context(
         "a rejecting publisher must signal on_subscribe then on_error, with no request made",
@@ -600,7 +629,7 @@ where
     T: Send + 'static,
 {
     const SUBSCRIBERS: usize = 3;
-    let n = cx.elements(3, 1)?;
+    let n = cx.elements(3, 0)?;
     let publisher = (cx.factory)(n);
     let mut probes = Vec::new();
     for _ in 0..SUBSCRIBERS {
@@ -610,6 +639,22 @@ where
     }
     for probe in &probes {
         probe.await_subscribed(cx.timeout())?;
+    }
+    if cx.options.single_subscriber {
+        for (i, probe) in probes.iter().enumerate().skip(1) {
+            let which = format!(
+                "subscriber {} of {SUBSCRIBERS} (single-subscriber publisher)",
+                i + 1
+            );
+            probe
+                .await_error(cx.timeout())
+                .context(&format!("{which} must be rejected"))?;
+            clean(probe).map_err(|e| match e {
+                Stop::Fail(reason) => fail(format!("{which}: {reason}")),
+                other => other,
+            })?;
+        }
+        probes.truncate(1);
     }
     for probe in probes.iter().rev() {
         probe.request(u64::MAX);

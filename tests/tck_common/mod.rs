@@ -8,15 +8,21 @@ use backflow::prelude::*;
 use backflow::source::Iter;
 use backflow::tck::{Outcome, Report, Rule};
 
-/// Asserts `rule` passed, or was skipped if it is listed in `skipped`, printing the whole report
-/// otherwise.
+/// Asserts `rule` passed; or, if it is listed in `skipped`, that it was skipped; or, if it is
+/// listed in `deviating` (a documented departure of the subject from backflow's contract), that it
+/// failed. Prints the whole report otherwise.
 #[track_caller]
-pub fn expect(report: Report, rule: Rule, skipped: &[Rule]) {
+pub fn expect(report: Report, rule: Rule, skipped: &[Rule], deviating: &[Rule]) {
     let outcome = report.outcome(rule).expect("the rule was run");
     if skipped.contains(&rule) {
         assert!(
             outcome.is_skipped(),
             "{rule} was expected to be skipped\n{report}"
+        );
+    } else if deviating.contains(&rule) {
+        assert!(
+            outcome.is_failed(),
+            "{rule} was a known deviation, but no longer fails: update the suite\n{report}"
         );
     } else {
         assert_eq!(outcome, &Outcome::Passed, "\n{report}");
@@ -24,12 +30,13 @@ pub fn expect(report: Report, rule: Rule, skipped: &[Rule]) {
 }
 
 /// One test per publisher rule for a publisher factory:
-/// `publisher_tck!(name, |n| factory(n), options);` or with `, skip [Spec1_04, ...]` for rules that
-/// cannot apply (each listed rule is asserted to be skipped, every other to pass).
+/// `publisher_tck!(name, |n| factory(n), options);`, optionally followed by `, skip [Spec1_04, ...]`
+/// for rules that cannot apply (asserted to be skipped) and `, deviates [...]` for documented
+/// departures from backflow's contract (asserted to fail); every other rule must pass.
 #[allow(unused_macros)]
 macro_rules! publisher_tck {
-    ($name:ident, $factory:expr, $options:expr $(, skip [$($skip:ident),* $(,)?])? $(,)?) => {
-        publisher_tck!(@tests $name, $factory, $options, [$($(Rule::$skip),*)?], [
+    ($name:ident, $factory:expr, $options:expr $(, skip [$($skip:ident),* $(,)?])? $(, deviates [$($deviates:ident),* $(,)?])? $(,)?) => {
+        publisher_tck!(@tests $name, $factory, $options, [$($(Rule::$skip),*)?], [$($(Rule::$deviates),*)?], [
             spec_1_01_on_next_never_exceeds_demand => Spec1_01,
             spec_1_02_may_deliver_fewer_then_terminate => Spec1_02,
             spec_1_03_signals_never_overlap => Spec1_03,
@@ -54,18 +61,21 @@ macro_rules! publisher_tck {
             spec_3_17_many_requests_accumulate_to_max => Spec3_17Many,
         ]);
     };
-    (@tests $name:ident, $factory:expr, $options:expr, $skip:tt, [$($test:ident => $rule:ident),* $(,)?]) => {
+    (@tests $name:ident, $factory:expr, $options:expr, $skip:tt, $deviates:tt, [$($test:ident => $rule:ident),* $(,)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use backflow::tck::{verify_publisher_rule, Rule};
+            use backflow::tck::{verify_publisher_rule, Report, Rule};
+
+            /// One instance of the verifier per publisher, shared by its tests (compile time).
+            fn verify(rule: Rule) -> Report {
+                verify_publisher_rule(rule, $factory, ($options).name(stringify!($name)))
+            }
 
             $(
                 #[test]
                 fn $test() {
-                    let options = ($options).name(stringify!($name));
-                    let report = verify_publisher_rule(Rule::$rule, $factory, options);
-                    $crate::tck_common::expect(report, Rule::$rule, &$skip);
+                    $crate::tck_common::expect(verify(Rule::$rule), Rule::$rule, &$skip, &$deviates);
                 }
             )*
 
@@ -81,11 +91,11 @@ macro_rules! publisher_tck {
 }
 
 /// One test per subscriber rule for a subscriber factory:
-/// `subscriber_tck!(name, || make(), options);` or with `, skip [Spec2_08]`.
+/// `subscriber_tck!(name, || make(), options);`, optionally with `, skip [Spec2_08]`.
 #[allow(unused_macros)]
 macro_rules! subscriber_tck {
     ($name:ident, $factory:expr, $options:expr $(, skip [$($skip:ident),* $(,)?])? $(,)?) => {
-        subscriber_tck!(@tests $name, $factory, $options, [$($(Rule::$skip),*)?], [
+        subscriber_tck!(@tests $name, $factory, $options, [$($(Rule::$skip),*)?], [], [
             spec_2_01_requests_before_expecting_items => Spec2_01,
             spec_2_03_terminal_handlers_leave_the_subscription_alone => Spec2_03,
             spec_2_05_second_on_subscribe_is_cancelled => Spec2_05,
@@ -95,18 +105,21 @@ macro_rules! subscriber_tck {
             spec_3_08_requests_add_up => Spec3_08,
         ]);
     };
-    (@tests $name:ident, $factory:expr, $options:expr, $skip:tt, [$($test:ident => $rule:ident),* $(,)?]) => {
+    (@tests $name:ident, $factory:expr, $options:expr, $skip:tt, $deviates:tt, [$($test:ident => $rule:ident),* $(,)?]) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            use backflow::tck::{verify_subscriber_rule, Rule};
+            use backflow::tck::{verify_subscriber_rule, Report, Rule};
+
+            /// One instance of the verifier per subscriber, shared by its tests (compile time).
+            fn verify(rule: Rule) -> Report {
+                verify_subscriber_rule(rule, $factory, ($options).name(stringify!($name)))
+            }
 
             $(
                 #[test]
                 fn $test() {
-                    let options = ($options).name(stringify!($name));
-                    let report = verify_subscriber_rule(Rule::$rule, $factory, options);
-                    $crate::tck_common::expect(report, Rule::$rule, &$skip);
+                    $crate::tck_common::expect(verify(Rule::$rule), Rule::$rule, &$skip, &$deviates);
                 }
             )*
 
