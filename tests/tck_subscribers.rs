@@ -56,6 +56,22 @@ subscriber_tck!(
     items(),
     skip[Spec2_08]
 );
+// The pull-side bridges, drained by a consumer thread as fast as items come.
+subscriber_tck!(
+    into_blocking_iter,
+    || blocking_sink(|flux| flux.into_blocking_iter_with(8).for_each(drop)),
+    items(),
+    skip[Spec2_08]
+);
+subscriber_tck!(
+    into_stream,
+    || blocking_sink(|flux| {
+        futures::executor::block_on_stream(flux.into_stream_with(8)).for_each(drop)
+    }),
+    items(),
+    skip[Spec2_08]
+);
+
 /// The subscriber behind `subscribe_with`, which returns at once with a `Disposable`.
 fn lambda_sink(
     subscribe: impl FnOnce(Flux<Capture>) -> backflow::sink::Disposable,
