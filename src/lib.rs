@@ -52,6 +52,7 @@ pub use metrics::DropReason;
 pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
+pub use sink::{TestProbe, TestSubscriber};
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
@@ -64,4 +65,5 @@ pub mod prelude {
     pub use crate::sink::Request;
     // ---- more prelude names ----
     pub use crate::sink::Disposable;
+    pub use crate::sink::{TestProbe, TestSubscriber};
 }
