@@ -569,6 +569,47 @@ impl<P: Publisher> Flux<P> {
 
     // ---- graphs (issue 5) ----
 
+    /// Interleaves this stream's items with `other`'s, as they arrive.
+    ///
+    /// The two-source form of [`merge`](crate::merge) for sources of different types (they are
+    /// wrapped in [`ops::Either`]). Either source may signal from its own thread.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`MERGE_PREFETCH`](ops::MERGE_PREFETCH) items up front and topped
+    /// up by what was taken from its queue once 75% of that is used; downstream demand is served
+    /// from the two queues in turn, so a busy source cannot starve the other. Nothing is requested
+    /// beyond what the queues can hold.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs; it completes when both sources have completed and their
+    /// queues are drained. The first error cancels the other source and is delivered after the
+    /// queued items ([`error_mode`](Self::error_mode) `Immediate` drops them instead). Items queued
+    /// at a cancel go to [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason::Cancelled).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let evens = backflow::range(0..3u32).map(|x| x * 2);
+    /// let odds = backflow::from_iter(vec![1u32, 3, 5]);
+    /// let mut all = evens.merge_with(odds).collect().unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 2, 3, 4, 5]);
+    /// ```
+    #[doc(alias = "mergeWith")]
+    #[doc(alias = "merge")]
+    pub fn merge_with<Q>(self, other: Q) -> Flux<ops::Merge<ops::Either<P, Q>>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Merge::new([
+            ops::Either::Left(self.publisher),
+            ops::Either::Right(other),
+        ]))
+    }
+
     /// Emits this stream's items, then `other`'s.
     ///
     /// # Demand

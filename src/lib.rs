@@ -54,6 +54,8 @@ pub use protocol::{
 };
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 pub use source::{empty, error, generate, just, never};
+// ---- graphs (issue 5): fan-in ----
+pub use ops::merge;
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

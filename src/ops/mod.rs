@@ -48,3 +48,6 @@ pub use drop::DropNoDemand;
 pub(crate) mod arbiter;
 mod concat;
 pub use concat::{Concat, Either};
+pub(crate) mod fanin;
+mod merge;
+pub use merge::{merge, Merge, MERGE_PREFETCH};
