@@ -55,7 +55,7 @@ pub use protocol::{
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 pub use source::{empty, error, generate, just, never};
 // ---- graphs (issue 5): fan-in ----
-pub use ops::merge;
+pub use ops::{combine_latest, merge, zip, zip_all, zip_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

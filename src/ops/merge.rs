@@ -155,20 +155,14 @@ where
             live: count,
         };
         let inputs = Inputs::new(count, self.prefetch);
-        FanIn::start(
-            inputs,
-            self.options.clone(),
-            drain,
-            subscriber,
-            |core| {
-                for (lane, (source, producer)) in self.sources.iter().zip(producers).enumerate() {
-                    core.subscribe_input::<P, MergeSlot>(source, lane, producer);
-                }
-                if let Some(m) = core.shared().metrics() {
-                    m.record_requested((self.prefetch * count) as u64);
-                }
-            },
-        );
+        FanIn::start(inputs, self.options.clone(), drain, subscriber, |core| {
+            for (lane, (source, producer)) in self.sources.iter().zip(producers).enumerate() {
+                core.subscribe_input::<P, MergeSlot>(source, lane, producer);
+            }
+            if let Some(m) = core.shared().metrics() {
+                m.record_requested((self.prefetch * count) as u64);
+            }
+        });
     }
 }
 
