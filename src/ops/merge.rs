@@ -103,6 +103,12 @@ impl<P: Publisher> Configurable for Merge<P> {
 /// a cancel or an immediate error go to [`on_drop`](crate::Flux::on_drop) with
 /// [`DropReason::Cancelled`]; an item refused for overflow with [`DropReason::Overflow`].
 ///
+/// # Metrics
+///
+/// With [`Flux::metrics`](crate::Flux::metrics): `received` counts the items the drain loop took
+/// from the sources' queues (the sources' threads cannot share its single-writer counter),
+/// `emitted` what went downstream, `requested` the prefetches and top-ups asked of the sources.
+///
 /// ```
 /// use backflow::prelude::*;
 /// let mut out = backflow::merge(vec![backflow::range(0..3u32), backflow::range(10..13)])
