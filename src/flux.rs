@@ -894,6 +894,155 @@ impl<P: Publisher> Flux<P> {
 
     // ---- graphs (issue 5) ----
 
+    /// Interleaves this stream's items with `other`'s, as they arrive.
+    ///
+    /// The two-source form of [`merge`](crate::merge) for sources of different types (they are
+    /// wrapped in [`ops::Either`]). Either source may signal from its own thread.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`MERGE_PREFETCH`](ops::MERGE_PREFETCH) items up front and topped
+    /// up by what was taken from its queue once 75% of that is used; downstream demand is served
+    /// from the two queues in turn, so a busy source cannot starve the other. Nothing is requested
+    /// beyond what the queues can hold.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs; it completes when both sources have completed and their
+    /// queues are drained. The first error cancels the other source and is delivered after the
+    /// queued items ([`error_mode`](Self::error_mode) `Immediate` drops them instead). Items queued
+    /// at a cancel go to [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason::Cancelled).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let evens = backflow::range(0..3u32).map(|x| x * 2);
+    /// let odds = backflow::from_iter(vec![1u32, 3, 5]);
+    /// let mut all = evens.merge_with(odds).collect().unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 2, 3, 4, 5]);
+    /// ```
+    #[doc(alias = "mergeWith")]
+    #[doc(alias = "merge")]
+    pub fn merge_with<Q>(self, other: Q) -> Flux<ops::Merge<ops::Either<P, Q>>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Merge::new([
+            ops::Either::Left(self.publisher),
+            ops::Either::Right(other),
+        ]))
+    }
+
+    /// Pairs this stream's items with `other`'s: the first of each, then the second of each, and
+    /// so on. The method form of [`zip`](crate::zip); [`zip_with`](Self::zip_with) combines each
+    /// pair with a function.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`ZIP_PREFETCH`](ops::ZIP_PREFETCH) items up front; every emitted
+    /// pair uses one item of each, and once 75% of the prefetch is used the same top-up is asked of
+    /// both. A source is never asked for more than can be paired with the other's items plus the
+    /// prefetch. Downstream demand counts pairs.
+    ///
+    /// # Drops
+    ///
+    /// Completes as soon as one source has completed and its queue is empty, cancelling the other
+    /// and dropping the items it had sent (Reactor). An error cancels the other source and is
+    /// delivered after the pairs that can still be made from the queued items.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let pairs = backflow::range(0..5u32).zip(backflow::from_iter(vec!["a", "b"])).collect().unwrap();
+    /// assert_eq!(pairs, vec![(0, "a"), (1, "b")]);
+    /// ```
+    #[doc(alias = "zipWith")]
+    pub fn zip<Q>(self, other: Q) -> Flux<ops::Zip<P, Q>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+    {
+        crate::zip(self.publisher, other)
+    }
+
+    /// Pairs this stream's items with `other`'s and emits `f(mine, theirs)` for each pair.
+    ///
+    /// The method form of [`zip_with`](crate::zip_with). A panic in `f` ends the stream with a
+    /// [`Panicked`](crate::ErrorKind::Panicked) error and cancels both sources.
+    ///
+    /// # Demand
+    ///
+    /// As [`zip`](Self::zip): at most the prefetch outstanding per source, topped up as pairs are
+    /// emitted; downstream demand counts combined items.
+    ///
+    /// # Drops
+    ///
+    /// As [`zip`](Self::zip): the longer source's unpaired items are dropped when the shorter ends.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let names = backflow::from_iter(vec!["ada", "bob"]);
+    /// let ages = backflow::from_iter(vec![36u32, 41]);
+    /// let rows = names.zip_with(ages, |n, a| format!("{n}:{a}")).collect().unwrap();
+    /// assert_eq!(rows, vec!["ada:36", "bob:41"]);
+    /// ```
+    #[doc(alias = "zipWith")]
+    pub fn zip_with<Q, F, O>(self, other: Q, f: F) -> Flux<ops::ZipWith<P, Q, F>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+        F: Fn(P::Item, Q::Item) -> O + Send + Sync + 'static,
+    {
+        crate::zip_with(self.publisher, other, f)
+    }
+
+    /// Emits `f(&latest_mine, &latest_theirs)` each time either stream emits, once both have.
+    ///
+    /// The method form of [`combine_latest`](crate::combine_latest), which says precisely what is
+    /// emitted: items are taken in arrival order, and every item that arrives after both streams
+    /// have emitted yields exactly one output.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`COMBINE_LATEST_PREFETCH`](ops::COMBINE_LATEST_PREFETCH) items up
+    /// front and topped up as its queue is drained (75% rule). An item that yields an output is
+    /// taken only against a downstream credit, so a slow downstream holds both sources back.
+    ///
+    /// # Drops
+    ///
+    /// Items of one stream that arrive before the other's first item only replace the latest
+    /// value: all but the last of them are never combined. Nothing else is dropped while the
+    /// stream runs; it completes when both sources have completed (or at once when one completes
+    /// empty), and an error is delivered after the queued items are combined.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let temperature = backflow::from_iter(vec![20.5f64, 21.0]);
+    /// let unit = backflow::just("C");
+    /// let shown = temperature
+    ///     .combine_latest_with(unit, |t, u| format!("{t}{u}"))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(shown, vec!["21C"]);
+    /// ```
+    #[doc(alias = "combineLatest")]
+    #[doc(alias = "combine_latest")]
+    pub fn combine_latest_with<Q, F, O>(self, other: Q, f: F) -> Flux<ops::CombineLatest<P, Q, F>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+        F: Fn(&P::Item, &Q::Item) -> O + Send + Sync + 'static,
+    {
+        crate::combine_latest(self.publisher, other, f)
+    }
+
     /// Emits this stream's items, then `other`'s.
     ///
     /// # Demand

@@ -56,6 +56,8 @@ pub use sink::{TestProbe, TestSubscriber};
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
+// ---- graphs (issue 5): fan-in ----
+pub use ops::{combine_latest, merge, zip, zip_all, zip_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {
