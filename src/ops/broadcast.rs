@@ -463,6 +463,9 @@ struct Owned<T> {
     frontier: u64,
     members: Vec<Member<T>>,
     upstream: Option<SharedSubscription>,
+    /// Items requested upstream and not received yet: more than this is an overflow (a
+    /// non-compliant upstream), whatever room the ring has.
+    outstanding: u64,
     replenish: Replenish,
     /// The upstream's terminal signal, once every item before it is in `held`.
     end: Option<Result<(), Error>>,
@@ -637,6 +640,7 @@ impl<T: Clone + Send + 'static> Core<T> {
                 frontier: 0,
                 members: Vec::new(),
                 upstream: None,
+                outstanding: 0,
                 replenish: Replenish::new(prefetch as u64),
                 end: None,
                 closed: false,
@@ -772,6 +776,7 @@ impl<T: Clone + Send + 'static> Core<T> {
                 if let Some(metrics) = self.options.metrics() {
                     metrics.record_requested(self.prefetch as u64);
                 }
+                owned.outstanding = self.prefetch as u64;
                 upstream.request(self.prefetch as u64);
             }
         }
@@ -783,10 +788,15 @@ impl<T: Clone + Send + 'static> Core<T> {
             return;
         }
         // Taken after the terminal signal was read: every item pushed before it is visible now.
-        let arrived = owned.inbound.len();
-        if arrived > 0 {
-            let chunk = owned.inbound.read_chunk(arrived).expect("items counted");
-            owned.held.extend(chunk);
+        if self.take_in(owned) && owned.end.is_none() {
+            if let Some(upstream) = owned.upstream.take() {
+                upstream.cancel();
+            }
+            let mut control = self.control.lock();
+            if control.state == State::Connected {
+                control.state = State::Terminated;
+            }
+            ended = Some(Err(Error::overflow("broadcast")));
         }
         if let Some(end) = ended {
             owned.upstream = None;
@@ -805,6 +815,23 @@ impl<T: Clone + Send + 'static> Core<T> {
         if removed > 0 && self.release(removed) {
             self.close(owned);
         }
+    }
+
+    /// Moves the items that arrived into the window; returns whether more arrived than were
+    /// requested (the excess is dropped with [`DropReason::Overflow`]).
+    fn take_in(&self, owned: &mut Owned<T>) -> bool {
+        let arrived = owned.inbound.len();
+        if arrived == 0 {
+            return false;
+        }
+        let fits = arrived.min(owned.outstanding as usize);
+        let mut chunk = owned.inbound.read_chunk(arrived).expect("items counted");
+        owned.held.extend(chunk.by_ref().take(fits));
+        for extra in chunk {
+            self.options.discard(extra, DropReason::Overflow);
+        }
+        owned.outstanding -= fits as u64;
+        arrived > fits
     }
 
     fn serve_all(&self, owned: &mut Owned<T>) -> usize {
@@ -969,6 +996,7 @@ impl<T: Clone + Send + 'static> Core<T> {
                 if let Some(metrics) = self.options.metrics() {
                     metrics.record_requested(top_up);
                 }
+                owned.outstanding += top_up;
                 upstream.request(top_up);
             }
         }
