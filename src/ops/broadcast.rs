@@ -425,9 +425,10 @@ enum State {
 /// One connection: an upstream subscription and the members it serves.
 struct Core<T> {
     gate: DrainGate,
-    /// Set inside `control`'s lock after every change to it; the drain owner clears it (AcqRel
-    /// swap) before locking, so a pass locks only when something changed, and a change made after
-    /// the swap is followed by a `drain` call that gives the owner another pass.
+    /// Set (Release swap, `mark_dirty`) inside `control`'s lock after every change to it; the
+    /// drain owner clears it (AcqRel swap) before locking, so a pass locks only when something
+    /// changed, and a change made after the clear is followed by a `drain` call that gives the
+    /// owner another pass.
     dirty: AtomicBool,
     /// The cold path: joins, the upstream handle, termination, disconnects.
     control: Mutex<Control<T>>,
@@ -648,6 +649,14 @@ impl<T: Clone + Send + 'static> Core<T> {
         }
     }
 
+    /// Records a change to `control`; called with its lock held.
+    fn mark_dirty(&self) {
+        // A swap, not a store: loom lets a plain store slip between the read and the write of a
+        // concurrent swap (tokio-rs/loom#254), which would lose the flag in the model though not
+        // on hardware. As an RMW it is modelled exactly; this is the cold path.
+        self.dirty.swap(true, Ordering::Release);
+    }
+
     fn is_finished(&self) -> bool {
         matches!(
             self.control.lock().state,
@@ -672,7 +681,7 @@ impl<T: Clone + Send + 'static> Core<T> {
     fn enlist(&self, member: Member<T>) {
         let mut control = self.control.lock();
         control.joining.push(member);
-        self.dirty.store(true, Ordering::Release);
+        self.mark_dirty();
     }
 
     /// Gives up `n` reserved places; the last one leaving a ref-counted, connected core
@@ -684,7 +693,7 @@ impl<T: Clone + Send + 'static> Core<T> {
             self.refcount && control.members == 0 && control.state == State::Connected;
         if disconnect {
             control.state = State::Disconnected;
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         disconnect
     }
@@ -719,7 +728,7 @@ impl<T: Clone + Send + 'static> Core<T> {
                 return false;
             }
             control.upstream = Some(upstream);
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         self.drain();
         true
@@ -729,7 +738,7 @@ impl<T: Clone + Send + 'static> Core<T> {
         {
             let mut control = self.control.lock();
             control.end = Some(end);
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         self.drain();
     }
@@ -1083,7 +1092,7 @@ impl<T: Clone + Send + 'static> Link for Core<T> {
                 return;
             }
             control.state = State::Disconnected;
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
         self.drain();
     }
