@@ -817,7 +817,6 @@ impl<P: Publisher> Flux<P> {
         Flux::new(self.publisher.lane(lane))
     }
 
-
     /// Emits this stream's items, then `other`'s.
     ///
     /// # Demand

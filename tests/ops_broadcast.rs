@@ -453,7 +453,10 @@ fn items_nobody_received_wait_for_the_first_subscriber() {
     let hub = Flux::new(hot.clone()).broadcast_with(4);
     hub.connect();
     hot.emit_all(0..4);
-    assert!(!hot.emit(4), "a hub without subscribers stops at its window");
+    assert!(
+        !hot.emit(4),
+        "a hub without subscribers stops at its window"
+    );
     let (first, first_h, _) = probe(u64::MAX);
     hub.subscribe(first);
     assert_eq!(first_h.items(), vec![0, 1, 2, 3]);
@@ -495,12 +498,19 @@ fn cancelling_one_subscriber_releases_it_and_unblocks_the_window() {
     assert_eq!(hot.requested(), 4, "the stuck subscriber holds the window");
     stuck_h.cancel();
     assert!(stuck_weak.upgrade().is_none(), "rule 3.13");
-    assert_eq!(hot.requested(), 8, "its items were released and replenished");
+    assert_eq!(
+        hot.requested(),
+        8,
+        "its items were released and replenished"
+    );
     hot.emit_all(4..8);
     assert_eq!(fast_h.items(), (0..8).collect::<Vec<_>>());
     assert!(stuck_h.items().is_empty());
     assert!(!stuck_h.terminated());
-    assert!(!hot.cancelled(), "a broadcast stays connected without subscribers");
+    assert!(
+        !hot.cancelled(),
+        "a broadcast stays connected without subscribers"
+    );
 }
 
 #[test]
@@ -630,7 +640,10 @@ fn completion_waits_for_each_subscribers_held_items() {
     assert!(!slow_h.completed());
     slow_h.request(2);
     assert_eq!(slow_h.items(), vec![0, 1, 2]);
-    assert!(slow_h.completed(), "completes once its last item went, without another request");
+    assert!(
+        slow_h.completed(),
+        "completes once its last item went, without another request"
+    );
 }
 
 #[test]
@@ -907,10 +920,16 @@ fn every_subscriber_is_released() {
     assert!(w3.upgrade().is_none(), "panicked");
     hot.complete();
     assert!(w1.upgrade().is_none(), "completed");
-    assert!(w4.upgrade().is_some() && w5.upgrade().is_some(), "items left to take");
+    assert!(
+        w4.upgrade().is_some() && w5.upgrade().is_some(),
+        "items left to take"
+    );
     lossy_h.request(1);
     waits_h.request(2);
-    assert!(w4.upgrade().is_none() && w5.upgrade().is_none(), "drained and completed");
+    assert!(
+        w4.upgrade().is_none() && w5.upgrade().is_none(),
+        "drained and completed"
+    );
     // Nothing of the stream outlives the hub.
     let core_probe = Arc::downgrade(&hot.inner);
     drop(hub);

@@ -689,8 +689,7 @@ impl<T: Clone + Send + 'static> Core<T> {
     fn release(&self, n: usize) -> bool {
         let mut control = self.control.lock();
         control.members -= n;
-        let disconnect =
-            self.refcount && control.members == 0 && control.state == State::Connected;
+        let disconnect = self.refcount && control.members == 0 && control.state == State::Connected;
         if disconnect {
             control.state = State::Disconnected;
             self.mark_dirty();
@@ -709,7 +708,10 @@ impl<T: Clone + Send + 'static> Core<T> {
                 return;
             }
             control.state = State::Connected;
-            control.producer.take().expect("an idle core has its producer")
+            control
+                .producer
+                .take()
+                .expect("an idle core has its producer")
         };
         source.subscribe(Upstream {
             core: self.clone(),
@@ -902,7 +904,10 @@ impl<T: Clone + Send + 'static> Core<T> {
         }
         let Some(end) = end else { return true };
         let drained = member.cursor == base + held.len() as u64
-            && member.lane.as_ref().map_or(true, |lane| lane.queue.is_empty());
+            && member
+                .lane
+                .as_ref()
+                .map_or(true, |lane| lane.queue.is_empty());
         if !drained {
             return true;
         }
@@ -1079,8 +1084,7 @@ impl<T: Clone> LaneQueue<T> {
         for item in held.range(from..from + skipped) {
             discard_ref(&self.options, item, DropReason::Evicted);
         }
-        self.queue
-            .extend(held.range(from + skipped..).cloned());
+        self.queue.extend(held.range(from + skipped..).cloned());
     }
 }
 
@@ -1230,8 +1234,10 @@ mod tests {
     fn lane_queue_evicts_oldest_first() {
         let dropped = StdArc::new(Mutex::new(Vec::new()));
         let d = dropped.clone();
-        let mut options = StageOptions::default();
-        options.on_drop = Some(StdArc::new(move |x: u32, r| d.lock().push((x, r))));
+        let options = StageOptions {
+            on_drop: Some(StdArc::new(move |x: u32, r| d.lock().push((x, r)))),
+            ..StageOptions::default()
+        };
         let mut lane = LaneQueue {
             capacity: 2,
             queue: VecDeque::from([10, 11]),

@@ -46,9 +46,7 @@ pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
 mod broadcast;
-pub use broadcast::{
-    Broadcast, BroadcastLane, Connection, Lane, Multicast, BROADCAST_PREFETCH,
-};
+pub use broadcast::{Broadcast, BroadcastLane, Connection, Lane, Multicast, BROADCAST_PREFETCH};
 pub(crate) mod arbiter;
 mod concat;
 pub use concat::{Concat, Either};
