@@ -955,3 +955,67 @@ fn the_hub_is_released_after_a_share_disconnects() {
     drop(hot);
     assert!(inner.upgrade().is_none(), "no cycle keeps the stream alive");
 }
+
+// ---- odds and ends ----
+
+#[test]
+fn auto_traits() {
+    fn send_sync_clone<T: Send + Sync + Clone>() {}
+    send_sync_clone::<backflow::ops::Broadcast<backflow::source::Range<u64>>>();
+    send_sync_clone::<backflow::ops::BroadcastLane<backflow::source::Range<u64>>>();
+    send_sync_clone::<backflow::ops::Connection>();
+    send_sync_clone::<Flux<backflow::ops::Broadcast<backflow::source::Range<u64>>>>();
+}
+
+#[test]
+fn take_on_one_branch_cancels_only_that_branch() {
+    let hub = backflow::range(0..1000u64).broadcast_with(32);
+    let first = Arc::new(Mutex::new(Vec::new()));
+    let f = first.clone();
+    hub.clone().take(3).subscribe_with(
+        move |x| f.lock().unwrap().push(x),
+        |e| panic!("{e}"),
+        || {},
+    );
+    let (all, all_h, _) = probe(u64::MAX);
+    hub.subscribe(all);
+    hub.connect();
+    // take cancels inside its third item, in the middle of a run: nothing more reaches it.
+    assert_eq!(*first.lock().unwrap(), vec![0, 1, 2]);
+    assert_eq!(all_h.items(), (0..1000).collect::<Vec<_>>());
+    assert!(all_h.completed());
+}
+
+#[test]
+fn a_panicking_on_subscribe_is_turned_away_without_joining() {
+    struct Bad(Arc<Mutex<Option<ErrorKind>>>);
+    impl Subscriber<u64> for Bad {
+        fn on_subscribe(&mut self, _: SharedSubscription) {
+            panic!("on_subscribe panics")
+        }
+        fn on_next(&mut self, _: u64) {
+            unreachable!("never joined")
+        }
+        fn on_error(&mut self, e: Error) {
+            *self.0.lock().unwrap() = Some(e.kind());
+        }
+        fn on_complete(&mut self) {
+            unreachable!("never joined")
+        }
+    }
+    let hot = Hot::default();
+    let shared = Flux::new(hot.clone()).share();
+    let seen = Arc::new(Mutex::new(None));
+    shared.subscribe(Bad(seen.clone()));
+    assert_eq!(*seen.lock().unwrap(), Some(ErrorKind::Panicked));
+    assert_eq!(
+        hot.subscriptions(),
+        0,
+        "a subscriber that never joined does not connect"
+    );
+    let (a, a_h, _) = probe(u64::MAX);
+    shared.subscribe(a);
+    assert_eq!(hot.subscriptions(), 1);
+    hot.emit_all(0..2);
+    assert_eq!(a_h.items(), vec![0, 1]);
+}
