@@ -478,8 +478,6 @@ struct Owned<T> {
 // (`enter` returned true, until `leave` returns 0), whose AcqRel RMWs order those accesses. What
 // it holds is Send when `T` is (members' subscribers are `Send` by the `Subscriber` contract).
 unsafe impl<T: Send> Sync for Core<T> {}
-// SAFETY: as above; every field can move between threads when `T: Send`.
-unsafe impl<T: Send> Send for Core<T> {}
 
 /// One subscriber of a core.
 struct Member<T> {
@@ -504,7 +502,8 @@ struct MemberLink<T> {
     /// Set by `cancel`, and by the drain owner when it removes the member (terminal, panic), so
     /// later calls are no-ops. Release by the writer, Acquire by the drain owner.
     cancelled: AtomicBool,
-    /// Set by `request(0)`; the drain owner answers with the rule 3.9 error.
+    /// Set (Release) by `request(0)`; the drain owner reads it (Acquire) and answers with the
+    /// rule 3.9 error.
     invalid: AtomicBool,
 }
 
