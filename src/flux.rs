@@ -893,6 +893,254 @@ impl<P: Publisher> Flux<P> {
     }
 
     // ---- graphs (issue 5) ----
+    /// Shares this stream among many subscribers: one upstream subscription, every item handed to
+    /// every subscriber (a hot, multicast hub). Subscribe, then [`connect`](Self::connect).
+    ///
+    /// Reactor's `publish()` (a `ConnectableFlux`), RxJava's `publish()`, Akka's `BroadcastHub`.
+    /// The hub is cheap to clone; every clone is the same hub, and operators chained on a clone
+    /// (`hub.clone().map(..)`) each become one subscriber. Items are cloned for each subscriber
+    /// (share big payloads as `Arc<T>`).
+    ///
+    /// # Connecting
+    ///
+    /// Nothing is requested upstream until [`connect`](Self::connect) (Reactor's `connect()`),
+    /// or, when configured, [`auto_connect(n)`](Self::auto_connect) (once, at the `n`-th
+    /// subscriber) or [`ref_count(n)`](Self::ref_count) (see [`share`](Self::share)). With a
+    /// synchronous source the whole stream may run inside `connect()`: subscribe everyone first.
+    /// After the upstream terminated, `connect()` starts a fresh upstream subscription.
+    ///
+    /// # Demand
+    ///
+    /// At connect the hub requests `prefetch` items upstream ([`BROADCAST_PREFETCH`](ops::BROADCAST_PREFETCH)
+    /// = 256; see [`broadcast_with`](Self::broadcast_with)) and keeps them in one shared window.
+    /// Each subscriber takes from the window at its own pace, as its own demand allows (a fast one
+    /// may run up to `prefetch` items ahead of a slow one); an item leaves the window when every
+    /// lossless subscriber has taken it, and each time 75% of `prefetch` has left, as many are
+    /// requested again. So the hub never holds more than `prefetch` items, and the **slowest
+    /// subscriber sets the pace**: upstream receives at most what the slowest has taken plus
+    /// `prefetch`. A subscriber that must not slow the others down subscribes on a lossy
+    /// [`lane`](Self::lane) instead, which is left out of that minimum.
+    ///
+    /// Connected with no subscriber at all, the hub fills its window and waits: the first
+    /// subscriber gets those items.
+    ///
+    /// # Subscribers
+    ///
+    /// - A late subscriber sees the items no subscriber has received yet and everything after them,
+    ///   never the items already handed to someone (it is hot).
+    /// - A subscriber that cancels is removed at once; items only it still needed are released.
+    /// - Completion or an error reaches each subscriber after the items it still has in the
+    ///   window (with [`ErrorMode::Immediate`](ops::ErrorMode) an error overtakes them; see
+    ///   [`error_mode`](Self::error_mode)). A subscriber that arrives after the termination gets
+    ///   the remaining unseen items, if any, and the terminal signal at once: the hub replays it
+    ///   until the next `connect()`.
+    /// - A subscriber that panics counts as cancelled (rule 2.13): it is removed, its panic
+    ///   comes back to it as an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)),
+    ///   or goes to the [error hook](crate::set_error_hook) if that panics too, and the others
+    ///   carry on.
+    /// - [`Connection::disconnect`](ops::Connection::disconnect) cancels upstream; its subscribers
+    ///   get an [`ErrorKind::Closed`](crate::ErrorKind::Closed) error.
+    ///
+    /// # Drops
+    ///
+    /// Lossless subscribers lose nothing. Items the hub holds when it is disconnected are dropped
+    /// with [`DropReason::Cancelled`](crate::DropReason::Cancelled) (and an upstream that sends
+    /// more than requested fails the hub with an overflow error, the extra item dropped with
+    /// `Overflow`): configure [`on_drop`](Self::on_drop) and [`metrics`](Self::metrics) on the
+    /// hub right after creating it, before cloning it. Lossy lanes count their own drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let hub = backflow::range(0..5u32).broadcast();
+    /// let (plain, tens) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    /// let (p, t) = (plain.clone(), tens.clone());
+    /// hub.clone().subscribe_with(move |x| p.lock().unwrap().push(x), |e| panic!("{e}"), || {});
+    /// hub.clone().map(|x| x * 10).subscribe_with(move |x| t.lock().unwrap().push(x), |e| panic!("{e}"), || {});
+    /// hub.connect(); // the source runs once, for both
+    /// assert_eq!(*plain.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    /// assert_eq!(*tens.lock().unwrap(), vec![0, 10, 20, 30, 40]);
+    /// ```
+    #[doc(alias = "publish")]
+    #[doc(alias = "multicast")]
+    #[doc(alias = "share")]
+    #[doc(alias = "refCount")]
+    #[doc(alias = "BroadcastHub")]
+    #[doc(alias = "ConnectableFlux")]
+    pub fn broadcast(self) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        self.broadcast_with(ops::BROADCAST_PREFETCH)
+    }
+
+    /// [`broadcast`](Self::broadcast) with a window of `prefetch` items (Reactor's `publish(prefetch)`).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let hub = backflow::range(0..100u32).broadcast_with(8).auto_connect(2);
+    /// let sums: Vec<_> = (0..2)
+    ///     .map(|_| { let h = hub.clone(); std::thread::spawn(move || h.fold(0, |a, x| a + x).unwrap()) })
+    ///     .collect();
+    /// for sum in sums { assert_eq!(sum.join().unwrap(), 4950); }
+    /// ```
+    #[doc(alias = "publish")]
+    pub fn broadcast_with(self, prefetch: usize) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Broadcast::new(self.publisher, prefetch, false))
+    }
+
+    /// A [`broadcast`](Self::broadcast) that connects by itself when its first subscriber arrives
+    /// and cancels upstream when its last one leaves (reference counting).
+    ///
+    /// Reactor's `share()` (= `publish().refCount()`), RxJava's `share()`. Everything in
+    /// [`broadcast`](Self::broadcast) applies, except for what happens after the connection ends:
+    ///
+    /// - When the last subscriber cancels, upstream is cancelled; the next subscriber subscribes
+    ///   upstream again (a fresh run of a cold source).
+    /// - When upstream terminates, the subscribers still draining it finish with it, and the next
+    ///   subscriber reconnects instead of getting the terminal signal replayed (Reactor resets a
+    ///   ref-counted publish on termination).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let shared = backflow::range(0..3u8).share();
+    /// // A synchronous source runs to its end for the first subscriber; the next one reconnects.
+    /// assert_eq!(shared.clone().collect().unwrap(), vec![0, 1, 2]);
+    /// assert_eq!(shared.collect().unwrap(), vec![0, 1, 2]);
+    /// ```
+    #[doc(alias = "refCount")]
+    pub fn share(self) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Broadcast::new(
+            self.publisher,
+            ops::BROADCAST_PREFETCH,
+            true,
+        ))
+    }
+
+    /// Subscribes a [`broadcast`](Self::broadcast) hub to its upstream now, unless it is
+    /// connected already; returns the handle of the connection, which can
+    /// [`disconnect`](ops::Connection::disconnect) it.
+    ///
+    /// After the upstream terminated or was disconnected, `connect()` starts a fresh upstream
+    /// subscription; subscribers of the old one finish with it.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let hub = backflow::never::<u8>().broadcast();
+    /// let connection = hub.connect();
+    /// assert!(connection.is_connected());
+    /// connection.disconnect();
+    /// assert!(!connection.is_connected());
+    /// ```
+    pub fn connect(&self) -> ops::Connection
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.connect()
+    }
+
+    /// Makes a [`broadcast`](Self::broadcast) hub connect by itself once `subscribers` subscribers
+    /// have arrived (0: connect now). It does so once: it never disconnects by itself, and after
+    /// a disconnect it waits for [`connect`](Self::connect). Reactor's `autoConnect(n)`.
+    ///
+    /// # Panics
+    ///
+    /// If the hub was cloned already, or a lane taken from it: configure it first.
+    pub fn auto_connect(mut self, subscribers: usize) -> Self
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.set_auto_connect(subscribers);
+        self
+    }
+
+    /// Makes a [`broadcast`](Self::broadcast) hub connect once `subscribers` subscribers are
+    /// subscribed at the same time, and disconnect when none is left; [`share`](Self::share) is
+    /// `ref_count(1)`. Reactor's `refCount(n)`.
+    ///
+    /// # Panics
+    ///
+    /// If the hub was cloned already, or a lane taken from it: configure it first.
+    #[doc(alias = "refCount")]
+    pub fn ref_count(mut self, subscribers: usize) -> Self
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.set_ref_count(subscribers);
+        self
+    }
+
+    /// A publisher of the same hub whose subscribers are served by `lane`.
+    ///
+    /// [`Lane::Lossless`](ops::Lane::Lossless) is the default of the hub itself. A lossy lane
+    /// ([`Lane::DropOldest(n)`](ops::Lane::DropOldest), [`Lane::Latest`](ops::Lane::Latest)) is
+    /// for a subscriber that must not stall the others: each of its subscribers copies the items
+    /// it has no demand for into its own queue of `n`, and is left out of the hub's
+    /// slowest-subscriber minimum.
+    ///
+    /// # Demand
+    ///
+    /// A lossy subscriber takes its queued items first, then new ones, as its demand allows. It
+    /// never holds the hub back, so with only lossy subscribers the hub requests as fast as the
+    /// upstream delivers.
+    ///
+    /// # Drops
+    ///
+    /// When its queue is full, a newer item evicts the oldest queued one
+    /// ([`DropReason::Evicted`](crate::DropReason::Evicted); `Latest` too, since it is
+    /// `DropOldest(1)`); on cancel, the queued items go with
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled). Configure
+    /// [`on_drop`](Self::on_drop) and [`metrics`](Self::metrics) on the lane (shared by all of its
+    /// subscribers).
+    ///
+    /// # Panics
+    ///
+    /// For `Lane::DropOldest(0)`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::ops::Lane;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let hub = backflow::range(0..10u32).broadcast_with(4);
+    /// let fast = Arc::new(Mutex::new(Vec::new()));
+    /// let f = fast.clone();
+    /// hub.clone().subscribe_with(move |x| f.lock().unwrap().push(x), |_| {}, || {});
+    /// // A subscriber that asks for nothing: on a lossy lane it cannot stall the fast one.
+    /// struct Idle; // never requests anything
+    /// impl Subscriber<u32> for Idle {
+    ///     fn on_subscribe(&mut self, _: SharedSubscription) {}
+    ///     fn on_next(&mut self, _: u32) {}
+    ///     fn on_error(&mut self, _: Error) {}
+    ///     fn on_complete(&mut self) {}
+    /// }
+    /// let dropped = Arc::new(Mutex::new(0));
+    /// let d = dropped.clone();
+    /// hub.lane(Lane::Latest).on_drop(move |_, _| *d.lock().unwrap() += 1).subscribe(Idle);
+    /// hub.connect();
+    /// assert_eq!(*fast.lock().unwrap(), (0..10).collect::<Vec<_>>());
+    /// assert_eq!(*dropped.lock().unwrap(), 9); // the lane keeps the newest, 9, for when it asks
+    /// ```
+    pub fn lane(&self, lane: ops::Lane) -> Flux<P::Lane>
+    where
+        P: ops::Multicast,
+    {
+        Flux::new(self.publisher.lane(lane))
+    }
 
     /// Interleaves this stream's items with `other`'s, as they arrive.
     ///

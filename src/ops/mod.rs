@@ -58,6 +58,8 @@ pub use chunks::Chunks;
 pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
+mod broadcast;
+pub use broadcast::{Broadcast, BroadcastLane, Connection, Lane, Multicast, BROADCAST_PREFETCH};
 pub(crate) mod arbiter;
 mod concat;
 pub use concat::{Concat, Either};
