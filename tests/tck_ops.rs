@@ -165,3 +165,46 @@ publisher_tck!(
     |n| backflow::range(n.min(2)..n).start_with((0..n.min(2)).collect::<Vec<u64>>()),
     sync().failing_factory(|| failing::<u64>().start_with(Vec::new()))
 );
+
+// ---- graphs (issue 5) ----
+publisher_tck!(
+    merge_two,
+    |n| backflow::merge(vec![backflow::range(0..n / 2), backflow::range(n / 2..n)]),
+    PublisherOptions::default()
+        .failing_factory(|| backflow::merge(vec![failing::<u64>(), failing::<u64>()]))
+);
+publisher_tck!(
+    merge_with_map,
+    |n| backflow::range(0..n)
+        .map(|x| x + 1)
+        .merge_with(backflow::range(0..0u64).map(|x| x + 1)),
+    PublisherOptions::default().failing_factory(|| failing::<u64>()
+        .map(|x| x + 1)
+        .merge_with(backflow::range(0..3u64).map(|x| x + 1)))
+);
+publisher_tck!(
+    zip_pairs,
+    |n| backflow::zip(backflow::range(0..n), backflow::range(0..n + 5)),
+    PublisherOptions::default()
+        .failing_factory(|| backflow::zip(failing::<u64>(), backflow::range(0..10u64)))
+);
+publisher_tck!(
+    zip_all_three,
+    |n| backflow::zip_all(vec![
+        backflow::range(0..n),
+        backflow::range(1..n + 1),
+        backflow::range(2..n + 2)
+    ]),
+    PublisherOptions::default()
+        .failing_factory(|| backflow::zip_all(vec![failing::<u64>(), failing::<u64>()]))
+);
+publisher_tck!(
+    concat_with_empty_and_range,
+    |n| backflow::range(0..0u64).concat_with(backflow::range(0..n)),
+    sync().failing_factory(|| failing::<u64>().concat_with(backflow::range(0..3u64)))
+);
+publisher_tck!(
+    share_connects_per_run,
+    |n| backflow::range(0..n).share(),
+    PublisherOptions::default().failing_factory(|| failing::<u64>().share())
+);
