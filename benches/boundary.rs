@@ -94,6 +94,9 @@ fn futures_mpsc() -> u64 {
     })
 }
 
+/// One full run of a peer: moves `ITEMS` across threads, returns the consumer's sum.
+type Run = fn() -> u64;
+
 fn boundary(c: &mut Criterion) {
     let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
     let threads = Threads::new();
@@ -103,7 +106,7 @@ fn boundary(c: &mut Criterion) {
     group.bench_function("backflow_publish_on", |b| {
         b.iter(|| black_box(backflow_publish_on(&threads, None)))
     });
-    let peers: [(&str, fn() -> u64); 3] = [
+    let peers: [(&str, Run); 3] = [
         ("crossbeam_channel", crossbeam_channel),
         ("std_sync_channel", std_sync_channel),
         ("futures_mpsc", futures_mpsc),

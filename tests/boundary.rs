@@ -109,7 +109,9 @@ impl<T: Send + PartialEq> Subscriber<T> for Recorder<T> {
     }
 
     fn on_error(&mut self, error: Error) {
-        let _ = self.events.send((Event::Error(error.kind()), thread_name()));
+        let _ = self
+            .events
+            .send((Event::Error(error.kind()), thread_name()));
     }
 
     fn on_complete(&mut self) {
@@ -346,7 +348,11 @@ fn signals_arrive_on_the_worker_thread_in_order() {
         .subscribe(recorder);
     let (first, on) = probe.next();
     assert_eq!(first, Event::Subscribed);
-    assert_eq!(on, thread_name(), "on_subscribe runs on the subscribing thread");
+    assert_eq!(
+        on,
+        thread_name(),
+        "on_subscribe runs on the subscribing thread"
+    );
     let rest = probe.until_terminal();
     assert!(rest.iter().all(|(_, on)| on == "bf-consumer"), "{rest:?}");
     let events: Vec<_> = rest.into_iter().map(|(e, _)| e).collect();
@@ -395,7 +401,10 @@ fn nothing_is_delivered_until_the_worker_runs() {
             Event::Complete
         ]
     );
-    assert!(probe.is_dropped(), "released after the terminal signal (rule 3.13)");
+    assert!(
+        probe.is_dropped(),
+        "released after the terminal signal (rule 3.13)"
+    );
 }
 
 #[test]
@@ -483,7 +492,10 @@ fn upstream_never_owes_more_than_the_prefetch() {
     for &(n, emitted, _) in requests.iter() {
         requested += n;
         assert!(n >= 48 || requests[0].0 == n, "top-up {n} below the batch");
-        assert!(requested - emitted <= 64, "{requested} requested, {emitted} emitted");
+        assert!(
+            requested - emitted <= 64,
+            "{requested} requested, {emitted} emitted"
+        );
     }
 }
 
@@ -703,7 +715,11 @@ fn cancel_drops_each_held_item_once_through_on_drop() {
     probe.cancel(); // idempotent (rule 3.7)
     probe.request(5); // a no-op after cancel (rule 3.6)
     clock.run_pending();
-    assert_eq!(dropped.load(Ordering::SeqCst), 16, "the 16 prefetched items");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        16,
+        "the 16 prefetched items"
+    );
     assert!(probe.drain().is_empty(), "nothing after a cancel");
     assert!(probe.is_dropped(), "the subscriber is released (rule 3.13)");
     drop(probe);
@@ -820,14 +836,14 @@ fn subscribe_on_subscribes_and_requests_on_the_scheduler() {
         .subscribe(recorder);
     let events = probe.until_terminal();
     assert_eq!(events[0].0, Event::Subscribed);
-    assert_eq!(events[0].1, "bf-up", "on_subscribe comes from the upstream's thread");
+    assert_eq!(
+        events[0].1, "bf-up",
+        "on_subscribe comes from the upstream's thread"
+    );
     assert!(events[1..].iter().all(|(_, on)| on == "bf-down"));
     let events: Vec<_> = events.into_iter().map(|(e, _)| e).collect();
     assert_eq!(items(&events), (0..10_000).collect::<Vec<_>>());
-    assert_eq!(
-        log.subscribed_on.lock().unwrap().as_deref(),
-        Some("bf-up")
-    );
+    assert_eq!(log.subscribed_on.lock().unwrap().as_deref(), Some("bf-up"));
     let requests = log.requests.lock().unwrap();
     assert!(requests.len() > 10, "top-ups: {}", requests.len());
     assert!(requests.iter().all(|(_, _, on)| on == "bf-up"));
@@ -858,7 +874,10 @@ fn subscribe_on_forwards_cancel_at_once_even_while_its_thread_is_busy() {
     let (done_tx, done) = mpsc::channel();
     upstream.schedule(move || done_tx.send(()).unwrap());
     done.recv_timeout(PATIENCE).unwrap();
-    assert!(log.requests.lock().unwrap().is_empty(), "no request after the cancel");
+    assert!(
+        log.requests.lock().unwrap().is_empty(),
+        "no request after the cancel"
+    );
     assert!(probe.drain().is_empty());
 }
 

@@ -278,7 +278,11 @@ fn cancel_racing_pushes_drops_every_item_once() {
         h.handle.as_ref().unwrap().cancel();
         producer.join().unwrap();
         drop(h.handle);
-        assert_eq!(h.cancelled.load(Ordering::Acquire), 1, "upstream cancelled once");
+        assert_eq!(
+            h.cancelled.load(Ordering::Acquire),
+            1,
+            "upstream cancelled once"
+        );
         let seen = h.seen.lock().unwrap();
         assert!(seen.released, "cancel releases the subscriber");
         assert!(seen.items.len() <= 1, "only what was requested");
