@@ -499,11 +499,12 @@ impl<P: Publisher> Flux<P> {
     /// upstream's thread and the downstream's.
     ///
     /// Each subscription takes one [`Worker`](crate::sched::Worker) of the scheduler; `on_next`,
-    /// `on_error` and `on_complete` run on it, in order, one at a time (`on_subscribe` runs on the
-    /// subscribing thread). Items cross in a lock-free ring of
-    /// [`DEFAULT_PREFETCH`](ops::DEFAULT_PREFETCH) (256) slots, in batches: the drain runs as one
-    /// scheduled task per batch and hands each run down in one call, so a synchronous chain below
-    /// stays fused. Reactor's `publishOn`, RxJava's `observeOn`, Akka's `async` boundary. Tune it with
+    /// `on_error` and `on_complete` run on it, in order, one at a time (`on_subscribe` runs where the
+    /// upstream delivers it: the subscribing thread, for a synchronous source). Items cross in a
+    /// lock-free ring of [`DEFAULT_PREFETCH`](ops::DEFAULT_PREFETCH) (256) slots, in batches: the
+    /// drain runs as one scheduled task per batch and hands each run down in one call, so a
+    /// synchronous chain below stays fused. A drain task keeps going while items and demand keep
+    /// coming (like Reactor's), so on a pool it can delay other work pinned to the same thread. Reactor's `publishOn`, RxJava's `observeOn`, Akka's `async` boundary. Tune it with
     /// [`prefetch`](Flux::prefetch) / [`low_tide`](Flux::low_tide) (or
     /// [`publish_on_with`](Self::publish_on_with)), and [`error_mode`](Self::error_mode),
     /// [`metrics`](Self::metrics), [`on_drop`](Self::on_drop).

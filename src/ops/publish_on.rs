@@ -1,8 +1,8 @@
 //! The publisher, subscribers and drain loop behind [`Flux::publish_on`](crate::Flux::publish_on).
 //!
-//! The hand-off: the upstream side ([`Upstream`]) owns the producer end of an spsc ring of
+//! The hand-off: the upstream side (`Upstream`) owns the producer end of an spsc ring of
 //! `prefetch` slots and writes whole runs into it ([`Subscriber::on_next_iter`] → `write_chunk`);
-//! the drain ([`Shared::drain_owned`]) owns the consumer end and the downstream subscriber, and runs
+//! the drain (`Shared::drain_owned`) owns the consumer end and the downstream subscriber, and runs
 //! as a [`Runnable`] on one [`Worker`] per subscription. Whoever moves the [`DrainGate`] from 0
 //! schedules the drain (one task per batch, never per item); everyone else only records that there
 //! is more to do, and the running drain loops until it has seen every such record. So a push that
