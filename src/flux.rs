@@ -495,6 +495,122 @@ impl<P: Publisher> Flux<P> {
 
     // ---- thread boundary (issue 3) ----
 
+    /// Delivers this stream's signals on `scheduler`: an asynchronous boundary between the
+    /// upstream's thread and the downstream's.
+    ///
+    /// Each subscription takes one [`Worker`](crate::sched::Worker) of the scheduler; `on_next`,
+    /// `on_error` and `on_complete` run on it, in order, one at a time (`on_subscribe` runs where the
+    /// upstream delivers it: the subscribing thread, for a synchronous source). Items cross in a
+    /// lock-free ring of [`DEFAULT_PREFETCH`](ops::DEFAULT_PREFETCH) (256) slots, in batches: the
+    /// drain runs as one scheduled task per batch and hands each run down in one call, so a
+    /// synchronous chain below stays fused. A drain task keeps going while items and demand keep
+    /// coming (like Reactor's), so on a pool it can delay other work pinned to the same thread. Reactor's `publishOn`, RxJava's `observeOn`, Akka's `async` boundary. Tune it with
+    /// [`prefetch`](Flux::prefetch) / [`low_tide`](Flux::low_tide) (or
+    /// [`publish_on_with`](Self::publish_on_with)), and [`error_mode`](Self::error_mode),
+    /// [`metrics`](Self::metrics), [`on_drop`](Self::on_drop).
+    ///
+    /// # Demand
+    ///
+    /// Requests `prefetch` upstream up front, and tops up by at least `prefetch - prefetch/4` each time
+    /// that many were handed down (Reactor's 75% rule; see [`low_tide`](Flux::low_tide)). Holds at
+    /// most `prefetch` items; serves them as downstream demand allows. An upstream that sends more
+    /// than requested is cancelled and the stream fails with
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow): memory never grows past the ring.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs. A terminal error waits behind the held items by default
+    /// ([`ErrorMode::AfterDrain`](ops::ErrorMode::AfterDrain)); with
+    /// [`ErrorMode::Immediate`](ops::ErrorMode::Immediate) it overtakes them and they are dropped with
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled). A cancel (from any thread) drops the
+    /// held items with `Cancelled`, and so does a panic in the downstream, which also cancels upstream
+    /// and comes back as [`ErrorKind::Panicked`](crate::ErrorKind::Panicked). An item that overflows
+    /// the ring is dropped with [`DropReason::Overflow`](crate::DropReason::Overflow).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let consumer = backflow::sched::Single::with_name("consumer");
+    /// let threads = backflow::range(0..1000u64)
+    ///     .publish_on(consumer)
+    ///     .map(|x| (x, std::thread::current().name().map(String::from)))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(threads.iter().enumerate().all(|(i, (x, name))| *x == i as u64 && name.as_deref() == Some("consumer")));
+    /// ```
+    #[doc(alias = "observeOn")]
+    #[doc(alias = "publishOn")]
+    #[doc(alias = "async boundary")]
+    #[doc(alias = "async")]
+    pub fn publish_on<Sc>(self, scheduler: Sc) -> Flux<ops::PublishOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P::Item: Send + 'static,
+    {
+        self.publish_on_with(scheduler, ops::DEFAULT_PREFETCH)
+    }
+
+    /// [`publish_on`](Self::publish_on) with a ring of `prefetch` items (the upstream request size).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sum = backflow::range(0..10_000u64)
+    ///     .publish_on_with(backflow::sched::single(), 1024)
+    ///     .fold(0, |a, x| a + x)
+    ///     .unwrap();
+    /// assert_eq!(sum, 49_995_000);
+    /// ```
+    #[doc(alias = "observeOn")]
+    #[doc(alias = "publishOn")]
+    pub fn publish_on_with<Sc>(self, scheduler: Sc, prefetch: usize) -> Flux<ops::PublishOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::PublishOn::new(self.publisher, scheduler, prefetch))
+    }
+
+    /// Subscribes to this stream on `scheduler`, and sends it every `request` from there.
+    ///
+    /// The upstream's `subscribe` call runs as a task on one [`Worker`](crate::sched::Worker) of the
+    /// scheduler, and so does each `request` (several requests made while one is on its way travel
+    /// together). A synchronous source, whose items are produced inside `request`, therefore runs
+    /// on the scheduler's thread. `cancel` is forwarded at once, from the calling thread, so it never
+    /// waits behind the work it stops. Reactor's `subscribeOn` (with `requestOnSeparateThread =
+    /// true`), RxJava's `subscribeOn`. `on_subscribe` reaches the downstream on the worker.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged, on the worker; it holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let producer = backflow::sched::Single::with_name("producer");
+    /// let names = backflow::range(0..3u8)
+    ///     .map(|_| std::thread::current().name().map(String::from))
+    ///     .subscribe_on(producer)
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(names.iter().all(|n| n.as_deref() == Some("producer")));
+    /// ```
+    #[doc(alias = "subscribeOn")]
+    pub fn subscribe_on<Sc>(self, scheduler: Sc) -> Flux<ops::SubscribeOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P: Send + Sync + 'static,
+    {
+        Flux::new(ops::SubscribeOn::new(self.publisher, scheduler))
+    }
+
     // ---- backpressure operators (issue 4) ----
 
     /// Paces items to at most `elements` per `per` with a token bucket: Akka's `throttle`.

@@ -37,6 +37,10 @@ pub use take_while::TakeWhile;
 pub use try_map::TryMap;
 
 // ---- thread boundary (issue 3) ----
+mod publish_on;
+mod subscribe_on;
+pub use publish_on::{PublishOn, DEFAULT_PREFETCH};
+pub use subscribe_on::SubscribeOn;
 
 // ---- backpressure operators (issue 4) ----
 mod debounce;
