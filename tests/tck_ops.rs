@@ -208,3 +208,43 @@ publisher_tck!(
     |n| backflow::range(0..n).share(),
     PublisherOptions::default().failing_factory(|| failing::<u64>().share())
 );
+
+// ---- thread boundary (issue 3): signals cross threads, rule 1.03 across threads included ----
+/// One shared two-thread pool: schedulers are cheap handles, and the suites run in parallel.
+fn pool() -> backflow::sched::Pool {
+    static POOL: std::sync::OnceLock<backflow::sched::Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| backflow::sched::pool(2)).clone()
+}
+publisher_tck!(
+    publish_on_pool,
+    |n| backflow::range(0..n).publish_on(pool()),
+    PublisherOptions::default().failing_factory(|| failing::<u64>().publish_on(pool()))
+);
+publisher_tck!(
+    publish_on_prefetch_2,
+    |n| backflow::range(0..n).publish_on_with(pool(), 2),
+    PublisherOptions::default().failing_factory(|| failing::<u64>().publish_on_with(pool(), 2))
+);
+publisher_tck!(
+    subscribe_on_pool,
+    |n| backflow::range(0..n).subscribe_on(pool()),
+    PublisherOptions::default().failing_factory(|| failing::<u64>().subscribe_on(pool()))
+);
+publisher_tck!(
+    subscribe_on_then_publish_on,
+    |n| backflow::range(0..n)
+        .subscribe_on(pool())
+        .map(|x| x + 1)
+        .publish_on(pool()),
+    PublisherOptions::default()
+        .failing_factory(|| failing::<u64>().subscribe_on(pool()).publish_on(pool()))
+);
+publisher_tck!(
+    merge_of_publish_on_inputs,
+    |n| backflow::merge(vec![
+        backflow::range(0..n / 2).publish_on(pool()).boxed(),
+        backflow::range(n / 2..n).publish_on(pool()).boxed()
+    ]),
+    PublisherOptions::default()
+        .failing_factory(|| backflow::merge(vec![failing::<u64>().publish_on(pool())]))
+);
