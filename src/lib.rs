@@ -62,5 +62,6 @@ pub mod prelude {
     pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
     pub use crate::sink::Request;
     // ---- more prelude names ----
+    pub use crate::ops::Overflow;
     pub use crate::sink::Disposable;
 }

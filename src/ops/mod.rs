@@ -39,6 +39,13 @@ pub use try_map::TryMap;
 // ---- thread boundary (issue 3) ----
 
 // ---- backpressure operators (issue 4) ----
+mod buffer;
+mod drop_newest;
+mod drop_oldest;
+mod held;
+pub use buffer::{Buffer, Overflow};
+pub use drop_newest::DropNewest;
+pub use drop_oldest::DropOldest;
 mod chunks;
 mod drop;
 pub use chunks::Chunks;
