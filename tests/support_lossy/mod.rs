@@ -8,7 +8,19 @@ use std::sync::{Arc, Mutex, Weak};
 
 use backflow::prelude::*;
 
-type Slot<T> = Arc<Mutex<Option<Box<dyn Subscriber<T>>>>>;
+/// A subscriber that can also take a run of items through its `on_next_iter` (the fused path),
+/// behind a `dyn`.
+pub trait Driven<T>: Subscriber<T> {
+    fn on_next_run(&mut self, items: &mut dyn Iterator<Item = T>) -> u64;
+}
+
+impl<T, S: Subscriber<T>> Driven<T> for S {
+    fn on_next_run(&mut self, items: &mut dyn Iterator<Item = T>) -> u64 {
+        self.on_next_iter(items)
+    }
+}
+
+type Slot<T> = Arc<Mutex<Option<Box<dyn Driven<T>>>>>;
 
 /// A publisher that hands its subscriber to the test, which then plays the upstream by hand.
 pub struct Hot<T> {
@@ -50,7 +62,7 @@ impl Subscription for LogSubscription {
 
 /// The upstream, played by the test: it calls the stage's signals directly.
 pub struct Upstream<T> {
-    subscriber: Box<dyn Subscriber<T>>,
+    subscriber: Box<dyn Driven<T>>,
     pub log: Arc<UpstreamLog>,
     pub sent: u64,
 }
@@ -60,6 +72,14 @@ impl<T> Upstream<T> {
     pub fn push(&mut self, item: T) {
         self.sent += 1;
         self.subscriber.on_next(item);
+    }
+
+    /// Sends a run through the stage's `on_next_iter`; returns how many it consumed.
+    pub fn push_run(&mut self, items: impl IntoIterator<Item = T>) -> u64 {
+        // Through the box to the stage's own `on_next_iter` (the box's would go item by item).
+        let used = (*self.subscriber).on_next_run(&mut items.into_iter());
+        self.sent += used;
+        used
     }
 
     /// Sends an item only if the stage has demand for it; hands it back otherwise.
