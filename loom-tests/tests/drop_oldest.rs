@@ -2,6 +2,8 @@
 //! when the ring is full) on one thread races the downstream's `request` / `cancel` (which drains
 //! the ring into the subscriber) on another.
 //!
+//! No item may wait in the ring while the downstream has unserved demand (the push / request
+//! hand-off of `SeqCst` fences).
 //! Every item must end up in exactly one place — delivered once, or handed to `on_drop` once
 //! (`Evicted`, or `Cancelled` after a cancel) — deliveries keep arrival order, the terminal signal
 //! comes once and last, and every item is dropped exactly once.
@@ -138,6 +140,7 @@ fn placements(run: &Run, items: usize) -> (Vec<usize>, Vec<(usize, DropReason)>)
 }
 
 /// The upstream pushes `items` into a ring of `capacity` while another thread requests `demand`;
+/// once both are done (and before anything else could wake the drain) nothing may be stranded;
 /// then the upstream completes and the rest is drained.
 fn eviction_races_delivery(capacity: usize, items: usize, demand: u64) {
     loom::model(move || {
@@ -148,9 +151,23 @@ fn eviction_races_delivery(capacity: usize, items: usize, demand: u64) {
         for id in 0..items {
             run.upstream_side.on_next(log.item(id));
         }
-        run.upstream_side.on_complete();
         requester.join().unwrap();
+        // Liveness of the push / request hand-off: with no further signal, no item may wait in
+        // the ring while the downstream still has unserved demand.
+        let delivered_now = run
+            .signals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| matches!(s, Signal::Next(_)))
+            .count();
+        let held = items - delivered_now - run.dropped.lock().unwrap().len();
+        assert!(
+            held == 0 || delivered_now as u64 == demand,
+            "stranded: {held} held, {delivered_now} of {demand} delivered"
+        );
         // Whatever is still held is delivered before the completion.
+        run.upstream_side.on_complete();
         run.downstream.request(u64::MAX);
         let (delivered, dropped) = placements(&run, items);
         assert!(dropped.iter().all(|&(_, r)| r == DropReason::Evicted));

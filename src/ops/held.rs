@@ -21,6 +21,8 @@
 
 use std::time::Instant;
 
+use crossbeam_utils::CachePadded;
+
 use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
 use crate::metrics::{DropReason, StageMetrics};
@@ -30,7 +32,7 @@ use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::queue::{overwrite, spsc};
-use crate::sync::{AtomicBool, AtomicU64, Ordering, StdArc, UnsafeCell};
+use crate::sync::{fence, AtomicBool, AtomicU64, Ordering, StdArc, UnsafeCell};
 
 /// Most items handed downstream in one `on_next_iter` run: the drain re-checks `cancelled` (and
 /// tops up upstream demand) between runs.
@@ -173,14 +175,41 @@ enum Offer<T> {
 }
 
 /// The state shared by both sides and the downstream's subscription handle.
+///
+/// The gate, the demand and the rarely written flags sit on separate cache lines: the consumer
+/// writes the first two on every request while the producer only reads the last two per item.
+///
+/// # The push / request hand-off
+///
+/// After a push the upstream side enters the drain only when there is downstream demand (or the
+/// stage was cancelled), so an overloaded stage costs the producer no read-modify-write on the gate
+/// per item. No item can be stranded with demand waiting: the producer stores the item, then a
+/// `SeqCst` fence, then loads `demand` / `cancelled`; `request` and `cancel` store those, then a
+/// `SeqCst` fence, then drain (which loads the ring). By the fences' total order, either the drain
+/// sees the item or the producer sees the demand and drains itself.
 struct Stage<S, T> {
-    gate: DrainGate,
-    /// Downstream demand: added by `request` (any thread), spent by the drain owner.
-    demand: Demand,
-    /// Set once (swap, AcqRel) by the downstream's `cancel`, a panic, `request(0)`, or the
-    /// terminal signal; read by the drain owner with Acquire before it touches the downstream, and
-    /// by the upstream side with Relaxed as a hint to stop pushing (the drain's flush is what makes
-    /// sure nothing stays behind).
+    gate: CachePadded<DrainGate>,
+    /// Downstream demand: added by `request` (any thread, then a `SeqCst` fence), spent by the drain
+    /// owner, read by the upstream side after its own fence (see above).
+    demand: CachePadded<Demand>,
+    flags: CachePadded<Flags>,
+    /// The upstream side's end: `Ok` = complete, `Err` = error (its own or an overflow). Written
+    /// once before `done`; afterwards touched only by the gate's owner.
+    terminal: UnsafeCell<Option<Result<(), Error>>>,
+    upstream: SharedSubscription,
+    options: StageOptions<T>,
+    /// The queue-wait sampler, when metrics are on.
+    probe: Option<WaitProbe>,
+    /// Touched only by the owner of `gate`.
+    drain: UnsafeCell<Drain<S, T>>,
+}
+
+/// The rarely written state of a [`Stage`].
+struct Flags {
+    /// Set once (swap, AcqRel, then a `SeqCst` fence) by the downstream's `cancel`, a panic,
+    /// `request(0)`, or the terminal signal; read by the drain owner with Acquire before it touches
+    /// the downstream, and by the upstream side (Relaxed, after its fence) to stop pushing and to
+    /// let the drain flush what it pushed.
     cancelled: AtomicBool,
     /// The downstream called `request(0)` (Release / Acquire, like `cancelled`).
     invalid: AtomicBool,
@@ -188,20 +217,11 @@ struct Stage<S, T> {
     /// the drain owner reads `terminal` and trusts "ring empty means all delivered" only after
     /// seeing it with Acquire.
     done: AtomicBool,
-    /// The upstream side's end: `Ok` = complete, `Err` = error (its own or an overflow). Written
-    /// once before `done`; afterwards touched only by the gate's owner.
-    terminal: UnsafeCell<Option<Result<(), Error>>>,
     /// Total demand requested upstream (bounded policy; `UNBOUNDED` otherwise). Raised by the drain
     /// owner with AcqRel *before* it calls `upstream.request`; the upstream side's Acquire reload
     /// pairs with it through the upstream's own demand hand-off, so an item delivered against a
     /// top-up always finds the top-up counted.
     allowed: AtomicU64,
-    upstream: SharedSubscription,
-    options: StageOptions<T>,
-    /// The queue-wait sampler, when metrics are on.
-    probe: Option<WaitProbe>,
-    /// Touched only by the owner of `gate`.
-    drain: UnsafeCell<Drain<S, T>>,
 }
 
 // SAFETY: the non-Sync fields are `drain`, touched only by the thread that owns `gate` (its AcqRel
@@ -387,19 +407,19 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
             // Items pushed in a race with the cancel or terminal that ended the stage.
             return self.flush(d);
         }
-        if self.cancelled.load(Ordering::Acquire) {
+        if self.flags.cancelled.load(Ordering::Acquire) {
             d.downstream = None;
             return self.flush(d);
         }
-        if self.invalid.load(Ordering::Acquire) {
-            self.cancelled.store(true, Ordering::Release);
+        if self.flags.invalid.load(Ordering::Acquire) {
+            self.flags.cancelled.store(true, Ordering::Release);
             self.upstream.cancel();
             return self.fail_downstream(d, Error::invalid_demand());
         }
-        let done = self.done.load(Ordering::Acquire);
+        let done = self.flags.done.load(Ordering::Acquire);
         if done && self.options.error_mode == ErrorMode::Immediate && self.failed() {
             if let Some(Err(error)) = self.take_terminal() {
-                self.cancelled.store(true, Ordering::Release);
+                self.flags.cancelled.store(true, Ordering::Release);
                 return self.fail_downstream(d, error);
             }
         }
@@ -407,7 +427,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
         if let Err(panic) = catch("a downstream stage", || self.emit(d, &mut run)) {
             // Rule 2.13: the panicking subscriber counts as cancelled, and hears of its panic.
             self.count_delivered(d, run);
-            if !self.cancelled.swap(true, Ordering::AcqRel) {
+            if !self.flags.cancelled.swap(true, Ordering::AcqRel) {
                 self.upstream.cancel();
             }
             return self.fail_downstream(d, panic);
@@ -430,7 +450,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
         let Some(mut downstream) = downstream else {
             return;
         };
-        if self.cancelled.swap(true, Ordering::AcqRel) {
+        if self.flags.cancelled.swap(true, Ordering::AcqRel) {
             // The downstream cancelled inside the last run: no terminal follows a cancel.
             if let Err(error) = end {
                 report_undeliverable(&error);
@@ -455,7 +475,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
         };
         let mut requested = self.demand.get();
         let mut used = 0u64;
-        while requested != 0 && !self.cancelled.load(Ordering::Relaxed) {
+        while requested != 0 && !self.flags.cancelled.load(Ordering::Relaxed) {
             let unbounded = requested == UNBOUNDED;
             let max = if unbounded {
                 RUN
@@ -501,10 +521,10 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
     }
 
     fn request_upstream(&self, n: u64) {
-        if self.done.load(Ordering::Relaxed) || self.cancelled.load(Ordering::Relaxed) {
+        if self.flags.done.load(Ordering::Relaxed) || self.flags.cancelled.load(Ordering::Relaxed) {
             return;
         }
-        self.allowed.fetch_add(n, Ordering::AcqRel);
+        self.flags.allowed.fetch_add(n, Ordering::AcqRel);
         if let Some(m) = self.options.metrics() {
             m.record_requested(n);
         }
@@ -547,6 +567,18 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
         })
     }
 
+    /// Upstream side, after items entered the ring: drains if someone may want them now (see the
+    /// hand-off on [`Stage`]); otherwise only refreshes the `buffered` gauge.
+    #[inline]
+    fn after_push(&self, inlet: &Inlet<T>) {
+        fence(Ordering::SeqCst);
+        if self.demand.get() != 0 || self.flags.cancelled.load(Ordering::Relaxed) {
+            self.drain();
+        } else if let Some(m) = self.options.metrics() {
+            m.set_buffered(inlet.len() as u64);
+        }
+    }
+
     /// Upstream side: records the end and lets the drain deliver it (after the held items, unless
     /// `ErrorMode::Immediate` and it is an error).
     fn terminate(&self, end: Result<(), Error>) {
@@ -555,7 +587,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
             // calls this once (it gives up its `Live` right after).
             unsafe { *terminal = Some(end) }
         });
-        self.done.store(true, Ordering::Release);
+        self.flags.done.store(true, Ordering::Release);
         self.drain();
     }
 }
@@ -582,15 +614,18 @@ where
 {
     fn request(&self, n: u64) {
         if n == 0 {
-            self.invalid.store(true, Ordering::Release);
+            self.flags.invalid.store(true, Ordering::Release);
         } else {
             self.demand.add(n);
         }
+        // The hand-off with `after_push`: the drain's ring loads come after this fence.
+        fence(Ordering::SeqCst);
         self.drain();
     }
 
     fn cancel(&self) {
-        if !self.cancelled.swap(true, Ordering::AcqRel) {
+        if !self.flags.cancelled.swap(true, Ordering::AcqRel) {
+            fence(Ordering::SeqCst);
             self.upstream.cancel();
             self.drain();
         }
@@ -598,6 +633,14 @@ where
 }
 
 impl<T> Inlet<T> {
+    /// Items held now (a snapshot: the drain may be taking some).
+    fn len(&self) -> usize {
+        match &self.ring {
+            InRing::Fifo(ring) => ring.capacity() - ring.slots(),
+            InRing::Overwrite(ring) => ring.len(),
+        }
+    }
+
     /// Free slots now, capped by what upstream may still send (bounded policy).
     fn room<S>(&mut self, stage: &Stage<S, T>) -> usize {
         let free = match &self.ring {
@@ -608,7 +651,7 @@ impl<T> Inlet<T> {
             return free;
         }
         if self.accepted == self.allowed {
-            self.allowed = stage.allowed.load(Ordering::Acquire);
+            self.allowed = stage.flags.allowed.load(Ordering::Acquire);
         }
         free.min(usize::try_from(self.allowed - self.accepted).unwrap_or(usize::MAX))
     }
@@ -617,7 +660,7 @@ impl<T> Inlet<T> {
     #[inline]
     fn admit<S>(&mut self, stage: &Stage<S, T>) -> bool {
         if self.accepted == self.allowed {
-            self.allowed = stage.allowed.load(Ordering::Acquire);
+            self.allowed = stage.flags.allowed.load(Ordering::Acquire);
             if self.accepted == self.allowed {
                 return false;
             }
@@ -773,13 +816,15 @@ where
             UNBOUNDED
         };
         let stage = StdArc::new(Stage {
-            gate: DrainGate::new(),
-            demand: Demand::new(),
-            cancelled: AtomicBool::new(false),
-            invalid: AtomicBool::new(false),
-            done: AtomicBool::new(false),
+            gate: CachePadded::new(DrainGate::new()),
+            demand: CachePadded::new(Demand::new()),
+            flags: CachePadded::new(Flags {
+                cancelled: AtomicBool::new(false),
+                invalid: AtomicBool::new(false),
+                done: AtomicBool::new(false),
+                allowed: AtomicU64::new(prefetch),
+            }),
             terminal: UnsafeCell::new(None),
-            allowed: AtomicU64::new(prefetch),
             upstream: upstream.clone(),
             options: self.options.clone(),
             probe: self.options.metrics().map(|_| WaitProbe::new()),
@@ -800,13 +845,13 @@ where
             let drain = unsafe { &mut *drain };
             let downstream = drain.downstream.as_mut().expect("fresh stage");
             if let Err(panic) = catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                stage.cancelled.store(true, Ordering::Release);
+                stage.flags.cancelled.store(true, Ordering::Release);
                 let mut downstream = drain.downstream.take().expect("fresh stage");
                 deliver_error(&mut downstream, panic);
             }
         });
         stage.drain_owned(1);
-        if stage.cancelled.load(Ordering::Acquire) {
+        if stage.flags.cancelled.load(Ordering::Acquire) {
             return upstream.cancel();
         }
         self.live = Some(Live {
@@ -835,11 +880,11 @@ where
             // In flight after the stage failed, or sent after a terminal.
             return self.options.discard(item, DropReason::Cancelled);
         };
-        if live.stage.cancelled.load(Ordering::Relaxed) {
+        if live.stage.flags.cancelled.load(Ordering::Relaxed) {
             return self.options.discard(item, DropReason::Cancelled);
         }
         match live.inlet.offer(item, &live.stage) {
-            Offer::Held => live.stage.drain(),
+            Offer::Held => live.stage.after_push(&live.inlet),
             Offer::Dropped => {}
             Offer::Failed(item) => self.fail(item),
         }
@@ -854,7 +899,7 @@ where
     {
         let mut used = 0;
         while let Some(live) = &mut self.live {
-            if live.stage.cancelled.load(Ordering::Relaxed) {
+            if live.stage.flags.cancelled.load(Ordering::Relaxed) {
                 break;
             }
             let room = live.inlet.room(&live.stage);
@@ -867,7 +912,7 @@ where
                 if let Some(m) = self.options.metrics() {
                     m.record_received(n);
                 }
-                live.stage.drain();
+                live.stage.after_push(&live.inlet);
             } else {
                 let Some(item) = items.next() else { break };
                 used += 1;
