@@ -497,13 +497,14 @@ impl<P: Publisher> Flux<P> {
 
     // ---- backpressure operators (issue 4) ----
 
-    /// A bounded backpressure buffer: holds up to `capacity` items for a consumer that falls behind
-    /// in bursts, and slows the producer down when it is full — it never drops anything.
+    /// The bounded backpressure buffer — Reactor's `onBackpressureBuffer(n)`, Akka's
+    /// `buffer(n, OverflowStrategy.backpressure)` — holds up to `capacity` items for a consumer that
+    /// falls behind in bursts and slows the producer down when full; it never drops anything. It is
+    /// **not** Reactor's or RxJava's `buffer(int)`, which collects items into lists: that is
+    /// [`chunks`](Self::chunks).
     ///
-    /// This is Reactor's `onBackpressureBuffer(n)` (with a bounded queue and no overflow) and Akka's
-    /// `buffer(n, OverflowStrategy.backpressure)`; it also does what Reactor's `limitRate(n)` does
-    /// to upstream demand. It is **not** Reactor's or RxJava's `buffer(int)`, which collects items
-    /// into lists: that is [`chunks`](Self::chunks).
+    /// Towards its upstream it does what Reactor's `limitRate(n)` does: it requests in batches of
+    /// at most `capacity`, however much the downstream asks for.
     ///
     /// The producer and the consumer may run on different threads (the producer calling `on_next`
     /// on one, the consumer requesting on another) or share one; either way the stage holds its
@@ -585,7 +586,7 @@ impl<P: Publisher> Flux<P> {
     /// # Drops
     ///
     /// As in the table, every dropped item by value through [`on_drop`](Self::on_drop), counted
-    /// in [`metrics`](Self::metrics) by reason. Held items are dropped as
+    /// in [`metrics`](Self::metrics) by reason (the metrics are those of [`buffer`](Self::buffer)). Held items are dropped as
     /// [`DropReason::Cancelled`](crate::DropReason::Cancelled) when the downstream cancels, or when
     /// an error overtakes them under [`ErrorMode::Immediate`](crate::ops::ErrorMode) (by default a
     /// terminal signal waits for them). `on_drop` may run on the producer's thread (overflow) or

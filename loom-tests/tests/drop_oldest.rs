@@ -4,6 +4,9 @@
 //!
 //! No item may wait in the ring while the downstream has unserved demand (the push / request
 //! hand-off of `SeqCst` fences).
+//! The last model runs the same race through the spsc ring of `drop_newest` (the incoming item
+//! refused instead of the oldest evicted), which shares the hand-off.
+//!
 //! Every item must end up in exactly one place — delivered once, or handed to `on_drop` once
 //! (`Evicted`, or `Cancelled` after a cancel) — deliveries keep arrival order, the terminal signal
 //! comes once and last, and every item is dropped exactly once.
@@ -80,13 +83,18 @@ struct Run {
 }
 
 fn start(capacity: usize) -> Run {
+    start_with(capacity, Overflow::DropOldest)
+}
+
+/// `buffer_with(capacity, overflow)`: `DropOldest` is `drop_oldest(capacity)` itself.
+fn start_with(capacity: usize, overflow: Overflow) -> Run {
     let slot = Arc::new(Mutex::new(None));
     let signals = Arc::new(Mutex::new(Vec::new()));
     let subscription = Arc::new(Mutex::new(None));
     let dropped = Arc::new(Mutex::new(Vec::new()));
     let log = dropped.clone();
     Flux::new(Handoff { slot: slot.clone() })
-        .drop_oldest(capacity)
+        .buffer_with(capacity, overflow)
         .on_drop(move |item: Tracked, reason| log.lock().unwrap().push((item.id, reason)))
         .subscribe(Recorder {
             signals: signals.clone(),
@@ -212,6 +220,39 @@ fn cancel_races_eviction() {
             .iter()
             .all(|&(_, r)| matches!(r, DropReason::Evicted | DropReason::Cancelled)));
         assert!(!run.signals.lock().unwrap().contains(&Signal::Complete));
+        drop(run);
+        log.assert_each_dropped_once();
+    });
+}
+
+/// `drop_newest` on the spsc ring: the refusal happens on the upstream's thread while the other
+/// thread's request drains; the same hand-off, the same exactly-once placement, the oldest kept.
+#[test]
+fn drop_newest_refusal_races_delivery() {
+    loom::model(|| {
+        let items = 3;
+        let log = DropLog::new(items);
+        let mut run = start_with(1, Overflow::DropNewest);
+        let downstream = run.downstream.clone();
+        let requester = thread::spawn(move || downstream.request(1));
+        for id in 0..items {
+            run.upstream_side.on_next(log.item(id));
+        }
+        requester.join().unwrap();
+        let delivered_now = run
+            .signals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| matches!(s, Signal::Next(_)))
+            .count();
+        let held = items - delivered_now - run.dropped.lock().unwrap().len();
+        assert!(held == 0 || delivered_now == 1, "stranded: {held} held");
+        run.upstream_side.on_complete();
+        run.downstream.request(u64::MAX);
+        let (delivered, dropped) = placements(&run, items);
+        assert!(dropped.iter().all(|&(_, r)| r == DropReason::Overflow));
+        assert_eq!(delivered[0], 0, "the oldest is never refused");
         drop(run);
         log.assert_each_dropped_once();
     });

@@ -5,11 +5,12 @@
 //!
 //! Two sides meet at a ring. The upstream side ([`HeldSubscriber`]) runs on the upstream's thread
 //! (its signals are serialised by rule 1.03): it moves each arriving item into the ring, or applies
-//! the [`Overflow`] policy when the ring is full, then signals the drain. The downstream side is a
-//! drain loop behind a [`DrainGate`]: whoever enters the gate (the upstream's `on_next`, the
-//! downstream's `request` or `cancel`, from any thread) moves items from the ring to the downstream
-//! as its demand allows, until nobody has signalled meanwhile. So the stage works the same whether
-//! producer and consumer share a thread or not, and the ring is the only memory it holds.
+//! the [`Overflow`] policy when the ring is full, then signals the drain if the downstream has
+//! demand (see the hand-off on [`Stage`]). The downstream side is a drain loop behind a
+//! [`DrainGate`]: whoever enters the gate (the upstream's `on_next`, the downstream's `request` or
+//! `cancel`, from any thread) moves items from the ring to the downstream as its demand allows,
+//! until nobody has signalled meanwhile. So the stage works the same whether producer and consumer
+//! share a thread or not, and the ring is the only memory it holds.
 //!
 //! - [`Overflow::Backpressure`]: an spsc ring of `capacity`; the stage requests `capacity` up front
 //!   and tops up as the drain empties the ring (75%, [`Replenish`]), so a compliant upstream can
@@ -39,7 +40,7 @@ use crate::sync::{fence, AtomicBool, AtomicU64, Ordering, StdArc, UnsafeCell};
 const RUN: u64 = 1024;
 
 /// One arrival in this many is time-stamped to measure queue wait (when metrics are on).
-pub(crate) const WAIT_SAMPLE_EVERY: u64 = 64;
+const WAIT_SAMPLE_EVERY: u64 = 64;
 
 /// The configuration of a holding stage; the publisher types of the operators wrap it.
 pub(crate) struct Holding<P: Publisher> {
