@@ -5,7 +5,6 @@
 
 use std::hint::black_box;
 
-use backflow::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures::{SinkExt, StreamExt};
 
@@ -19,7 +18,9 @@ fn bridge(c: &mut Criterion) {
     let producer = backflow::sched::single();
     group.bench_function("backflow_into_stream", |b| {
         b.iter(|| {
-            let stream = backflow::range(0..black_box(N)).subscribe_on(producer.clone()).into_stream_with(CAPACITY);
+            let stream = backflow::range(0..black_box(N))
+                .subscribe_on(producer.clone())
+                .into_stream_with(CAPACITY);
             futures::executor::block_on(stream.fold(0u64, |acc, x| async move { acc + x.unwrap() }))
         })
     });

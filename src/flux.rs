@@ -938,6 +938,333 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::Timeout::new(self.publisher, limit))
     }
 
+    /// The bounded backpressure buffer — Reactor's `onBackpressureBuffer(n)`, Akka's
+    /// `buffer(n, OverflowStrategy.backpressure)` — holds up to `capacity` items for a consumer that
+    /// falls behind in bursts and slows the producer down when full; it never drops anything. It is
+    /// **not** Reactor's or RxJava's `buffer(int)`, which collects items into lists: that is
+    /// [`chunks`](Self::chunks).
+    ///
+    /// Towards its upstream it does what Reactor's `limitRate(n)` does: it requests in batches of
+    /// at most `capacity`, however much the downstream asks for.
+    ///
+    /// The producer and the consumer may run on different threads (the producer calling `on_next`
+    /// on one, the consumer requesting on another) or share one; either way the stage holds its
+    /// items in a lock-free ring allocated once, so its memory is bounded by `capacity`. It does
+    /// not start a thread of its own.
+    ///
+    /// # Demand
+    ///
+    /// Requests `capacity` upstream at subscription, then tops up in batches as the downstream
+    /// drains it (each time 75% of `capacity` has been delivered, Reactor's rule), so at most
+    /// `capacity` items are ever outstanding or held. Downstream demand is served from the held
+    /// items in runs; re-entrant requests are trampolined.
+    ///
+    /// A publisher that ignores backpressure and sends more than was requested gets an
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error and is cancelled; the stage does
+    /// not grow.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items are dropped (through
+    /// [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled)) when
+    /// the downstream cancels; the item that broke the bound of a non-compliant publisher is
+    /// dropped as [`DropReason::Overflow`](crate::DropReason::Overflow). A terminal signal waits
+    /// for the held items to be delivered ([`ErrorMode::AfterDrain`](crate::ops::ErrorMode), the
+    /// default); with [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)` an error overtakes
+    /// them and they are dropped as `Cancelled`.
+    ///
+    /// # Metrics
+    ///
+    /// With [`metrics`](Self::metrics): `received`, `emitted`, `dropped` by reason, `requested`,
+    /// `buffered` (the ring's length after each drain pass) and a sampled queue wait (one arrival in
+    /// 64 is time-stamped; the wait is recorded when the drain hands it downstream). Create the
+    /// metrics with `capacity` as their capacity, so utilisation reads right.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// // The consumer asks for 8 at a time; the source is asked for at most 64 ahead of it.
+    /// let out = backflow::range(0..1_000u32)
+    ///     .buffer(64)
+    ///     .collect_with(Request::Batch(8))
+    ///     .unwrap();
+    /// assert_eq!(out, (0..1_000).collect::<Vec<_>>());
+    /// ```
+    #[doc(alias = "onBackpressureBuffer")]
+    #[doc(alias = "limitRate")]
+    pub fn buffer(self, capacity: usize) -> Flux<ops::Buffer<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Buffer::new(
+            self.publisher,
+            capacity,
+            ops::Overflow::Backpressure,
+        ))
+    }
+
+    /// A buffer of `capacity` items with a choice of what happens when it is full.
+    ///
+    /// The general form: Akka's `buffer(n, overflowStrategy)`, Reactor's
+    /// `onBackpressureBuffer(n, onOverflow, BufferOverflowStrategy)`, RxJava's
+    /// `onBackpressureBuffer(n, onOverflow, BackpressureOverflowStrategy)`.
+    ///
+    /// | policy | same as | upstream demand | on overflow |
+    /// |---|---|---|---|
+    /// | [`Overflow::Backpressure`](ops::Overflow::Backpressure) | [`buffer`](Self::buffer) | `capacity`, topped up as drained | cannot overflow: the producer waits |
+    /// | [`Overflow::DropOldest`](ops::Overflow::DropOldest) | [`drop_oldest`](Self::drop_oldest) | unbounded | the oldest held item is evicted (`Evicted`) |
+    /// | [`Overflow::DropNewest`](ops::Overflow::DropNewest) | [`drop_newest`](Self::drop_newest) | unbounded | the incoming item is dropped (`Overflow`) |
+    /// | [`Overflow::Error`](ops::Overflow::Error) | | unbounded | the incoming item is dropped (`Overflow`), upstream is cancelled at once, the held items are delivered, then an [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error |
+    ///
+    /// # Demand
+    ///
+    /// As in the table; downstream demand is served from the held items, in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// As in the table, every dropped item by value through [`on_drop`](Self::on_drop), counted
+    /// in [`metrics`](Self::metrics) by reason (the metrics are those of [`buffer`](Self::buffer)). Held items are dropped as
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled) when the downstream cancels, or when
+    /// an error overtakes them under [`ErrorMode::Immediate`](crate::ops::ErrorMode) (by default a
+    /// terminal signal waits for them). `on_drop` may run on the producer's thread (overflow) or
+    /// on the thread that drains (cancel), never twice for one item.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::DropReason;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { assert_eq!(e.kind(), ErrorKind::Overflow); self.seen.lock().unwrap().push(u32::MAX) }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code); it records an
+    /// // error as `u32::MAX`.
+    /// let behind = Behind::default();
+    /// let refused = Arc::new(Mutex::new(Vec::new()));
+    /// let r = refused.clone();
+    /// backflow::range(0..10u32)
+    ///     .buffer_with(3, Overflow::Error)
+    ///     .on_drop(move |x, reason| r.lock().unwrap().push((x, reason)))
+    ///     .subscribe(behind.clone());
+    /// // 2, 3, 4 filled the buffer; 5 overflowed it, and the stage cancelled the source.
+    /// assert_eq!(*refused.lock().unwrap(), vec![(5, DropReason::Overflow)]);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1]);
+    /// // The error waits behind the held items.
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(10);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 2, 3, 4, u32::MAX]);
+    /// ```
+    #[doc(alias = "onBackpressureBuffer")]
+    #[doc(alias = "OverflowStrategy")]
+    #[doc(alias = "BufferOverflowStrategy")]
+    #[doc(alias = "BackpressureOverflowStrategy")]
+    pub fn buffer_with(self, capacity: usize, overflow: ops::Overflow) -> Flux<ops::Buffer<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Buffer::new(self.publisher, capacity, overflow))
+    }
+
+    /// Holds up to `capacity` items for a slower downstream; when full, evicts the **oldest** held
+    /// item to make room for the new one. The downstream always gets the freshest items.
+    ///
+    /// Akka's `buffer(n, OverflowStrategy.dropHead)`, Reactor's
+    /// `onBackpressureBuffer(n, BufferOverflowStrategy.DROP_OLDEST)`. `drop_oldest(1)` is
+    /// [`latest`](Self::latest) (Reactor's and RxJava's `onBackpressureLatest`).
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream: the stage absorbs overload by discarding, so it never slows
+    /// the producer. Serves downstream demand from the held items in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// On overflow the oldest held item, as [`DropReason::Evicted`](crate::DropReason::Evicted),
+    /// on the producer's thread. Held items as [`DropReason::Cancelled`](crate::DropReason::Cancelled)
+    /// when the downstream cancels or an error overtakes them
+    /// ([`ErrorMode::Immediate`](crate::ops::ErrorMode)). Each through [`on_drop`](Self::on_drop),
+    /// by value, exactly once, and counted in [`metrics`](Self::metrics). The eviction races the
+    /// consumer's delivery without a lock; exactly one of them gets the oldest item.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::DropReason;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// // A consumer that fell behind: it asked for 2 items, and will ask again later.
+    /// #[derive(Clone, Default)]
+    /// struct Behind {
+    ///     seen: Arc<Mutex<Vec<u32>>>,
+    ///     handle: Arc<Mutex<Option<SharedSubscription>>>,
+    /// }
+    /// impl Subscriber<u32> for Behind {
+    ///     fn on_subscribe(&mut self, s: SharedSubscription) {
+    ///         s.request(2);
+    ///         *self.handle.lock().unwrap() = Some(s);
+    ///     }
+    ///     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    ///     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    ///     fn on_complete(&mut self) { self.seen.lock().unwrap().push(u32::MAX) }
+    /// }
+    ///
+    /// let behind = Behind::default();
+    /// let evicted = Arc::new(Mutex::new(Vec::new()));
+    /// let e = evicted.clone();
+    /// backflow::range(0..10u32)
+    ///     .drop_oldest(3)
+    ///     .on_drop(move |x, reason| {
+    ///         assert_eq!(reason, DropReason::Evicted);
+    ///         e.lock().unwrap().push(x)
+    ///     })
+    ///     .subscribe(behind.clone());
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1]);
+    /// assert_eq!(*evicted.lock().unwrap(), vec![2, 3, 4, 5, 6]); // the oldest made room
+    ///
+    /// // The freshest 3 were held; the completion waited behind them.
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(10);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 7, 8, 9, u32::MAX]);
+    /// ```
+    #[doc(alias = "dropHead")]
+    #[doc(alias = "DROP_OLDEST")]
+    #[doc(alias = "onBackpressureLatest")]
+    pub fn drop_oldest(self, capacity: usize) -> Flux<ops::DropOldest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropOldest::new(
+            self.publisher,
+            capacity,
+            "drop_oldest",
+        ))
+    }
+
+    /// Keeps only the latest item for a slower downstream: [`drop_oldest`](Self::drop_oldest)`(1)`.
+    ///
+    /// Reactor's and RxJava's `onBackpressureLatest`. Each new item replaces the one held, which
+    /// is dropped as [`DropReason::Evicted`](crate::DropReason::Evicted); when the downstream asks,
+    /// it gets the most recent item.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream; holds at most one item.
+    ///
+    /// # Drops
+    ///
+    /// As [`drop_oldest`](Self::drop_oldest): every item replaced before the downstream asked for
+    /// it (`Evicted`), and the held one on cancel (`Cancelled`).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code).
+    /// let behind = Behind::default();
+    /// backflow::range(0..100u32).latest().subscribe(behind.clone());
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(1);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 99]);
+    /// ```
+    #[doc(alias = "onBackpressureLatest")]
+    #[doc(alias = "dropHead")]
+    #[doc(alias = "DROP_OLDEST")]
+    pub fn latest(self) -> Flux<ops::DropOldest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropOldest::new(self.publisher, 1, "latest"))
+    }
+
+    /// Holds up to `capacity` items for a slower downstream; when full, drops the **incoming**
+    /// item. The downstream gets the oldest items; what arrives while it is behind is lost.
+    ///
+    /// Reactor's `onBackpressureBuffer(n, BufferOverflowStrategy.DROP_LATEST)`, Akka's
+    /// `buffer(n, OverflowStrategy.dropNew)`, RxJava's `onBackpressureDrop` with a buffer. **Not**
+    /// RxJava's `BackpressureOverflowStrategy.DROP_LATEST`, which evicts the newest *held* item to
+    /// make room for the incoming one; this operator keeps what it holds and refuses what arrives.
+    /// Without a buffer, the same idea is [`drop`](Self::drop).
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream: the stage absorbs overload by discarding, so it never slows
+    /// the producer. Serves downstream demand from the held items in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// Each item that arrives while `capacity` items are held, as
+    /// [`DropReason::Overflow`](crate::DropReason::Overflow), on the producer's thread. Held items
+    /// as [`DropReason::Cancelled`](crate::DropReason::Cancelled) when the downstream cancels or an
+    /// error overtakes them ([`ErrorMode::Immediate`](crate::ops::ErrorMode)). Each through
+    /// [`on_drop`](Self::on_drop), by value, exactly once, and counted in [`metrics`](Self::metrics).
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code).
+    /// let behind = Behind::default();
+    /// let refused = Arc::new(Mutex::new(Vec::new()));
+    /// let r = refused.clone();
+    /// backflow::range(0..10u32)
+    ///     .drop_newest(3)
+    ///     .on_drop(move |x, _reason| r.lock().unwrap().push(x))
+    ///     .subscribe(behind.clone());
+    /// assert_eq!(*refused.lock().unwrap(), vec![5, 6, 7, 8, 9]);
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(3);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "onBackpressureDrop")]
+    #[doc(alias = "dropNew")]
+    #[doc(alias = "DROP_LATEST")]
+    pub fn drop_newest(self, capacity: usize) -> Flux<ops::DropNewest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropNewest::new(
+            self.publisher,
+            capacity,
+            "drop_newest",
+        ))
+    }
+
     /// Collects items into `Vec`s of `size` items; the last one may be shorter.
     ///
     /// This is Reactor's and RxJava's `buffer(int)` — **not** our [`buffer`](Self::buffer), which is

@@ -66,6 +66,7 @@ pub mod prelude {
     pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
     pub use crate::sink::Request;
     // ---- more prelude names ----
+    pub use crate::ops::Overflow;
     pub use crate::sink::Disposable;
     pub use crate::sink::{TestProbe, TestSubscriber};
 }
