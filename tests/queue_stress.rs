@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 
 use backflow::error::{ChunkError, PushError};
-use backflow::queue::{overwrite, spsc};
+use backflow::queue::{mpsc, overwrite, spsc};
 
 /// `base` scaled by `BACKFLOW_STRESS_SCALE`, at least 1.
 fn scaled(base: usize) -> usize {
@@ -130,6 +130,16 @@ fn capacity() {
         assert_eq!(consumer.pop(), Some(0));
         assert_eq!(producer.slots(), 1);
 
+        let (producer, mut consumer) = mpsc::channel::<usize>(cap);
+        assert_eq!(producer.capacity(), cap);
+        for i in 0..cap {
+            producer.push(i).unwrap();
+        }
+        assert_eq!(producer.push(cap), Err(PushError::Full(cap)));
+        assert_eq!(consumer.len(), cap);
+        assert_eq!(consumer.pop(), Some(0));
+        producer.push(cap).unwrap();
+
         let (mut producer, consumer) = overwrite::channel::<usize>(cap);
         assert_eq!(producer.capacity(), cap);
         for i in 0..cap {
@@ -151,6 +161,12 @@ fn zero_capacity() {
 #[should_panic(expected = "capacity must be at least 1")]
 fn zero_capacity_overwrite() {
     let _ = overwrite::channel::<i32>(0);
+}
+
+#[test]
+#[should_panic(expected = "capacity must be at least 1")]
+fn zero_capacity_mpsc() {
+    let _ = mpsc::channel::<i32>(0);
 }
 
 #[test]
@@ -285,6 +301,43 @@ fn overwrite_eviction() {
 }
 
 #[test]
+fn mpsc_fan_in() {
+    let per_producer = scaled(250_000);
+    let producers = 4;
+    let (producer, mut consumer) = mpsc::channel(64);
+    thread::scope(|scope| {
+        for p in 0..producers {
+            let producer = producer.clone();
+            scope.spawn(move || {
+                let mut wait = Wait::default();
+                for i in 0..per_producer {
+                    let mut item = (p, i);
+                    while let Err(full) = producer.push(item) {
+                        item = full.into_inner();
+                        wait.wait();
+                    }
+                    wait.reset();
+                }
+            });
+        }
+        drop(producer);
+        let (mut next, mut wait) = (vec![0; producers], Wait::default());
+        loop {
+            match consumer.pop() {
+                Some((p, i)) => {
+                    assert_eq!(i, next[p], "producer {p} reordered or lost an item");
+                    next[p] += 1;
+                    wait.reset();
+                }
+                None if consumer.is_abandoned() && consumer.is_empty() => break,
+                None => wait.wait(),
+            }
+        }
+        assert!(next.iter().all(|&n| n == per_producer));
+    });
+}
+
+#[test]
 fn drops() {
     // Leftovers in the spsc ring are dropped once, whichever end goes last.
     for consumer_last in [false, true] {
@@ -336,6 +389,19 @@ fn drops() {
     drop(evicted);
     drop((consumer, producer));
     log.assert_each_dropped_once();
+
+    // The mpsc ring: rejected items come back, leftovers drop with the last end.
+    let log = DropLog::new(4);
+    let (producer, mut consumer) = mpsc::channel(2);
+    let second = producer.clone();
+    producer.push(log.item(0)).unwrap();
+    second.push(log.item(1)).unwrap();
+    assert_eq!(second.push(log.item(2)).unwrap_err().into_inner().id, 2);
+    assert_eq!(consumer.pop().map(|t| t.id), Some(0));
+    producer.push(log.item(3)).unwrap();
+    drop((consumer, producer));
+    drop(second);
+    log.assert_each_dropped_once();
 }
 
 #[test]
@@ -370,7 +436,7 @@ fn drops_across_threads() {
 /// a consumer that sees an item can pop, and no snapshot exceeds the capacity.
 #[test]
 fn linearizable() {
-    let count = scaled(500_000);
+    let count = scaled(200_000);
     let cap = 4;
     let (mut producer, mut consumer) = spsc::channel(cap);
     thread::scope(|scope| {
@@ -434,4 +500,23 @@ fn abandoned() {
     let (producer, consumer) = overwrite::channel::<u8>(2);
     drop(producer);
     assert!(consumer.is_abandoned());
+    let (producer, consumer) = mpsc::channel::<u8>(2);
+    drop(consumer);
+    assert!(producer.is_abandoned());
+}
+
+/// Every end is `Send`; `Sync` exactly where sharing `&end` is sound.
+#[test]
+fn auto_traits() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<spsc::Producer<std::cell::Cell<u8>>>();
+    send::<spsc::Consumer<std::cell::Cell<u8>>>();
+    sync::<spsc::Producer<std::cell::Cell<u8>>>();
+    sync::<spsc::Consumer<u8>>();
+    send::<overwrite::Producer<std::cell::Cell<u8>>>();
+    send::<overwrite::Consumer<std::cell::Cell<u8>>>();
+    send::<mpsc::Producer<std::cell::Cell<u8>>>();
+    sync::<mpsc::Producer<std::cell::Cell<u8>>>();
+    send::<mpsc::Consumer<std::cell::Cell<u8>>>();
 }
