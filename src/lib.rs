@@ -48,10 +48,14 @@ pub mod tck;
 
 pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
 pub use flux::{Boxed, Flux};
+pub use metrics::DropReason;
 pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
-pub use source::{from_iter, range};
+pub use sink::{TestProbe, TestSubscriber};
+pub use source::{concat, from_iter, from_stream, from_stream_with, range};
+pub use source::{empty, error, generate, just, never};
+pub use source::{interval, interval_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {
@@ -60,4 +64,6 @@ pub mod prelude {
     pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
     pub use crate::sink::Request;
     // ---- more prelude names ----
+    pub use crate::sink::Disposable;
+    pub use crate::sink::{TestProbe, TestSubscriber};
 }

@@ -107,6 +107,26 @@ pub trait Subscriber<T>: Send {
         true
     }
 
+    /// Delivers a run of items in one call and returns how many credits of demand they used.
+    ///
+    /// This is operator fusion for synchronous chains: a source hands a whole batch down as an
+    /// `Iterator`, each 1:1 or filtering operator wraps it in the matching iterator adapter, and the
+    /// sink folds it, so the chain compiles to one loop, as an `Iterator` chain does. The caller
+    /// guarantees `items` yields at most as many items as there is outstanding demand; items the
+    /// chain discards use no credit (as with [`try_on_next`](Subscriber::try_on_next)).
+    ///
+    /// The default delivers item by item through `try_on_next`; overriding it is an optimisation
+    /// only, and must be observably identical. An operator that stops early (`take`) consumes only
+    /// what it needs from `items`.
+    #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+        Self: Sized,
+    {
+        items.fold(0, |used, item| used + self.try_on_next(item) as u64)
+    }
+
     /// The failure terminal signal. Nothing follows it.
     fn on_error(&mut self, error: Error);
 

@@ -74,6 +74,16 @@ where
     }
 
     #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let predicate = &*self.predicate;
+        self.downstream
+            .on_next_iter(items.filter(|item| predicate(item)))
+    }
+
+    #[inline]
     fn on_error(&mut self, error: Error) {
         self.downstream.on_error(error)
     }

@@ -67,6 +67,15 @@ where
     }
 
     #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let f = &*self.f;
+        self.downstream.on_next_iter(items.map(f))
+    }
+
+    #[inline]
     fn on_error(&mut self, error: Error) {
         self.downstream.on_error(error)
     }

@@ -4,14 +4,60 @@
 
 mod filter;
 mod map;
+pub mod stage;
 
 pub use filter::Filter;
 pub use map::Map;
+pub use stage::{Configurable, DropFn, ErrorMode, StageOptions};
 
 // ---- synchronous operators (issue 2) ----
+mod aggregate;
+mod count;
+mod distinct_until_changed;
+mod filter_map;
+mod inspect;
+mod reduce;
+mod scan;
+mod skip;
+mod skip_while;
+mod take;
+mod take_while;
+mod try_map;
+
+pub use count::Count;
+pub use distinct_until_changed::DistinctUntilChanged;
+pub use filter_map::FilterMap;
+pub use inspect::Inspect;
+pub use reduce::Reduce;
+pub use scan::Scan;
+pub use skip::Skip;
+pub use skip_while::SkipWhile;
+pub use take::Take;
+pub use take_while::TakeWhile;
+pub use try_map::TryMap;
 
 // ---- thread boundary (issue 3) ----
 
 // ---- backpressure operators (issue 4) ----
+mod debounce;
+mod sample;
+mod throttle;
+mod throttle_first;
+pub(crate) mod timed;
+mod timeout;
+pub(crate) mod token_bucket;
+pub use debounce::Debounce;
+pub use sample::Sample;
+pub use throttle::{Throttle, ThrottleMode};
+pub use throttle_first::ThrottleFirst;
+pub use timed::{SharedScheduler, Timed};
+pub use timeout::Timeout;
+mod chunks;
+mod drop;
+pub use chunks::Chunks;
+pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
+pub(crate) mod arbiter;
+mod concat;
+pub use concat::{Concat, Either};

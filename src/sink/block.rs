@@ -89,6 +89,30 @@ where
         }
     }
 
+    #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let used;
+        if let Some(acc) = self.acc.take() {
+            let f = &mut self.f;
+            // The count rides in the fold's state, so it stays in a register next to `acc`.
+            let (acc, n) = items.fold((acc, 0u64), |(acc, n), item| (f(acc, item), n + 1));
+            self.acc = Some(acc);
+            used = n;
+        } else {
+            used = items.count() as u64;
+        }
+        let top_up = self.replenish.consumed(used);
+        if top_up > 0 {
+            if let Some(upstream) = &self.upstream {
+                upstream.request(top_up);
+            }
+        }
+        used
+    }
+
     fn on_error(&mut self, error: Error) {
         if let Some(latch) = self.latch.take() {
             latch.set(Err(error));

@@ -12,8 +12,10 @@
 //! ```
 
 pub(crate) mod block;
+mod bridge;
 
 pub use block::Fold;
+pub use bridge::{BlockingIter, FluxStream};
 
 /// The batch size sinks request by default.
 pub const DEFAULT_BATCH: u64 = 256;
@@ -42,3 +44,11 @@ impl Request {
     }
 }
 // ---- more sinks (subscribe_with, TestSubscriber, blocking iterator, stream) ----
+pub(crate) mod lambda;
+
+pub use lambda::Disposable;
+mod test_subscriber;
+pub use test_subscriber::{
+    Liveness, ProbeError, ProbeErrorKind, Signal, Terminal, TestProbe, TestSubscriber,
+    TestSubscriberBuilder,
+};

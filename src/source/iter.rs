@@ -19,10 +19,25 @@ where
 {
     type Item = I::Item;
     const LOOKAHEAD: bool = true;
+    type Chunk<'a> = std::iter::Take<&'a mut I>;
 
     #[inline(always)]
     fn pull(&mut self) -> Result<Option<I::Item>, Error> {
         Ok(self.0.next())
+    }
+
+    #[inline(always)]
+    fn exhausted(&self) -> Option<bool> {
+        match self.0.size_hint() {
+            (_, Some(0)) => Some(true),
+            (1.., _) => Some(false),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn chunk(&mut self, max: usize) -> Self::Chunk<'_> {
+        self.0.by_ref().take(max)
     }
 }
 

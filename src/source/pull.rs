@@ -12,17 +12,43 @@ use crate::protocol::{
 };
 use crate::sync::{AtomicBool, Ordering, StdArc, UnsafeCell};
 
-/// How a source produces items, one at a time.
+/// How a source produces items.
 pub(crate) trait Pull: Send + 'static {
     /// The item type.
     type Item;
+
     /// Whether the drain may pull one item ahead to learn that the source is exhausted, so a stream
     /// of exactly `n` items completes after `request(n)` and an empty one without any request.
     /// Iterators say yes (Reactor's `hasNext`); `generate` says no (its step is user code).
     const LOOKAHEAD: bool;
+
+    /// A run of at most `max` items, borrowed from the source.
+    type Chunk<'a>: Iterator<Item = Self::Item>
+    where
+        Self: 'a;
+
     /// `Ok(Some(item))`, `Ok(None)` at the end, or the error that ends the stream.
     fn pull(&mut self) -> Result<Option<Self::Item>, Error>;
+
+    /// The next run of at most `max` items (fewer at the end). Sources make this a plain iterator
+    /// (a sub-range, `by_ref().take(max)`) so a fused chain compiles to one loop.
+    fn chunk(&mut self, max: usize) -> Self::Chunk<'_>;
+
+    /// An end (completion or error) met inside the last chunk, for sources without lookahead.
+    fn take_end(&mut self) -> Option<Result<(), Error>> {
+        None
+    }
+
+    /// Whether the source is known to be exhausted (`Some(true)`) or known to have more
+    /// (`Some(false)`), without pulling; `None` when only a lookahead pull can tell.
+    fn exhausted(&self) -> Option<bool> {
+        None
+    }
 }
+
+/// Items delivered per check of the `cancelled` flag. Cancellation stays prompt (a chunk is a few
+/// microseconds of work) while the loop in between stays free of atomic loads.
+const CHUNK: u64 = 1024;
 
 /// What one drain pass ended with.
 enum Pass {
@@ -44,7 +70,8 @@ struct PullSubscription<P: Pull, S> {
     gate: DrainGate,
     /// Set by `cancel` (Release), read by the drain owner (Acquire on the slow path, Relaxed per item).
     cancelled: AtomicBool,
-    /// Set by `request(0)`; the drain owner answers it with `on_error` (rule 3.9).
+    /// Set by `request(0)` (Release, before `cancelled`), read by the drain owner (Acquire), which
+    /// answers it with `on_error` (rule 3.9).
     invalid: AtomicBool,
     /// `Some` while subscribed; taken (dropping the subscriber, rule 3.13) on terminal or cancel.
     /// Only the owner of `gate` touches it.
@@ -66,7 +93,10 @@ where
     S: Subscriber<P::Item> + 'static,
 {
     let mut ahead = None;
-    if P::LOOKAHEAD {
+    if pull.exhausted() == Some(true) {
+        return complete_now(&mut subscriber);
+    }
+    if P::LOOKAHEAD && pull.exhausted().is_none() {
         match catch("a source", || pull.pull()) {
             Ok(Ok(Some(item))) => ahead = Some(item),
             Ok(Ok(None)) => return complete_now(&mut subscriber),
@@ -129,27 +159,43 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
     }
 
     fn pass(&self, slot: &mut Option<Active<P, S>>) {
-        let Some(active) = slot.as_mut() else { return };
-        if self.cancelled.load(Ordering::Acquire) {
-            *slot = None;
+        // Work on a local for the pass: state behind the shared cell would be written back to
+        // memory on every item (the compiler cannot prove no other thread reads it), while a local
+        // stays in registers. Dropping it on cancel releases the subscriber (rule 3.13).
+        let Some(mut active) = slot.take() else {
             return;
-        }
+        };
+        // Before `cancelled`: `request(0)` raises both, and must end in on_error, not a silent stop.
         if self.invalid.load(Ordering::Acquire) {
-            self.cancelled.store(true, Ordering::Release);
-            let mut active = slot.take().expect("checked above");
             deliver_error(&mut active.subscriber, Error::invalid_demand());
             return;
         }
+        if self.cancelled.load(Ordering::Acquire) {
+            return;
+        }
         let outcome = catch("a stream stage", || {
-            emit(active, &self.demand, &self.cancelled)
+            emit(&mut active, &self.demand, &self.cancelled)
         });
         let end = match outcome {
-            Ok(Pass::Idle) => return,
+            Ok(Pass::Idle) => {
+                *slot = Some(active);
+                return;
+            }
             Ok(Pass::Done(end)) => end,
             Err(panic) => Err(panic),
         };
-        self.cancelled.store(true, Ordering::Release);
-        let mut active = slot.take().expect("checked above");
+        if self.cancelled.swap(true, Ordering::AcqRel) {
+            // The subscriber cancelled inside the last run: no terminal signal follows a cancel
+            // (rules 1.06, 3.07). An error it would have seen goes to the hook, not away.
+            if let Err(e) = end {
+                crate::error::report_undeliverable(&e);
+            }
+            // Unless it was a `request(0)` (rule 3.9): that ends in on_error, not in silence.
+            if self.invalid.load(Ordering::Acquire) {
+                deliver_error(&mut active.subscriber, Error::invalid_demand());
+            }
+            return;
+        }
         match end {
             Ok(()) => {
                 if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {
@@ -161,8 +207,9 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
     }
 }
 
-/// Delivers items while there is demand. The hot loop: one pull, one `try_on_next`, one relaxed
-/// load of `cancelled`, and local credit counting (the shared counter is touched once per batch).
+/// Delivers items while there is demand. Runs of up to [`CHUNK`] items go down the chain in one
+/// [`Subscriber::on_next_iter`] call, so a fused chain runs as one loop; credits are counted locally
+/// and the shared counter is touched once per batch of demand, the `cancelled` flag once per run.
 #[inline]
 fn emit<P: Pull, S: Subscriber<P::Item>>(
     active: &mut Active<P, S>,
@@ -170,59 +217,51 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
     cancelled: &AtomicBool,
 ) -> Pass {
     let mut requested = demand.get();
-    if requested == 0 {
-        return Pass::Idle;
-    }
     let mut emitted = 0u64;
-    if let Some(item) = active.ahead.take() {
-        if active.subscriber.try_on_next(item) {
-            emitted = 1;
-        }
-    }
-    loop {
-        if requested == UNBOUNDED {
-            loop {
-                if cancelled.load(Ordering::Relaxed) {
-                    return Pass::Idle;
-                }
-                match active.pull.pull() {
-                    Ok(Some(item)) => {
-                        active.subscriber.try_on_next(item);
-                    }
-                    Ok(None) => return Pass::Done(Ok(())),
-                    Err(e) => return Pass::Done(Err(e)),
-                }
-            }
-        }
-        while emitted != requested {
-            if cancelled.load(Ordering::Relaxed) {
-                return Pass::Idle;
-            }
-            match active.pull.pull() {
-                Ok(Some(item)) => {
-                    if active.subscriber.try_on_next(item) {
-                        emitted += 1;
-                    }
-                }
-                Ok(None) => return Pass::Done(Ok(())),
-                Err(e) => return Pass::Done(Err(e)),
-            }
-        }
-        requested = demand.produced(emitted);
-        emitted = 0;
-        if requested == 0 {
-            if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) {
-                // Learn now whether the stream is over, so `request(n)` of exactly the remaining
-                // items is followed by on_complete without another request.
-                match active.pull.pull() {
-                    Ok(Some(item)) => active.ahead = Some(item),
-                    Ok(None) => return Pass::Done(Ok(())),
-                    Err(e) => return Pass::Done(Err(e)),
-                }
-            }
+    while requested != 0 {
+        if cancelled.load(Ordering::Relaxed) {
             return Pass::Idle;
         }
+        let unbounded = requested == UNBOUNDED;
+        if let Some(item) = active.ahead.take() {
+            emitted += active.subscriber.try_on_next(item) as u64;
+        } else {
+            // Every item uses at most one credit, so a run no longer than the credits left can
+            // never overshoot the demand.
+            let want = if unbounded {
+                CHUNK
+            } else {
+                (requested - emitted).min(CHUNK)
+            };
+            emitted += active
+                .subscriber
+                .on_next_iter(active.pull.chunk(want as usize));
+            if let Some(end) = active.pull.take_end() {
+                return Pass::Done(end);
+            }
+            // Learn now whether the stream is over, so a stream whose last item used the last
+            // credit completes without another request.
+            match active.pull.exhausted() {
+                Some(true) => return Pass::Done(Ok(())),
+                Some(false) => {}
+                None if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) => {
+                    match active.pull.pull() {
+                        Ok(Some(item)) => active.ahead = Some(item),
+                        Ok(None) => return Pass::Done(Ok(())),
+                        Err(e) => return Pass::Done(Err(e)),
+                    }
+                }
+                None => {}
+            }
+        }
+        if unbounded {
+            emitted = 0;
+        } else if emitted == requested {
+            requested = demand.produced(emitted);
+            emitted = 0;
+        }
     }
+    Pass::Idle
 }
 
 impl<P: Pull, S: Subscriber<P::Item>> Subscription for PullSubscription<P, S>
@@ -232,7 +271,14 @@ where
 {
     fn request(&self, n: u64) {
         if n == 0 {
-            self.invalid.store(true, Ordering::Release);
+            // Rule 3.9, unless already cancelled (3.6: then a no-op). The emit loop watches only
+            // `cancelled`, so raise it too: a running drain stops at the end of its current run
+            // instead of serving all of its demand (forever, if demand is unbounded and the source
+            // infinite).
+            if !self.cancelled.load(Ordering::Acquire) {
+                self.invalid.store(true, Ordering::Release);
+                self.cancelled.store(true, Ordering::Release);
+            }
         } else {
             self.demand.add(n);
         }

@@ -1,0 +1,100 @@
+//! The publisher and subscriber behind [`Flux::filter_map`](crate::Flux::filter_map).
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+
+/// Maps each item to an `Option` and keeps the `Some`s. Built by [`Flux::filter_map`](crate::Flux::filter_map).
+#[derive(Clone, Debug)]
+pub struct FilterMap<P, F> {
+    upstream: P,
+    f: Arc<F>,
+}
+
+impl<P, F> FilterMap<P, F> {
+    pub(crate) fn new(upstream: P, f: F) -> Self {
+        FilterMap {
+            upstream,
+            f: Arc::new(f),
+        }
+    }
+}
+
+impl<P, F, U> Publisher for FilterMap<P, F>
+where
+    P: Publisher,
+    F: Fn(P::Item) -> Option<U> + Send + Sync + 'static,
+    U: 'static,
+{
+    type Item = U;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<U> + 'static,
+    {
+        self.upstream.subscribe(FilterMapSubscriber {
+            downstream: subscriber,
+            f: self.f.clone(),
+            upstream: None,
+        })
+    }
+}
+
+struct FilterMapSubscriber<S, F> {
+    downstream: S,
+    f: Arc<F>,
+    upstream: Option<SharedSubscription>,
+}
+
+impl<T, U, S, F> Subscriber<T> for FilterMapSubscriber<S, F>
+where
+    S: Subscriber<U>,
+    F: Fn(T) -> Option<U> + Send + Sync,
+{
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        self.upstream = Some(subscription.clone());
+        self.downstream.on_subscribe(subscription)
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        match (self.f)(item) {
+            Some(mapped) => self.downstream.on_next(mapped),
+            // The discarded item used a credit the downstream never saw: replenish it (SEMANTICS §2).
+            None => {
+                if let Some(upstream) = &self.upstream {
+                    upstream.request(1)
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
+        match (self.f)(item) {
+            Some(mapped) => self.downstream.try_on_next(mapped),
+            None => false,
+        }
+    }
+
+    #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        // Items mapped to `None` never reach the downstream, so they use no credit.
+        let f = &*self.f;
+        self.downstream.on_next_iter(items.filter_map(f))
+    }
+
+    #[inline]
+    fn on_error(&mut self, error: Error) {
+        self.downstream.on_error(error)
+    }
+
+    #[inline]
+    fn on_complete(&mut self) {
+        self.downstream.on_complete()
+    }
+}

@@ -1,0 +1,89 @@
+//! The publisher and subscriber behind [`Flux::inspect`](crate::Flux::inspect).
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+
+/// Calls a function on a reference to each item, then passes the item on. Built by
+/// [`Flux::inspect`](crate::Flux::inspect).
+#[derive(Clone, Debug)]
+pub struct Inspect<P, F> {
+    upstream: P,
+    f: Arc<F>,
+}
+
+impl<P, F> Inspect<P, F> {
+    pub(crate) fn new(upstream: P, f: F) -> Self {
+        Inspect {
+            upstream,
+            f: Arc::new(f),
+        }
+    }
+}
+
+impl<P, F> Publisher for Inspect<P, F>
+where
+    P: Publisher,
+    P::Item: 'static,
+    F: Fn(&P::Item) + Send + Sync + 'static,
+{
+    type Item = P::Item;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<P::Item> + 'static,
+    {
+        self.upstream.subscribe(InspectSubscriber {
+            downstream: subscriber,
+            f: self.f.clone(),
+        })
+    }
+}
+
+struct InspectSubscriber<S, F> {
+    downstream: S,
+    f: Arc<F>,
+}
+
+impl<T, S, F> Subscriber<T> for InspectSubscriber<S, F>
+where
+    S: Subscriber<T>,
+    F: Fn(&T) + Send + Sync,
+{
+    #[inline]
+    fn on_subscribe(&mut self, subscription: SharedSubscription) {
+        self.downstream.on_subscribe(subscription)
+    }
+
+    #[inline]
+    fn on_next(&mut self, item: T) {
+        (self.f)(&item);
+        self.downstream.on_next(item)
+    }
+
+    #[inline]
+    fn try_on_next(&mut self, item: T) -> bool {
+        (self.f)(&item);
+        self.downstream.try_on_next(item)
+    }
+
+    #[inline]
+    fn on_next_iter<I>(&mut self, items: I) -> u64
+    where
+        I: Iterator<Item = T>,
+    {
+        let f = &*self.f;
+        self.downstream.on_next_iter(items.inspect(|item| f(item)))
+    }
+
+    #[inline]
+    fn on_error(&mut self, error: Error) {
+        self.downstream.on_error(error)
+    }
+
+    #[inline]
+    fn on_complete(&mut self) {
+        self.downstream.on_complete()
+    }
+}
