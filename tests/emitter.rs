@@ -848,6 +848,25 @@ fn items_nobody_subscribed_for_go_to_on_drop_when_the_emitter_is_dropped() {
 }
 
 #[test]
+fn dropping_the_source_before_anyone_subscribed_closes_the_emitter() {
+    let (drops, on_drop) = drop_log::<Opaque>();
+    let (emitter, flux) = Emitter::builder(1).on_drop(on_drop).build();
+    emitter.try_emit(Opaque(1)).unwrap();
+    let blocked = {
+        let emitter = emitter.clone();
+        thread::spawn(move || emitter.emit(Opaque(2)).map_err(|e| e.into_inner().0))
+    };
+    let second = flux.clone();
+    drop(flux);
+    assert!(!emitter.is_closed(), "a clone of the source is still alive");
+    drop(second);
+    assert!(emitter.is_closed());
+    assert_eq!(blocked.join().unwrap(), Err(2));
+    assert_eq!(drop_ids(&drops), [(1, DropReason::Cancelled)]);
+    assert!(emitter.try_emit(Opaque(3)).unwrap_err().is_closed());
+}
+
+#[test]
 fn the_subscriber_is_released_after_cancel_even_while_producers_live() {
     let (emitter, flux) = backflow::emitter::<u32>(4);
     let (subscriber, probe) = recorder(0);
@@ -919,6 +938,47 @@ fn request_zero_fails_the_stream_with_rule_3_9() {
     assert_eq!(*drops.lock().unwrap(), [(7, DropReason::Cancelled)]);
     assert!(emitter.is_closed());
     assert!(probe.released());
+}
+
+#[test]
+fn request_zero_inside_a_run_stops_it_and_wins_over_completion() {
+    struct ZeroAt {
+        seen: Arc<Mutex<Vec<u32>>>,
+        error: Arc<Mutex<Option<Error>>>,
+        subscription: Option<SharedSubscription>,
+    }
+    impl Subscriber<u32> for ZeroAt {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            s.request(u64::MAX);
+            self.subscription = Some(s);
+        }
+        fn on_next(&mut self, x: u32) {
+            self.seen.lock().unwrap().push(x);
+            if x == 1 {
+                self.subscription.as_ref().unwrap().request(0);
+            }
+        }
+        fn on_error(&mut self, e: Error) {
+            *self.error.lock().unwrap() = Some(e);
+        }
+        fn on_complete(&mut self) {
+            panic!("completed after request(0)")
+        }
+    }
+    let (emitter, flux) = backflow::emitter::<u32>(8);
+    for i in 0..8 {
+        emitter.try_emit(i).unwrap();
+    }
+    emitter.complete();
+    let (seen, error) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(None)));
+    flux.subscribe(ZeroAt {
+        seen: seen.clone(),
+        error: error.clone(),
+        subscription: None,
+    });
+    assert_eq!(*seen.lock().unwrap(), [0, 1]);
+    let e = error.lock().unwrap().clone().expect("on_error");
+    assert_eq!(e.kind(), ErrorKind::InvalidDemand);
 }
 
 #[test]

@@ -297,6 +297,7 @@ impl<T: Send + 'static> EmitterBuilder<T> {
                 room: Condvar::new(),
             },
             senders: AtomicUsize::new(1),
+            sources: AtomicUsize::new(1),
             rate: CachePadded::new(RateProbe {
                 delivered: AtomicU64::new(0),
                 since_ns: AtomicU64::new(0),
@@ -519,14 +520,35 @@ impl<T> fmt::Debug for Emitter<T> {
 
 /// The publisher side of an [`emitter`]: hot and unicast (one subscriber, ever).
 /// Built by [`emitter`], [`emitter_with`] and [`EmitterBuilder::build`].
+///
+/// Dropping every clone of it before anyone subscribed closes the emitter: producers get
+/// [`Closed`](EmitError::Closed) and the buffered items go to `on_drop` as
+/// [`DropReason::Cancelled`].
 pub struct EmitterSource<T> {
     shared: Arc<Shared<T>>,
 }
 
 impl<T> Clone for EmitterSource<T> {
     fn clone(&self) -> Self {
+        // Relaxed: cloning needs a live source, which keeps the count above zero already.
+        self.shared.sources.fetch_add(1, Ordering::Relaxed);
         EmitterSource {
             shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for EmitterSource<T> {
+    fn drop(&mut self) {
+        // Nobody subscribed and nobody can any more: like a channel whose receiver is gone, the
+        // emitter closes (waiting producers get Closed) and what it holds goes to on_drop.
+        let shared = &self.shared;
+        if shared.sources.fetch_sub(1, Ordering::AcqRel) == 1
+            && !shared.flags.subscribed.load(Ordering::Acquire)
+        {
+            shared.flags.cancelled.store(true, Ordering::Release);
+            shared.close();
+            shared.drain();
         }
     }
 }
@@ -636,6 +658,9 @@ struct Shared<T> {
     parking: Parking,
     /// Live [`Emitter`] handles; the last one to go completes the stream.
     senders: AtomicUsize,
+    /// Live [`EmitterSource`] handles; if the last one goes before anyone subscribed, the emitter
+    /// closes.
+    sources: AtomicUsize,
     rate: CachePadded<RateProbe>,
     /// A token of the thread running the drain (0: none), so `emit` can refuse to wait for a
     /// drain that it is itself blocking. Relaxed: a thread only ever compares it to its own
@@ -667,6 +692,7 @@ struct Flags {
     /// reads it Relaxed per item, only to stop early.
     cancelled: AtomicBool,
     /// `request(0)` was called; the drain answers with the rule 3.9 error (Release / Acquire).
+    /// `PopRun` also reads it Relaxed per item, only to stop early.
     invalid: AtomicBool,
     /// `terminal` holds the end. Stored with Release after the terminal, and after every offer the
     /// terminating producer made; the drain's Acquire load makes those items visible before it
@@ -780,8 +806,13 @@ impl<T> Iterator for PopRun<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
-        // Stop at once after a cancel, so what is left goes to on_drop as Cancelled.
-        if self.left == 0 || self.shared.flags.cancelled.load(Ordering::Relaxed) {
+        // Stop at once after a cancel (what is left goes to on_drop as Cancelled) or a request(0)
+        // (the error must not wait for the buffer to run dry).
+        let flags = &self.shared.flags;
+        if self.left == 0
+            || flags.cancelled.load(Ordering::Relaxed)
+            || flags.invalid.load(Ordering::Relaxed)
+        {
             return None;
         }
         // SAFETY: a PopRun only exists inside `deliver_to`, called by the gate owner.
@@ -1010,6 +1041,11 @@ impl<T> Shared<T> {
         if let Err(panic) = delivered {
             // Rule 2.13: a panicking subscriber counts as cancelled; its panic is reported.
             self.finish(stage, Err(panic));
+            return popped;
+        }
+        if self.flags.invalid.load(Ordering::Acquire) {
+            // request(0) from inside the run: it wins over a completion the run reached.
+            self.finish(stage, Err(Error::invalid_demand()));
             return popped;
         }
         if terminated {
