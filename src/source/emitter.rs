@@ -624,6 +624,13 @@ impl<T: Send + 'static> Subscription for Link<T> {
     }
 }
 
+/// What to do with an error that comes after the stream ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Late {
+    Report,
+    Ignore,
+}
+
 /// How long an offer may wait for room.
 #[derive(Clone, Copy)]
 enum Wait {
@@ -656,10 +663,12 @@ struct Shared<T> {
     /// How the producers ended the stream; set once, under the lock, before `flags.terminated`.
     terminal: Mutex<Option<Result<(), Error>>>,
     parking: Parking,
-    /// Live [`Emitter`] handles; the last one to go completes the stream.
+    /// Live [`Emitter`] handles; the last one to go completes the stream. Incremented Relaxed by
+    /// `clone` (a live handle already keeps it above zero); decremented AcqRel by `drop`, so the
+    /// last handle's completion comes after every other handle's offers.
     senders: AtomicUsize,
     /// Live [`EmitterSource`] handles; if the last one goes before anyone subscribed, the emitter
-    /// closes.
+    /// closes. Same orderings as `senders`.
     sources: AtomicUsize,
     rate: CachePadded<RateProbe>,
     /// A token of the thread running the drain (0: none), so `emit` can refuse to wait for a
@@ -915,7 +924,12 @@ impl<T> Shared<T> {
     }
 
     /// Stores the end of the stream (first caller wins), closes, and lets the drain deliver it.
+    /// A later error goes to the error hook.
     fn terminate(&self, end: Result<(), Error>) {
+        self.end(end, Late::Report)
+    }
+
+    fn end(&self, end: Result<(), Error>, late: Late) {
         let stored = {
             let mut terminal = self.terminal.lock();
             let ended = self.flags.terminated.load(Ordering::Relaxed)
@@ -934,8 +948,8 @@ impl<T> Shared<T> {
                 self.drain();
             }
             // Too late: an error is never swallowed, it goes to the hook.
-            Err(Err(error)) => report_undeliverable(&error),
-            Err(Ok(())) => {}
+            Err(Err(error)) if late == Late::Report => report_undeliverable(&error),
+            Err(_) => {}
         }
     }
 
@@ -1114,7 +1128,10 @@ impl<T: Send + 'static> Shared<T> {
                 if let Some(m) = self.options.metrics() {
                     m.record_rejected(1);
                 }
-                self.terminate(Err(Error::overflow("emitter (Overflow::Error)")));
+                // Producers racing to overflow: the first one's error ends the stream, the
+                // others' are the same news and not reported again.
+                let overflow = Error::overflow("emitter (Overflow::Error)");
+                self.end(Err(overflow), Late::Ignore);
                 Err(EmitError::Full {
                     item,
                     retry_after: None,
