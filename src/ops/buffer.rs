@@ -11,7 +11,9 @@ use crate::protocol::{Publisher, Subscriber};
 /// What a holding stage does when an item arrives and its buffer is full.
 ///
 /// Akka's `OverflowStrategy`, Reactor's `BufferOverflowStrategy`, RxJava's
-/// `BackpressureOverflowStrategy`. Used with [`Flux::buffer_with`](crate::Flux::buffer_with).
+/// `BackpressureOverflowStrategy`. Used with [`Flux::buffer_with`](crate::Flux::buffer_with) and by
+/// the push source [`emitter_with`](crate::source::emitter_with) (where `Backpressure` means the
+/// producer is pushed back: `try_emit` hands the item back, `emit` blocks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Overflow {
     /// Never full: the stage requests only what it can hold and replenishes as it drains, so the
