@@ -81,6 +81,21 @@ const STRATEGIES: &[Strategy] = &[
         run: drop_newest,
     },
     Strategy {
+        name: "buffer(1000)",
+        about: "emitter + .buffer(1000): the operator holds 1000, requests only what it can hold; the producer waits (emit)",
+        run: buffer_operator,
+    },
+    Strategy {
+        name: "drop_oldest(1000)",
+        about: "emitter + .drop_oldest(1000): the operator takes everything and evicts its oldest held item when full",
+        run: drop_oldest_operator,
+    },
+    Strategy {
+        name: "drop_newest(1000)",
+        about: "emitter + .drop_newest(1000): the operator takes everything and refuses the incoming item when full",
+        run: drop_newest_operator,
+    },
+    Strategy {
         name: "drop (shed)",
         about: "emitter + .drop(): items pass only while the consumer has demand, the rest are shed at once",
         run: shed,
@@ -135,6 +150,27 @@ fn drop_oldest(strategy: &Strategy) -> Outcome {
 fn drop_newest(strategy: &Strategy) -> Outcome {
     let builder = Emitter::builder(LIMIT).overflow(Overflow::DropNewest);
     through(strategy, builder, HandOver::Emit, plain)
+}
+
+fn buffer_operator(strategy: &Strategy) -> Outcome {
+    through(strategy, Emitter::builder(16), HandOver::Emit, |flux| {
+        let metrics = stage_metrics(strategy, LIMIT as u64);
+        (flux.buffer(LIMIT).metrics(metrics.clone()), Some(metrics))
+    })
+}
+
+fn drop_oldest_operator(strategy: &Strategy) -> Outcome {
+    through(strategy, Emitter::builder(16), HandOver::Emit, |flux| {
+        let metrics = stage_metrics(strategy, LIMIT as u64);
+        (flux.drop_oldest(LIMIT).metrics(metrics.clone()), Some(metrics))
+    })
+}
+
+fn drop_newest_operator(strategy: &Strategy) -> Outcome {
+    through(strategy, Emitter::builder(16), HandOver::Emit, |flux| {
+        let metrics = stage_metrics(strategy, LIMIT as u64);
+        (flux.drop_newest(LIMIT).metrics(metrics.clone()), Some(metrics))
+    })
 }
 
 fn shed(strategy: &Strategy) -> Outcome {
@@ -594,7 +630,7 @@ fn bytes(n: u64) -> String {
 
 fn summary(outcomes: &[Outcome]) {
     println!(
-        "\n{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "\n{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
         "strategy",
         "offered",
         "delivered",
@@ -607,7 +643,7 @@ fn summary(outcomes: &[Outcome]) {
     for o in outcomes {
         let dropped: u64 = o.dropped().iter().map(|(_, n)| n).sum();
         println!(
-            "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
+            "{:<18} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10}",
             o.name,
             o.offered,
             o.delivered,
