@@ -7,7 +7,8 @@
 //! operation that a busy machine cannot blur.
 //!
 //! Every peer runs the same shape of loop: the chunked variants reserve whatever is free (write) or
-//! take whatever is held (read) in one chunk. A side that finds the ring full / empty spins, and
+//! take whatever is held (read) in one chunk, each through its own API for that (rtrb: `slots()`
+//! then a chunk of that size; backflow: `write_chunk_up_to` / `read_chunk_up_to`). A side that finds the ring full / empty spins, and
 //! after [`SPINS`] failed tries in a row yields its thread: on a machine with fewer free cores
 //! than threads, pure spinning measures the scheduler's time slice, not the ring.
 
@@ -83,13 +84,12 @@ fn backflow_spsc_chunk() -> u64 {
         move || {
             let (mut next, mut tries) = (0u64, 0);
             while next < ITEMS {
-                let free = producer.slots().min((ITEMS - next) as usize);
-                if free == 0 {
+                let mut chunk = producer.write_chunk_up_to((ITEMS - next) as usize);
+                if chunk.is_empty() {
                     wait(&mut tries);
                     continue;
                 }
                 tries = 0;
-                let mut chunk = producer.write_chunk(free).unwrap();
                 next += chunk.fill_from_iter(next..) as u64;
                 chunk.commit();
             }
@@ -97,16 +97,16 @@ fn backflow_spsc_chunk() -> u64 {
         move || {
             let (mut sum, mut received, mut tries) = (0u64, 0, 0);
             while received < ITEMS {
-                let held = consumer.len();
-                if held == 0 {
+                let chunk = consumer.read_chunk_up_to(usize::MAX);
+                if chunk.is_empty() {
                     wait(&mut tries);
                     continue;
                 }
                 tries = 0;
-                for x in consumer.read_chunk(held).unwrap() {
+                received += chunk.len() as u64;
+                for x in chunk {
                     sum = sum.wrapping_add(x);
                 }
-                received += held as u64;
             }
             sum
         },
@@ -314,12 +314,10 @@ fn ring_same_thread(c: &mut Criterion) {
         b.iter(|| {
             let (mut sum, mut i) = (0u64, 0);
             while i < SAME_THREAD_ITEMS {
-                let free = producer.slots().min(700);
-                let mut chunk = producer.write_chunk(free).unwrap();
+                let mut chunk = producer.write_chunk_up_to(700);
                 i += chunk.fill_from_iter(black_box(i)..) as u64;
                 chunk.commit();
-                let held = consumer.len();
-                for x in consumer.read_chunk(held).unwrap() {
+                for x in consumer.read_chunk_up_to(usize::MAX) {
                     sum = sum.wrapping_add(x);
                 }
             }
