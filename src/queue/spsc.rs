@@ -209,7 +209,7 @@ impl<T> Producer<T> {
     }
 
     /// Reloads the consumer's head; returns the free slots now known.
-    #[cold]
+    #[inline]
     fn refresh_write_limit(&mut self) -> usize {
         let head = self.ring.head.load(Ordering::Acquire);
         self.write_limit = head.wrapping_add(self.ring.capacity);
@@ -485,7 +485,7 @@ impl<T> Consumer<T> {
     }
 
     /// Reloads the producer's tail; returns the items now known to be readable.
-    #[cold]
+    #[inline]
     fn refresh_read_limit(&mut self) -> usize {
         self.read_limit = self.ring.tail.load(Ordering::Acquire);
         self.read_limit.wrapping_sub(self.head)
