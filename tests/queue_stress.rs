@@ -239,6 +239,43 @@ fn spsc_chunked() {
 }
 
 #[test]
+fn spsc_chunked_up_to() {
+    let count = scaled(2_000_000);
+    let (mut producer, mut consumer) = spsc::channel(100);
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            let (mut next, mut round, mut wait) = (0, 0usize, Wait::default());
+            while next < count {
+                round += 1;
+                let mut chunk = producer.write_chunk_up_to((round % 53 + 1).min(count - next));
+                if chunk.is_empty() {
+                    wait.wait();
+                    continue;
+                }
+                wait.reset();
+                next += chunk.fill_from_iter(next..count);
+                chunk.commit();
+            }
+        });
+        let (mut expected, mut round, mut wait) = (0, 0usize, Wait::default());
+        while expected < count {
+            round += 1;
+            let chunk = consumer.read_chunk_up_to(round % 59 + 1);
+            if chunk.is_empty() {
+                wait.wait();
+                continue;
+            }
+            wait.reset();
+            for item in chunk {
+                assert_eq!(item, expected);
+                expected += 1;
+            }
+        }
+        assert_eq!(consumer.pop(), None);
+    });
+}
+
+#[test]
 fn spsc_zero_sized() {
     let count = scaled(1_000_000);
     let (mut producer, mut consumer) = spsc::channel::<()>(8);
