@@ -162,14 +162,20 @@ fn buffer_operator(strategy: &Strategy) -> Outcome {
 fn drop_oldest_operator(strategy: &Strategy) -> Outcome {
     through(strategy, Emitter::builder(16), HandOver::Emit, |flux| {
         let metrics = stage_metrics(strategy, LIMIT as u64);
-        (flux.drop_oldest(LIMIT).metrics(metrics.clone()), Some(metrics))
+        (
+            flux.drop_oldest(LIMIT).metrics(metrics.clone()),
+            Some(metrics),
+        )
     })
 }
 
 fn drop_newest_operator(strategy: &Strategy) -> Outcome {
     through(strategy, Emitter::builder(16), HandOver::Emit, |flux| {
         let metrics = stage_metrics(strategy, LIMIT as u64);
-        (flux.drop_newest(LIMIT).metrics(metrics.clone()), Some(metrics))
+        (
+            flux.drop_newest(LIMIT).metrics(metrics.clone()),
+            Some(metrics),
+        )
     })
 }
 

@@ -71,3 +71,8 @@ pub mod prelude {
     pub use crate::sink::Disposable;
     pub use crate::sink::{TestProbe, TestSubscriber};
 }
+
+/// The README's examples, compiled and run as doctests so the README stays true to the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
