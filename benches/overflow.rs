@@ -186,11 +186,17 @@ fn backflow_drop_newest() -> Outcome {
     backflow(|f| f.drop_newest(CAPACITY))
 }
 
+/// The consumer sees the latest item once per tick; everything in between is overwritten.
+fn backflow_sample() -> Outcome {
+    backflow(|f| f.sample(std::time::Duration::from_micros(20)))
+}
+
 type Run = fn() -> Outcome;
 
-const PEERS: [(&str, Run); 3] = [
+const PEERS: [(&str, Run); 4] = [
     ("backflow_drop_oldest", backflow_drop_oldest),
     ("backflow_drop_newest", backflow_drop_newest),
+    ("backflow_sample", backflow_sample),
     ("crossbeam_force_push", crossbeam_force_push),
 ];
 

@@ -248,3 +248,23 @@ publisher_tck!(
     PublisherOptions::default()
         .failing_factory(|| backflow::merge(vec![failing::<u64>().publish_on(pool())]))
 );
+
+// ---- timed and batching operators (issue 4), with rates and limits that never bind ----
+publisher_tck!(
+    chunks_of_three,
+    |n| backflow::range(0..3 * n).chunks(3),
+    sync().failing_factory(|| failing::<u64>().chunks(3))
+);
+publisher_tck!(
+    throttle_unbinding,
+    |n| backflow::range(0..n).throttle(1_000_000_000, std::time::Duration::from_secs(1)),
+    PublisherOptions::default().failing_factory(
+        || failing::<u64>().throttle(1_000_000_000, std::time::Duration::from_secs(1))
+    )
+);
+publisher_tck!(
+    timeout_unbinding,
+    |n| backflow::range(0..n).timeout(std::time::Duration::from_secs(3600)),
+    PublisherOptions::default()
+        .failing_factory(|| failing::<u64>().timeout(std::time::Duration::from_secs(3600)))
+);
