@@ -15,6 +15,14 @@
 //!    cancel or a lossy lane (`Latest`, `DropOldest(n)`, only on hubs rejoined by `merge`), what
 //!    arrived is a sub-multiset of the model's output.
 //!
+//! Items that arrive after the cancel are allowed (rule 1.08: a source hands items down in runs and
+//! checks its `cancelled` flag between runs), but they must still be within demand and in the
+//! model. Every node is `boxed()`, which delivers item by item; the `Fused*` leaves are built
+//! unboxed inside so that sources hand runs down through `on_next_iter` into `map`, `filter`,
+//! `publish_on`, `merge`, `zip` and `broadcast`.
+//!
+//! `PROP_GRAPHS_SCALE=n` multiplies the case counts for a soak.
+//!
 //! The generator only builds graphs that cannot deadlock by construction with bounded buffers:
 //! the consumers of one hub are rejoined inside the hub node (by `merge`, or by `zip` when every
 //! consumer is 1:1 and so consumes the hub at the same pace), so a hub never waits on a consumer
@@ -173,6 +181,27 @@ enum Lin {
 enum Node {
     Range(u64, u64),
     Iter(Vec<u64>),
+    /// The leaves below are built without boxing inside, so the sources hand runs of items down
+    /// through `on_next_iter` (operator fusion) before the first counted edge.
+    /// `range(lo..lo + len).map(k).filter(m)`, then `publish_on_with(pool, p)` if `Some(p)`.
+    FusedChain {
+        lo: u64,
+        len: u64,
+        k: u64,
+        m: u64,
+        publish_on: Option<usize>,
+    },
+    /// `range(lo..lo + len).merge_with(from_iter(v))`.
+    FusedMerge(u64, u64, Vec<u64>),
+    /// `range(a..a + n).zip(range(b..b + m))`.
+    FusedZip(u64, u64, u64, u64),
+    /// `range(lo..lo + len).map(k).broadcast_with(p).auto_connect(2)`, its two lanes zipped.
+    FusedHub {
+        lo: u64,
+        len: u64,
+        k: u64,
+        prefetch: usize,
+    },
     Lin(Box<Node>, Lin),
     Merge(Vec<Node>),
     Zip(Box<Node>, Box<Node>),
@@ -230,6 +259,16 @@ fn model(node: &Node) -> Vec<u64> {
     match node {
         Node::Range(lo, len) => (*lo..lo + len).collect(),
         Node::Iter(v) => v.clone(),
+        Node::FusedChain { lo, len, k, m, .. } => (*lo..lo + len)
+            .map(|x| mapped(*k, x))
+            .filter(|x| kept(*m, *x))
+            .collect(),
+        Node::FusedMerge(lo, len, v) => (*lo..lo + len).chain(v.iter().copied()).collect(),
+        Node::FusedZip(a, n, b, m) => model_zip(vec![(*a..a + n).collect(), (*b..b + m).collect()]),
+        Node::FusedHub { lo, len, k, .. } => {
+            let input: Vec<u64> = (*lo..lo + len).map(|x| mapped(*k, x)).collect();
+            model_zip(vec![input.clone(), input])
+        }
         Node::Lin(input, lin) => model_lin(model(input), lin),
         Node::Merge(v) | Node::Concat(v) => v.iter().flat_map(model).collect(),
         Node::ConcatWith(a, b) => [model(a), model(b)].concat(),
@@ -276,6 +315,51 @@ fn build(node: &Node, path: &str, audit: &Arc<Audit>) -> F {
     let flux = match node {
         Node::Range(lo, len) => backflow::range(*lo..lo + len).boxed(),
         Node::Iter(v) => backflow::from_iter(v.clone()).boxed(),
+        Node::FusedChain {
+            lo,
+            len,
+            k,
+            m,
+            publish_on,
+        } => {
+            let (k, m) = (*k, *m);
+            let chain = backflow::range(*lo..lo + len)
+                .map(move |x| mapped(k, x))
+                .filter(move |x| kept(m, *x));
+            match publish_on {
+                Some(p) => chain.publish_on_with(pool(), *p).boxed(),
+                None => chain.boxed(),
+            }
+        }
+        Node::FusedMerge(lo, len, v) => backflow::range(*lo..lo + len)
+            .merge_with(backflow::from_iter(v.clone()))
+            .boxed(),
+        Node::FusedZip(a, n, b, m) => backflow::range(*a..a + n)
+            .zip(backflow::range(*b..b + m))
+            .map(|(a, b)| combine(&[a, b]))
+            .boxed(),
+        Node::FusedHub {
+            lo,
+            len,
+            k,
+            prefetch,
+        } => {
+            let k = *k;
+            let hub = backflow::range(*lo..lo + len)
+                .map(move |x| mapped(k, x))
+                .broadcast_with(*prefetch)
+                .auto_connect(2);
+            let lane = |i: usize| {
+                counted(
+                    hub.lane(Lane::Lossless).boxed(),
+                    format!("{path}.lane{i}"),
+                    audit,
+                )
+            };
+            backflow::zip(lane(0), lane(1))
+                .map(|(a, b)| combine(&[a, b]))
+                .boxed()
+        }
         Node::Lin(input, lin) => build_lin(child(input, 0), lin),
         Node::Merge(v) => backflow::merge(
             v.iter()
@@ -348,19 +432,52 @@ fn lin(allow_filter: bool) -> BoxedStrategy<Lin> {
     }
 }
 
-fn leaf() -> BoxedStrategy<Node> {
-    prop_oneof![
-        3 => (0u64..1000, 0u64..=200).prop_map(|(lo, len)| Node::Range(lo, len)),
-        1 => prop::collection::vec(0u64..1000, 0..40).prop_map(Node::Iter),
-    ]
-    .boxed()
+fn leaf(ordered: bool) -> BoxedStrategy<Node> {
+    let len = || 0u64..=200;
+    let fused_chain = (
+        0u64..1000,
+        len(),
+        1u64..5,
+        2u64..5,
+        prop::option::of(prefetch()),
+    )
+        .prop_map(|(lo, len, k, m, publish_on)| Node::FusedChain {
+            lo,
+            len,
+            k,
+            m,
+            publish_on,
+        });
+    let fused_zip =
+        (0u64..1000, len(), 0u64..1000, len()).prop_map(|(a, n, b, m)| Node::FusedZip(a, n, b, m));
+    let fused_hub = (0u64..1000, len(), 1u64..5, prefetch()).prop_map(|(lo, len, k, prefetch)| {
+        Node::FusedHub {
+            lo,
+            len,
+            k,
+            prefetch,
+        }
+    });
+    let common = prop_oneof![
+        6 => (0u64..1000, len()).prop_map(|(lo, len)| Node::Range(lo, len)),
+        2 => prop::collection::vec(0u64..1000, 0..40).prop_map(Node::Iter),
+        1 => fused_chain,
+        1 => fused_zip,
+        1 => fused_hub,
+    ];
+    if ordered {
+        return common.boxed();
+    }
+    let fused_merge = (0u64..1000, len(), prop::collection::vec(0u64..1000, 0..40))
+        .prop_map(|(lo, len, v)| Node::FusedMerge(lo, len, v));
+    prop_oneof![10 => common, 1 => fused_merge].boxed()
 }
 
 /// A node of at most `depth` levels; `ordered`: its output order must be deterministic (it feeds
 /// a `zip`), so no `merge` below it.
 fn node(depth: u32, ordered: bool) -> BoxedStrategy<Node> {
     if depth == 0 {
-        return leaf();
+        return leaf(ordered);
     }
     let sub = move |o: bool| node(depth - 1, o);
     let zip_hub = (
@@ -381,7 +498,7 @@ fn node(depth: u32, ordered: bool) -> BoxedStrategy<Node> {
             zip: true,
         });
     let common = prop_oneof![
-        3 => leaf(),
+        3 => leaf(ordered),
         3 => (sub(ordered), lin(true)).prop_map(|(n, l)| Node::Lin(Box::new(n), l)),
         2 => (sub(true), sub(true)).prop_map(|(a, b)| Node::Zip(Box::new(a), Box::new(b))),
         1 => prop::collection::vec(sub(true), 0..=3).prop_map(Node::ZipAll),
@@ -423,7 +540,12 @@ fn lane() -> impl Strategy<Value = Lane> {
 /// Whether some hub of the graph has a lossy lane.
 fn lossy(node: &Node) -> bool {
     match node {
-        Node::Range(..) | Node::Iter(_) => false,
+        Node::Range(..)
+        | Node::Iter(_)
+        | Node::FusedChain { .. }
+        | Node::FusedMerge(..)
+        | Node::FusedZip(..)
+        | Node::FusedHub { .. } => false,
         Node::Lin(n, _) => lossy(n),
         Node::Zip(a, b) | Node::ConcatWith(a, b) => lossy(a) || lossy(b),
         Node::Merge(v) | Node::ZipAll(v) | Node::Concat(v) => v.iter().any(lossy),
@@ -525,6 +647,7 @@ impl Subscriber<u64> for Sink {
     fn on_next(&mut self, item: u64) {
         if self.log.cancelled.load(SeqCst) {
             self.log.next_after_cancel.fetch_add(1, SeqCst);
+            self.log.items.lock().unwrap().push(item);
             return;
         }
         if self.terminated {
@@ -667,16 +790,22 @@ fn run_case(
             }
             prop_assert!(
                 sub_multiset(&items, &expected),
-                "items the model does not produce"
+                "items the model does not produce ({} of them after the cancel)",
+                log.next_after_cancel.load(SeqCst)
             );
         }
     }
     Ok(())
 }
 
+/// `cases`, times `PROP_GRAPHS_SCALE` when set (a longer soak: `PROP_GRAPHS_SCALE=20`).
 fn config(cases: u32) -> ProptestConfig {
+    let scale = std::env::var("PROP_GRAPHS_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1);
     ProptestConfig {
-        cases,
+        cases: cases.saturating_mul(scale),
         max_shrink_iters: 2_000,
         ..ProptestConfig::default()
     }
