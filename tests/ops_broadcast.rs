@@ -428,6 +428,214 @@ fn cancelling_a_lossy_lane_drops_its_queue_as_cancelled() {
     assert!(weak.upgrade().is_none());
 }
 
+/// The lane's `request` itself runs the drain: queued items go out at once, on the requesting
+/// thread, with no new upstream item to wake the hub; the completion follows the last held item.
+#[test]
+fn a_lossy_lane_request_from_another_thread_delivers_its_queue_there() {
+    struct OnThread {
+        seen: Arc<Mutex<Vec<(u64, std::thread::ThreadId)>>>,
+        subscription: Arc<Mutex<Option<SharedSubscription>>>,
+        completed_on: Arc<Mutex<Option<std::thread::ThreadId>>>,
+    }
+    impl Subscriber<u64> for OnThread {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            *self.subscription.lock().unwrap() = Some(s);
+        }
+        fn on_next(&mut self, x: u64) {
+            self.seen
+                .lock()
+                .unwrap()
+                .push((x, std::thread::current().id()));
+        }
+        fn on_error(&mut self, e: Error) {
+            panic!("unexpected error {e}");
+        }
+        fn on_complete(&mut self) {
+            *self.completed_on.lock().unwrap() = Some(std::thread::current().id());
+        }
+    }
+    let hot = Hot::default();
+    let hub = Flux::new(hot.clone()).broadcast_with(8);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let subscription = Arc::new(Mutex::new(None));
+    let completed_on = Arc::new(Mutex::new(None));
+    hub.lane(Lane::DropOldest(4)).subscribe(OnThread {
+        seen: seen.clone(),
+        subscription: subscription.clone(),
+        completed_on: completed_on.clone(),
+    });
+    let (fast, fast_h, _) = probe(u64::MAX);
+    hub.subscribe(fast);
+    hub.connect();
+    hot.emit_all(0..6);
+    assert_eq!(fast_h.len(), 6);
+    assert!(seen.lock().unwrap().is_empty());
+    let lane = subscription.lock().unwrap().clone().expect("subscribed");
+
+    let l = lane.clone();
+    let requester = std::thread::spawn(move || {
+        l.request(3);
+        std::thread::current().id()
+    })
+    .join()
+    .unwrap();
+    // Held: the newest 4 (0 and 1 were evicted); the first 3 of them went out inside `request`.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(2, requester), (3, requester), (4, requester)]
+    );
+
+    hot.complete();
+    assert!(fast_h.completed());
+    assert!(
+        completed_on.lock().unwrap().is_none(),
+        "an item is still held"
+    );
+    let requester = std::thread::spawn(move || {
+        lane.request(1);
+        std::thread::current().id()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen.lock().unwrap().last(), Some(&(5, requester)));
+    assert_eq!(*completed_on.lock().unwrap(), Some(requester));
+}
+
+/// A lossless member that re-requests as it consumes (as `Request::Batch` sinks do) must not keep
+/// the drain to itself: a lane whose subscriber asks for one more each time it got one (as
+/// `publish_on` does from its worker) is served between the other's items, so it misses none.
+#[test]
+fn a_re_requesting_member_does_not_starve_a_lossy_lane() {
+    struct Lossy {
+        seen: Arc<Mutex<Vec<u64>>>,
+        got: Arc<AtomicBool>,
+    }
+    impl Subscriber<u64> for Lossy {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            s.request(1);
+        }
+        fn on_next(&mut self, x: u64) {
+            self.seen.lock().unwrap().push(x);
+            self.got.store(true, Ordering::SeqCst);
+        }
+        fn on_error(&mut self, e: Error) {
+            panic!("unexpected error {e}");
+        }
+        fn on_complete(&mut self) {}
+    }
+    /// Requests one at a time from `on_next`, and passes the lane's "one more" on, standing in
+    /// for a worker thread whose request lands while this member is being served.
+    struct OneByOne {
+        own: Option<SharedSubscription>,
+        lane: Arc<Mutex<Option<SharedSubscription>>>,
+        lane_got: Arc<AtomicBool>,
+        count: Arc<AtomicU64>,
+    }
+    impl Subscriber<u64> for OneByOne {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            s.request(1);
+            self.own = Some(s);
+        }
+        fn on_next(&mut self, _: u64) {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            self.own.as_ref().unwrap().request(1);
+            if self.lane_got.swap(false, Ordering::SeqCst) {
+                let lane = self.lane.lock().unwrap().clone();
+                lane.expect("subscribed").request(1);
+            }
+        }
+        fn on_error(&mut self, e: Error) {
+            panic!("unexpected error {e}");
+        }
+        fn on_complete(&mut self) {}
+    }
+    struct Keep<S>(S, Arc<Mutex<Option<SharedSubscription>>>);
+    impl<S: Subscriber<u64>> Subscriber<u64> for Keep<S> {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            *self.1.lock().unwrap() = Some(s.clone());
+            self.0.on_subscribe(s)
+        }
+        fn on_next(&mut self, x: u64) {
+            self.0.on_next(x)
+        }
+        fn on_error(&mut self, e: Error) {
+            self.0.on_error(e)
+        }
+        fn on_complete(&mut self) {
+            self.0.on_complete()
+        }
+    }
+
+    let hub = backflow::range(0..100u64).broadcast_with(4);
+    let evicted = Arc::new(AtomicU64::new(0));
+    let e = evicted.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let lane_got = Arc::new(AtomicBool::new(false));
+    let lane_sub = Arc::new(Mutex::new(None));
+    hub.lane(Lane::DropOldest(8))
+        .on_drop(move |_, _| {
+            e.fetch_add(1, Ordering::SeqCst);
+        })
+        .subscribe(Keep(
+            Lossy {
+                seen: seen.clone(),
+                got: lane_got.clone(),
+            },
+            lane_sub.clone(),
+        ));
+    let count = Arc::new(AtomicU64::new(0));
+    hub.subscribe(OneByOne {
+        own: None,
+        lane: lane_sub,
+        lane_got,
+        count: count.clone(),
+    });
+    hub.connect();
+    assert_eq!(count.load(Ordering::SeqCst), 100);
+    assert_eq!(evicted.load(Ordering::SeqCst), 0);
+    assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
+}
+
+/// Through `publish_on`, which requests from its worker thread while the slow lossless member
+/// holds the drain: every item is either delivered in order or counted as evicted, and what the
+/// lane holds at the end reaches it before its completion.
+#[test]
+fn a_lossy_lane_behind_publish_on_keeps_up_with_a_slow_lossless_member() {
+    let hub = backflow::range(0..2_000u64)
+        .broadcast_with(4)
+        .auto_connect(2);
+    let evicted = Arc::new(AtomicU64::new(0));
+    let e = evicted.clone();
+    let fast = hub
+        .lane(Lane::DropOldest(8))
+        .on_drop(move |_, _| {
+            e.fetch_add(1, Ordering::Relaxed);
+        })
+        .publish_on_with(backflow::sched::single(), 2);
+    let slow = hub.lane(Lane::Lossless);
+    let fast = std::thread::spawn(move || fast.collect_with(Request::Batch(1)).unwrap());
+    // Slow: each item costs a little work, and demand comes one at a time.
+    let slow = std::thread::spawn(move || {
+        slow.fold_with(Request::Batch(1), 0u64, |n, x| {
+            let mut h = x;
+            for _ in 0..2_000 {
+                h = std::hint::black_box(h.wrapping_mul(31).wrapping_add(7));
+            }
+            std::hint::black_box(h);
+            n + 1
+        })
+        .unwrap()
+    });
+    assert_eq!(slow.join().unwrap(), 2_000);
+    let fast = fast.join().unwrap();
+    let evicted = evicted.load(Ordering::Relaxed);
+    assert_eq!(fast.len() as u64 + evicted, 2_000);
+    assert!(fast.windows(2).all(|w| w[0] < w[1]));
+    // How many it keeps depends on the scheduler; what is held always comes out, so the newest
+    // item is never lost.
+    assert_eq!(fast.last(), Some(&1_999));
+}
+
 // ---- late subscribers, cancel, ref counting ----
 
 #[test]

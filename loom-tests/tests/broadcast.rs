@@ -290,3 +290,38 @@ fn items_and_completion_from_another_thread() {
         assert!(b_handle.completed());
     });
 }
+
+#[test]
+fn a_lossy_lane_request_from_another_thread_serves_its_queue() {
+    loom::model(|| {
+        let evicted = Arc::new(AtomicU64::new(0));
+        let e = evicted.clone();
+        let hub = backflow::range(0..4u64).broadcast_with(WINDOW);
+        let (lossy, lane) = probe();
+        let (b, b_handle) = probe();
+        hub.lane(backflow::ops::Lane::DropOldest(2))
+            .on_drop(move |_, _| {
+                e.fetch_add(1, Ordering::SeqCst);
+            })
+            .subscribe(lossy);
+        hub.subscribe(b);
+        hub.connect(); // the window's 2 items go to the lane's queue: it asked for nothing yet
+        assert!(lane.seen().is_empty());
+        let other = lane.clone();
+        let requester = thread::spawn(move || other.request(2));
+        b_handle.request(2);
+        requester.join().unwrap();
+        // The lane's credit was served from what it held, whichever thread drained and whether or
+        // not b's top-up brought newer items first (they evict the older ones).
+        let seen = lane.seen();
+        assert!(seen == vec![0, 1] || seen == vec![2, 3], "{seen:?}");
+        b_handle.request(2);
+        assert!(b_handle.completed());
+        lane.request(2);
+        // What it still held, then the completion.
+        let seen = lane.seen();
+        assert!(lane.completed());
+        assert!(seen.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(seen.len() as u64 + evicted.load(Ordering::SeqCst), 4);
+    });
+}

@@ -924,6 +924,12 @@ impl<T: Clone + Send + 'static> Core<T> {
 
     /// Hands a member what its demand allows: a lossless member from the window; a lossy one from
     /// its queue, then from the window, queueing (and evicting) the rest.
+    ///
+    /// A member gets at most the demand it had when its turn came. Credits it adds meanwhile (a
+    /// re-entrant `request` from `on_next`, a `request` from another thread) signal the gate, so
+    /// they are served on the next pass, after every other member had its turn: a member that
+    /// re-requests as it consumes (`Request::Batch`, a slow lossless sink) cannot keep the drain
+    /// to itself while a lossy lane's request waits and its queue overflows.
     fn deliver(&self, member: &mut Member<T>, held: &VecDeque<T>, base: u64) {
         let end = base + held.len() as u64;
         let link = &*member.link;
@@ -931,8 +937,8 @@ impl<T: Clone + Send + 'static> Core<T> {
         let cursor = &mut member.cursor;
         let fresh = end - *cursor;
         let mut emitted = 0;
+        let mut demand = link.demand.get();
         loop {
-            let demand = link.demand.get();
             if demand == 0 || link.cancelled.load(Ordering::Relaxed) {
                 break;
             }
@@ -951,6 +957,7 @@ impl<T: Clone + Send + 'static> Core<T> {
             };
             if demand != UNBOUNDED && served.used > 0 {
                 link.demand.produced(served.used);
+                demand -= served.used;
             }
             emitted += served.taken;
             if served.taken == 0 {
