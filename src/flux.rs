@@ -1578,6 +1578,11 @@ impl<P: Publisher> Flux<P> {
     /// assert_eq!(*fast.lock().unwrap(), (0..10).collect::<Vec<_>>());
     /// assert_eq!(*dropped.lock().unwrap(), 9); // the lane keeps the newest, 9, for when it asks
     /// ```
+    ///
+    /// A lossy lane that feeds a joining operator (`zip`, `combine_latest`) next to a lossless
+    /// branch of the same hub should hold at least what that operator prefetches (e.g.
+    /// [`ops::ZIP_PREFETCH`]): the lossless branch may run that far ahead, and a smaller lane evicts
+    /// items the join still needs, so the graph stalls.
     pub fn lane(&self, lane: ops::Lane) -> Flux<P::Lane>
     where
         P: ops::Multicast,
