@@ -58,6 +58,12 @@ pub use chunks::Chunks;
 pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
+mod concat_map;
+mod flat_map;
+mod switch_map;
+pub use concat_map::ConcatMap;
+pub use flat_map::{FlatMap, FLAT_MAP_CONCURRENCY, FLAT_MAP_PREFETCH};
+pub use switch_map::SwitchMap;
 pub(crate) mod arbiter;
 mod concat;
 pub use concat::{Concat, Either};
