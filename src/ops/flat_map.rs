@@ -482,16 +482,20 @@ where
         };
         let metrics = self.options.metrics();
         let mut left = budget;
+        // The next sweep starts after the inner served last; idle visits do not move it.
+        let mut at = *cursor;
         let mut visits = inners.len();
         while visits > 0 && !inners.is_empty() {
             visits -= 1;
-            if *cursor >= inners.len() {
-                *cursor = 0;
+            if at >= inners.len() {
+                at = 0;
             }
-            let at = *cursor;
             let inner = &mut inners[at];
             if latest.is_some_and(|latest| inner.index != latest) {
                 let mut stale = inners.remove(at);
+                if at < *cursor {
+                    *cursor -= 1;
+                }
                 stale.cancel();
                 stale.discard_queued(&self.options);
                 retired.push(stale);
@@ -516,7 +520,10 @@ where
                         left -= used;
                     }
                     sweep.used += used;
-                    sweep.progress |= consumed > 0;
+                    if consumed > 0 {
+                        sweep.progress = true;
+                        *cursor = at + 1;
+                    }
                     if let Some(m) = metrics {
                         m.record_emitted(used);
                     }
@@ -536,11 +543,14 @@ where
             if inner.consumer.is_abandoned() && inner.consumer.is_empty() {
                 // `remove`, not `swap_remove`: inners keep their arrival order.
                 inners.remove(at);
+                if at < *cursor {
+                    *cursor -= 1;
+                }
                 sweep.finished += 1;
                 sweep.progress = true;
                 continue;
             }
-            *cursor = at + 1;
+            at += 1;
         }
         sweep
     }
