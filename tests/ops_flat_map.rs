@@ -872,7 +872,7 @@ fn cancel_with_inners_on_threads_releases_the_downstream() {
 #[test]
 fn a_long_run_of_synchronous_inners_does_not_grow_the_stack() {
     let n = backflow::range(0..100_000u64)
-        .flat_map_with(|i| backflow::just(i), 2, 1)
+        .flat_map_with(backflow::just, 2, 1)
         .fold(0u64, |a, x| a + x)
         .unwrap();
     assert_eq!(n, (0..100_000u64).sum::<u64>());
