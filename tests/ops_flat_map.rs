@@ -504,6 +504,22 @@ fn unbounded_concurrency() {
     assert_eq!(outer.requests(), vec![u64::MAX]);
 }
 
+#[test]
+fn metrics_count_what_passed_and_what_was_dropped() {
+    let registry = backflow::metrics::Registry::new();
+    let stage = registry.stage("flat_map", 4 * 8);
+    let out = backflow::range(0..10u64)
+        .flat_map_with(|i| threaded(i * 100..i * 100 + 100), 4, 8)
+        .metrics(stage.clone())
+        .collect()
+        .unwrap();
+    assert_eq!(out.len(), 1000);
+    let snapshot = stage.snapshot();
+    assert_eq!((snapshot.received, snapshot.emitted), (1000, 1000));
+    assert_eq!(snapshot.dropped.total(), 0);
+    assert!(snapshot.requested >= 1000, "prefetch and top-ups");
+}
+
 // ---- flat_map: demand ----
 
 #[test]
