@@ -160,3 +160,6 @@ impl Condvar {
 /// Coercing to `Arc<dyn Trait>` needs std's `Arc`; loom models the atomics inside the handles, not
 /// their reference count, so these stay std even under `cfg(loom)`.
 pub(crate) use std::sync::Arc as StdArc;
+/// The `Weak` of [`StdArc`], for handles that must reach a stage without keeping it alive.
+#[allow(unused_imports)]
+pub(crate) use std::sync::Weak as StdWeak;
