@@ -1065,6 +1065,35 @@ fn concat_map_request_zero_is_an_error() {
     assert_eq!(probe.error().unwrap().kind(), ErrorKind::InvalidDemand);
 }
 
+#[test]
+fn concat_map_request_zero_between_inners_is_an_error() {
+    let hot = Hot::default();
+    let (m, probe) = manual::<u32>();
+    Flux::new(hot.clone())
+        .concat_map(backflow::just)
+        .subscribe(m);
+    probe.request(1);
+    hot.next(7);
+    assert_eq!(probe.items(), vec![7]);
+    // The inner has completed and the next item has not come: the trampoline answers.
+    probe.request(0);
+    assert_eq!(probe.error().unwrap().kind(), ErrorKind::InvalidDemand);
+    assert!(hot.cancelled.load(Ordering::SeqCst));
+    assert!(probe.released());
+}
+
+#[test]
+fn concat_map_cancel_with_no_active_inner_releases_at_once() {
+    let hot = Hot::default();
+    let (m, probe) = manual::<u32>();
+    Flux::new(hot.clone())
+        .concat_map(backflow::just)
+        .subscribe(m);
+    probe.cancel();
+    assert!(hot.cancelled.load(Ordering::SeqCst));
+    assert!(probe.released(), "rule 3.13");
+}
+
 // ---- switch_map ----
 
 #[test]

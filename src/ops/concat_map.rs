@@ -18,7 +18,7 @@ use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::queue::spsc;
-use crate::sync::{AtomicBool, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::sync::{AtomicBool, Mutex, Ordering, StdArc, StdWeak, UnsafeCell};
 
 /// Outer items asked for up front and held at most (RxJava's `concatMap` default).
 const OUTER_PREFETCH: usize = 2;
@@ -74,6 +74,8 @@ where
             arbiter: Arbiter::new(),
             outer: Mutex::new(None),
             cancelled: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
+            trampoline: Mutex::new(None),
         });
         if let Err(panic) = catch("on_subscribe", || subscriber.on_subscribe(control.clone())) {
             control.cancel();
@@ -99,6 +101,8 @@ where
                 produced: 0,
             }),
         });
+        let wake: StdWeak<dyn Wake> = StdArc::downgrade(&state) as StdWeak<State<P::Item, F, S>>;
+        *state.control.trampoline.lock() = Some(wake);
         self.upstream.subscribe(OuterSubscriber {
             state,
             producer,
@@ -109,7 +113,7 @@ where
 }
 
 /// The downstream's subscription: demand goes to the arbiter, cancel to both upstreams. It holds no
-/// reference to the downstream, so the downstream holding it makes no cycle.
+/// strong reference to the downstream, so the downstream holding it makes no cycle.
 struct Control {
     arbiter: Arbiter,
     /// The outer subscription; taken out on cancel and at the end. A lock: touched on subscribe,
@@ -118,6 +122,16 @@ struct Control {
     /// Set by `cancel` (AcqRel swap); read under `outer`'s lock by the outer's `on_subscribe`, and
     /// with Acquire by the trampoline.
     cancelled: AtomicBool,
+    /// Set by `request(0)` (Release) before the trampoline is woken (Acquire there): between two
+    /// inners nobody else would answer it.
+    invalid: AtomicBool,
+    /// Wakes the trampoline on `request(0)` and `cancel`. Weak: the state owns the downstream.
+    trampoline: Mutex<Option<StdWeak<dyn Wake>>>,
+}
+
+/// The trampoline, as the downstream's subscription sees it.
+trait Wake: Send + Sync {
+    fn wake(self: StdArc<Self>);
 }
 
 impl Control {
@@ -136,16 +150,34 @@ impl Control {
     }
 }
 
+impl Control {
+    fn wake_trampoline(&self) {
+        let trampoline = self.trampoline.lock().as_ref().and_then(StdWeak::upgrade);
+        if let Some(trampoline) = trampoline {
+            trampoline.wake();
+        }
+    }
+}
+
 impl Subscription for Control {
     fn request(&self, n: u64) {
-        // request(0) reaches the active inner, which answers with the rule 3.9 error.
-        self.arbiter.request(n);
+        if n == 0 {
+            // The active inner answers with the rule 3.9 error; if there is none (or it has just
+            // completed), the trampoline does.
+            self.invalid.store(true, Ordering::Release);
+            self.arbiter.request(0);
+            self.wake_trampoline();
+        } else {
+            self.arbiter.request(n);
+        }
     }
 
     fn cancel(&self) {
         if !self.cancelled.swap(true, Ordering::AcqRel) {
             self.arbiter.cancel();
             self.cancel_outer();
+            // Releases the downstream now if no inner is active.
+            self.wake_trampoline();
         }
     }
 }
@@ -279,6 +311,12 @@ where
             downstream.subscriber = None; // rule 3.13
             return true;
         }
+        if self.control.invalid.load(Ordering::Acquire) {
+            self.control.arbiter.cancel();
+            deliver_error(subscriber, Error::invalid_demand());
+            downstream.subscriber = None;
+            return true;
+        }
         if let Some(error) = trampoline.fatal.take() {
             deliver_error(subscriber, error);
             downstream.subscriber = None;
@@ -299,6 +337,19 @@ where
             }
         }
         true
+    }
+}
+
+impl<O, F, Q, S> Wake for State<O, F, S>
+where
+    O: Send + 'static,
+    F: Fn(O) -> Q + Send + Sync + 'static,
+    Q: Publisher,
+    Q::Item: 'static,
+    S: Subscriber<Q::Item> + 'static,
+{
+    fn wake(self: StdArc<Self>) {
+        self.drain();
     }
 }
 
