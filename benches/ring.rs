@@ -3,8 +3,12 @@
 //! against rtrb (single items and chunks), crossbeam-queue's `ArrayQueue` and std's `sync_channel`.
 //! Targets: single push/pop ≥ 1.0× rtrb; chunked ≥ 1.0× rtrb chunks.
 //!
+//! Group `ring_same_thread` (not in PERF.md): the same rings driven from one thread, a cost per
+//! operation that a busy machine cannot blur.
+//!
 //! Every peer runs the same shape of loop: the chunked variants reserve whatever is free (write) or
-//! take whatever is held (read) in one chunk. A side that finds the ring full / empty spins, and
+//! take whatever is held (read) in one chunk, each through its own API for that (rtrb: `slots()`
+//! then a chunk of that size; backflow: `write_chunk_up_to` / `read_chunk_up_to`). A side that finds the ring full / empty spins, and
 //! after [`SPINS`] failed tries in a row yields its thread: on a machine with fewer free cores
 //! than threads, pure spinning measures the scheduler's time slice, not the ring.
 
@@ -80,13 +84,12 @@ fn backflow_spsc_chunk() -> u64 {
         move || {
             let (mut next, mut tries) = (0u64, 0);
             while next < ITEMS {
-                let free = producer.slots().min((ITEMS - next) as usize);
-                if free == 0 {
+                let mut chunk = producer.write_chunk_up_to((ITEMS - next) as usize);
+                if chunk.is_empty() {
                     wait(&mut tries);
                     continue;
                 }
                 tries = 0;
-                let mut chunk = producer.write_chunk(free).unwrap();
                 next += chunk.fill_from_iter(next..) as u64;
                 chunk.commit();
             }
@@ -94,16 +97,16 @@ fn backflow_spsc_chunk() -> u64 {
         move || {
             let (mut sum, mut received, mut tries) = (0u64, 0, 0);
             while received < ITEMS {
-                let held = consumer.len();
-                if held == 0 {
+                let chunk = consumer.read_chunk_up_to(usize::MAX);
+                if chunk.is_empty() {
                     wait(&mut tries);
                     continue;
                 }
                 tries = 0;
-                for x in consumer.read_chunk(held).unwrap() {
+                received += chunk.len() as u64;
+                for x in chunk {
                     sum = sum.wrapping_add(x);
                 }
-                received += held as u64;
             }
             sum
         },
@@ -262,5 +265,83 @@ fn ring(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ring);
+/// Items per round trip in `ring_same_thread`: pushed, then popped, on one thread.
+const BATCH: usize = 64;
+/// Items moved through the ring per iteration of `ring_same_thread`.
+const SAME_THREAD_ITEMS: u64 = 1_000_000;
+
+/// Group `ring_same_thread`: the per-operation cost without the second core. One thread pushes a
+/// batch and pops it back (single items), or commits and reads chunks of up to 700 items. On a
+/// shared, oversubscribed machine the two-thread `ring` group measures the scheduler as much as
+/// the ring; this group isolates the instructions each push and pop costs.
+fn ring_same_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ring_same_thread");
+    group.throughput(Throughput::Elements(SAME_THREAD_ITEMS));
+    group.bench_function("backflow_spsc", |b| {
+        let (mut producer, mut consumer) = spsc::channel::<u64>(CAPACITY);
+        b.iter(|| {
+            let (mut sum, mut i) = (0u64, 0);
+            while i < SAME_THREAD_ITEMS {
+                for _ in 0..BATCH {
+                    producer.push(black_box(i)).unwrap();
+                    i += 1;
+                }
+                for _ in 0..BATCH {
+                    sum = sum.wrapping_add(consumer.pop().unwrap());
+                }
+            }
+            sum
+        })
+    });
+    group.bench_function("rtrb", |b| {
+        let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        b.iter(|| {
+            let (mut sum, mut i) = (0u64, 0);
+            while i < SAME_THREAD_ITEMS {
+                for _ in 0..BATCH {
+                    producer.push(black_box(i)).unwrap();
+                    i += 1;
+                }
+                for _ in 0..BATCH {
+                    sum = sum.wrapping_add(consumer.pop().unwrap());
+                }
+            }
+            sum
+        })
+    });
+    group.bench_function("backflow_spsc_chunk", |b| {
+        let (mut producer, mut consumer) = spsc::channel::<u64>(CAPACITY);
+        b.iter(|| {
+            let (mut sum, mut i) = (0u64, 0);
+            while i < SAME_THREAD_ITEMS {
+                let mut chunk = producer.write_chunk_up_to(700);
+                i += chunk.fill_from_iter(black_box(i)..) as u64;
+                chunk.commit();
+                for x in consumer.read_chunk_up_to(usize::MAX) {
+                    sum = sum.wrapping_add(x);
+                }
+            }
+            sum
+        })
+    });
+    group.bench_function("rtrb_chunk", |b| {
+        let (mut producer, mut consumer) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+        b.iter(|| {
+            let (mut sum, mut i) = (0u64, 0);
+            while i < SAME_THREAD_ITEMS {
+                let free = producer.slots().min(700);
+                let chunk = producer.write_chunk_uninit(free).unwrap();
+                i += chunk.fill_from_iter(black_box(i)..) as u64;
+                let held = consumer.slots();
+                for x in consumer.read_chunk(held).unwrap().into_iter() {
+                    sum = sum.wrapping_add(x);
+                }
+            }
+            sum
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ring, ring_same_thread);
 criterion_main!(benches);

@@ -298,3 +298,103 @@ impl fmt::Display for ChunkError {
 impl std::error::Error for ChunkError {}
 
 // ---- emitter / resilience errors (issue 4) ----
+
+/// An item an [`Emitter`](crate::source::Emitter) did not take, handed back to the producer.
+///
+/// Match on the variant to learn why, or call [`into_inner`](Self::into_inner) to get the item
+/// back whatever the reason. `Debug` does not need `T: Debug` (the item is shown as `..`).
+///
+/// ```
+/// use backflow::error::EmitError;
+///
+/// let (emitter, _flux) = backflow::emitter::<String>(1);
+/// emitter.try_emit("a".to_string()).unwrap(); // buffered: nobody has subscribed yet
+/// let err = emitter.try_emit("b".to_string()).unwrap_err();
+/// assert!(err.is_full());
+/// assert_eq!(err.to_string(), "emitter is full");
+/// assert_eq!(format!("{err:?}"), "Full { retry_after: None, .. }");
+/// assert_eq!(err.into_inner(), "b");
+/// ```
+pub enum EmitError<T> {
+    /// Every slot was taken and the subscriber had no demand left (reject, fail fast).
+    Full {
+        /// The item that was not taken.
+        item: T,
+        /// When about one slot should have freed up, judged from how fast the subscriber took
+        /// items lately; `None` when there is no recent rate to judge from.
+        retry_after: Option<Duration>,
+    },
+    /// No slot freed up before the deadline of [`emit_timeout`](crate::source::Emitter::emit_timeout).
+    Timeout(T),
+    /// The stream is over: the subscriber cancelled, or the emitter completed or failed. No later
+    /// item will be taken.
+    Closed(T),
+}
+
+impl<T> EmitError<T> {
+    /// The item that was not taken.
+    pub fn into_inner(self) -> T {
+        match self {
+            EmitError::Full { item, .. } | EmitError::Timeout(item) | EmitError::Closed(item) => {
+                item
+            }
+        }
+    }
+
+    /// The item that was not taken, by reference.
+    pub fn item(&self) -> &T {
+        match self {
+            EmitError::Full { item, .. } | EmitError::Timeout(item) | EmitError::Closed(item) => {
+                item
+            }
+        }
+    }
+
+    /// The retry hint of a [`Full`](EmitError::Full) refusal; `None` for the other variants.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            EmitError::Full { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the emitter was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, EmitError::Full { .. })
+    }
+
+    /// Whether the deadline passed first.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, EmitError::Timeout(_))
+    }
+
+    /// Whether the stream is over.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, EmitError::Closed(_))
+    }
+}
+
+impl<T> fmt::Debug for EmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitError::Full { retry_after, .. } => f
+                .debug_struct("Full")
+                .field("retry_after", retry_after)
+                .finish_non_exhaustive(),
+            EmitError::Timeout(_) => f.write_str("Timeout(..)"),
+            EmitError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for EmitError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmitError::Full { .. } => "emitter is full",
+            EmitError::Timeout(_) => "timed out waiting for room in the emitter",
+            EmitError::Closed(_) => "emitter is closed",
+        })
+    }
+}
+
+impl<T> std::error::Error for EmitError<T> {}

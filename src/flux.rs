@@ -495,6 +495,122 @@ impl<P: Publisher> Flux<P> {
 
     // ---- thread boundary (issue 3) ----
 
+    /// Delivers this stream's signals on `scheduler`: an asynchronous boundary between the
+    /// upstream's thread and the downstream's.
+    ///
+    /// Each subscription takes one [`Worker`](crate::sched::Worker) of the scheduler; `on_next`,
+    /// `on_error` and `on_complete` run on it, in order, one at a time (`on_subscribe` runs where the
+    /// upstream delivers it: the subscribing thread, for a synchronous source). Items cross in a
+    /// lock-free ring of [`DEFAULT_PREFETCH`](ops::DEFAULT_PREFETCH) (256) slots, in batches: the
+    /// drain runs as one scheduled task per batch and hands each run down in one call, so a
+    /// synchronous chain below stays fused. A drain task keeps going while items and demand keep
+    /// coming (like Reactor's), so on a pool it can delay other work pinned to the same thread. Reactor's `publishOn`, RxJava's `observeOn`, Akka's `async` boundary. Tune it with
+    /// [`prefetch`](Flux::prefetch) / [`low_tide`](Flux::low_tide) (or
+    /// [`publish_on_with`](Self::publish_on_with)), and [`error_mode`](Self::error_mode),
+    /// [`metrics`](Self::metrics), [`on_drop`](Self::on_drop).
+    ///
+    /// # Demand
+    ///
+    /// Requests `prefetch` upstream up front, and tops up by at least `prefetch - prefetch/4` each time
+    /// that many were handed down (Reactor's 75% rule; see [`low_tide`](Flux::low_tide)). Holds at
+    /// most `prefetch` items; serves them as downstream demand allows. An upstream that sends more
+    /// than requested is cancelled and the stream fails with
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow): memory never grows past the ring.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs. A terminal error waits behind the held items by default
+    /// ([`ErrorMode::AfterDrain`](ops::ErrorMode::AfterDrain)); with
+    /// [`ErrorMode::Immediate`](ops::ErrorMode::Immediate) it overtakes them and they are dropped with
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled). A cancel (from any thread) drops the
+    /// held items with `Cancelled`, and so does a panic in the downstream, which also cancels upstream
+    /// and comes back as [`ErrorKind::Panicked`](crate::ErrorKind::Panicked). An item that overflows
+    /// the ring is dropped with [`DropReason::Overflow`](crate::DropReason::Overflow).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let consumer = backflow::sched::Single::with_name("consumer");
+    /// let threads = backflow::range(0..1000u64)
+    ///     .publish_on(consumer)
+    ///     .map(|x| (x, std::thread::current().name().map(String::from)))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(threads.iter().enumerate().all(|(i, (x, name))| *x == i as u64 && name.as_deref() == Some("consumer")));
+    /// ```
+    #[doc(alias = "observeOn")]
+    #[doc(alias = "publishOn")]
+    #[doc(alias = "async boundary")]
+    #[doc(alias = "async")]
+    pub fn publish_on<Sc>(self, scheduler: Sc) -> Flux<ops::PublishOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P::Item: Send + 'static,
+    {
+        self.publish_on_with(scheduler, ops::DEFAULT_PREFETCH)
+    }
+
+    /// [`publish_on`](Self::publish_on) with a ring of `prefetch` items (the upstream request size).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sum = backflow::range(0..10_000u64)
+    ///     .publish_on_with(backflow::sched::single(), 1024)
+    ///     .fold(0, |a, x| a + x)
+    ///     .unwrap();
+    /// assert_eq!(sum, 49_995_000);
+    /// ```
+    #[doc(alias = "observeOn")]
+    #[doc(alias = "publishOn")]
+    pub fn publish_on_with<Sc>(self, scheduler: Sc, prefetch: usize) -> Flux<ops::PublishOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::PublishOn::new(self.publisher, scheduler, prefetch))
+    }
+
+    /// Subscribes to this stream on `scheduler`, and sends it every `request` from there.
+    ///
+    /// The upstream's `subscribe` call runs as a task on one [`Worker`](crate::sched::Worker) of the
+    /// scheduler, and so does each `request` (several requests made while one is on its way travel
+    /// together). A synchronous source, whose items are produced inside `request`, therefore runs
+    /// on the scheduler's thread. `cancel` is forwarded at once, from the calling thread, so it never
+    /// waits behind the work it stops. Reactor's `subscribeOn` (with `requestOnSeparateThread =
+    /// true`), RxJava's `subscribeOn`. `on_subscribe` reaches the downstream on the worker.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged, on the worker; it holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let producer = backflow::sched::Single::with_name("producer");
+    /// let names = backflow::range(0..3u8)
+    ///     .map(|_| std::thread::current().name().map(String::from))
+    ///     .subscribe_on(producer)
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(names.iter().all(|n| n.as_deref() == Some("producer")));
+    /// ```
+    #[doc(alias = "subscribeOn")]
+    pub fn subscribe_on<Sc>(self, scheduler: Sc) -> Flux<ops::SubscribeOn<P, Sc>>
+    where
+        Sc: crate::sched::Scheduler,
+        P: Send + Sync + 'static,
+    {
+        Flux::new(ops::SubscribeOn::new(self.publisher, scheduler))
+    }
+
     // ---- backpressure operators (issue 4) ----
 
     /// Paces items to at most `elements` per `per` with a token bucket: Akka's `throttle`.
@@ -822,6 +938,333 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::Timeout::new(self.publisher, limit))
     }
 
+    /// The bounded backpressure buffer — Reactor's `onBackpressureBuffer(n)`, Akka's
+    /// `buffer(n, OverflowStrategy.backpressure)` — holds up to `capacity` items for a consumer that
+    /// falls behind in bursts and slows the producer down when full; it never drops anything. It is
+    /// **not** Reactor's or RxJava's `buffer(int)`, which collects items into lists: that is
+    /// [`chunks`](Self::chunks).
+    ///
+    /// Towards its upstream it does what Reactor's `limitRate(n)` does: it requests in batches of
+    /// at most `capacity`, however much the downstream asks for.
+    ///
+    /// The producer and the consumer may run on different threads (the producer calling `on_next`
+    /// on one, the consumer requesting on another) or share one; either way the stage holds its
+    /// items in a lock-free ring allocated once, so its memory is bounded by `capacity`. It does
+    /// not start a thread of its own.
+    ///
+    /// # Demand
+    ///
+    /// Requests `capacity` upstream at subscription, then tops up in batches as the downstream
+    /// drains it (each time 75% of `capacity` has been delivered, Reactor's rule), so at most
+    /// `capacity` items are ever outstanding or held. Downstream demand is served from the held
+    /// items in runs; re-entrant requests are trampolined.
+    ///
+    /// A publisher that ignores backpressure and sends more than was requested gets an
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error and is cancelled; the stage does
+    /// not grow.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items are dropped (through
+    /// [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled)) when
+    /// the downstream cancels; the item that broke the bound of a non-compliant publisher is
+    /// dropped as [`DropReason::Overflow`](crate::DropReason::Overflow). A terminal signal waits
+    /// for the held items to be delivered ([`ErrorMode::AfterDrain`](crate::ops::ErrorMode), the
+    /// default); with [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)` an error overtakes
+    /// them and they are dropped as `Cancelled`.
+    ///
+    /// # Metrics
+    ///
+    /// With [`metrics`](Self::metrics): `received`, `emitted`, `dropped` by reason, `requested`,
+    /// `buffered` (the ring's length after each drain pass) and a sampled queue wait (one arrival in
+    /// 64 is time-stamped; the wait is recorded when the drain hands it downstream). Create the
+    /// metrics with `capacity` as their capacity, so utilisation reads right.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// // The consumer asks for 8 at a time; the source is asked for at most 64 ahead of it.
+    /// let out = backflow::range(0..1_000u32)
+    ///     .buffer(64)
+    ///     .collect_with(Request::Batch(8))
+    ///     .unwrap();
+    /// assert_eq!(out, (0..1_000).collect::<Vec<_>>());
+    /// ```
+    #[doc(alias = "onBackpressureBuffer")]
+    #[doc(alias = "limitRate")]
+    pub fn buffer(self, capacity: usize) -> Flux<ops::Buffer<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Buffer::new(
+            self.publisher,
+            capacity,
+            ops::Overflow::Backpressure,
+        ))
+    }
+
+    /// A buffer of `capacity` items with a choice of what happens when it is full.
+    ///
+    /// The general form: Akka's `buffer(n, overflowStrategy)`, Reactor's
+    /// `onBackpressureBuffer(n, onOverflow, BufferOverflowStrategy)`, RxJava's
+    /// `onBackpressureBuffer(n, onOverflow, BackpressureOverflowStrategy)`.
+    ///
+    /// | policy | same as | upstream demand | on overflow |
+    /// |---|---|---|---|
+    /// | [`Overflow::Backpressure`](ops::Overflow::Backpressure) | [`buffer`](Self::buffer) | `capacity`, topped up as drained | cannot overflow: the producer waits |
+    /// | [`Overflow::DropOldest`](ops::Overflow::DropOldest) | [`drop_oldest`](Self::drop_oldest) | unbounded | the oldest held item is evicted (`Evicted`) |
+    /// | [`Overflow::DropNewest`](ops::Overflow::DropNewest) | [`drop_newest`](Self::drop_newest) | unbounded | the incoming item is dropped (`Overflow`) |
+    /// | [`Overflow::Error`](ops::Overflow::Error) | | unbounded | the incoming item is dropped (`Overflow`), upstream is cancelled at once, the held items are delivered, then an [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error |
+    ///
+    /// # Demand
+    ///
+    /// As in the table; downstream demand is served from the held items, in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// As in the table, every dropped item by value through [`on_drop`](Self::on_drop), counted
+    /// in [`metrics`](Self::metrics) by reason (the metrics are those of [`buffer`](Self::buffer)). Held items are dropped as
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled) when the downstream cancels, or when
+    /// an error overtakes them under [`ErrorMode::Immediate`](crate::ops::ErrorMode) (by default a
+    /// terminal signal waits for them). `on_drop` may run on the producer's thread (overflow) or
+    /// on the thread that drains (cancel), never twice for one item.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::DropReason;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { assert_eq!(e.kind(), ErrorKind::Overflow); self.seen.lock().unwrap().push(u32::MAX) }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code); it records an
+    /// // error as `u32::MAX`.
+    /// let behind = Behind::default();
+    /// let refused = Arc::new(Mutex::new(Vec::new()));
+    /// let r = refused.clone();
+    /// backflow::range(0..10u32)
+    ///     .buffer_with(3, Overflow::Error)
+    ///     .on_drop(move |x, reason| r.lock().unwrap().push((x, reason)))
+    ///     .subscribe(behind.clone());
+    /// // 2, 3, 4 filled the buffer; 5 overflowed it, and the stage cancelled the source.
+    /// assert_eq!(*refused.lock().unwrap(), vec![(5, DropReason::Overflow)]);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1]);
+    /// // The error waits behind the held items.
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(10);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 2, 3, 4, u32::MAX]);
+    /// ```
+    #[doc(alias = "onBackpressureBuffer")]
+    #[doc(alias = "OverflowStrategy")]
+    #[doc(alias = "BufferOverflowStrategy")]
+    #[doc(alias = "BackpressureOverflowStrategy")]
+    pub fn buffer_with(self, capacity: usize, overflow: ops::Overflow) -> Flux<ops::Buffer<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Buffer::new(self.publisher, capacity, overflow))
+    }
+
+    /// Holds up to `capacity` items for a slower downstream; when full, evicts the **oldest** held
+    /// item to make room for the new one. The downstream always gets the freshest items.
+    ///
+    /// Akka's `buffer(n, OverflowStrategy.dropHead)`, Reactor's
+    /// `onBackpressureBuffer(n, BufferOverflowStrategy.DROP_OLDEST)`. `drop_oldest(1)` is
+    /// [`latest`](Self::latest) (Reactor's and RxJava's `onBackpressureLatest`).
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream: the stage absorbs overload by discarding, so it never slows
+    /// the producer. Serves downstream demand from the held items in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// On overflow the oldest held item, as [`DropReason::Evicted`](crate::DropReason::Evicted),
+    /// on the producer's thread. Held items as [`DropReason::Cancelled`](crate::DropReason::Cancelled)
+    /// when the downstream cancels or an error overtakes them
+    /// ([`ErrorMode::Immediate`](crate::ops::ErrorMode)). Each through [`on_drop`](Self::on_drop),
+    /// by value, exactly once, and counted in [`metrics`](Self::metrics). The eviction races the
+    /// consumer's delivery without a lock; exactly one of them gets the oldest item.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::DropReason;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// // A consumer that fell behind: it asked for 2 items, and will ask again later.
+    /// #[derive(Clone, Default)]
+    /// struct Behind {
+    ///     seen: Arc<Mutex<Vec<u32>>>,
+    ///     handle: Arc<Mutex<Option<SharedSubscription>>>,
+    /// }
+    /// impl Subscriber<u32> for Behind {
+    ///     fn on_subscribe(&mut self, s: SharedSubscription) {
+    ///         s.request(2);
+    ///         *self.handle.lock().unwrap() = Some(s);
+    ///     }
+    ///     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    ///     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    ///     fn on_complete(&mut self) { self.seen.lock().unwrap().push(u32::MAX) }
+    /// }
+    ///
+    /// let behind = Behind::default();
+    /// let evicted = Arc::new(Mutex::new(Vec::new()));
+    /// let e = evicted.clone();
+    /// backflow::range(0..10u32)
+    ///     .drop_oldest(3)
+    ///     .on_drop(move |x, reason| {
+    ///         assert_eq!(reason, DropReason::Evicted);
+    ///         e.lock().unwrap().push(x)
+    ///     })
+    ///     .subscribe(behind.clone());
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1]);
+    /// assert_eq!(*evicted.lock().unwrap(), vec![2, 3, 4, 5, 6]); // the oldest made room
+    ///
+    /// // The freshest 3 were held; the completion waited behind them.
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(10);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 7, 8, 9, u32::MAX]);
+    /// ```
+    #[doc(alias = "dropHead")]
+    #[doc(alias = "DROP_OLDEST")]
+    #[doc(alias = "onBackpressureLatest")]
+    pub fn drop_oldest(self, capacity: usize) -> Flux<ops::DropOldest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropOldest::new(
+            self.publisher,
+            capacity,
+            "drop_oldest",
+        ))
+    }
+
+    /// Keeps only the latest item for a slower downstream: [`drop_oldest`](Self::drop_oldest)`(1)`.
+    ///
+    /// Reactor's and RxJava's `onBackpressureLatest`. Each new item replaces the one held, which
+    /// is dropped as [`DropReason::Evicted`](crate::DropReason::Evicted); when the downstream asks,
+    /// it gets the most recent item.
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream; holds at most one item.
+    ///
+    /// # Drops
+    ///
+    /// As [`drop_oldest`](Self::drop_oldest): every item replaced before the downstream asked for
+    /// it (`Evicted`), and the held one on cancel (`Cancelled`).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code).
+    /// let behind = Behind::default();
+    /// backflow::range(0..100u32).latest().subscribe(behind.clone());
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(1);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 99]);
+    /// ```
+    #[doc(alias = "onBackpressureLatest")]
+    #[doc(alias = "dropHead")]
+    #[doc(alias = "DROP_OLDEST")]
+    pub fn latest(self) -> Flux<ops::DropOldest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropOldest::new(self.publisher, 1, "latest"))
+    }
+
+    /// Holds up to `capacity` items for a slower downstream; when full, drops the **incoming**
+    /// item. The downstream gets the oldest items; what arrives while it is behind is lost.
+    ///
+    /// Reactor's `onBackpressureBuffer(n, BufferOverflowStrategy.DROP_LATEST)`, Akka's
+    /// `buffer(n, OverflowStrategy.dropNew)`, RxJava's `onBackpressureDrop` with a buffer. **Not**
+    /// RxJava's `BackpressureOverflowStrategy.DROP_LATEST`, which evicts the newest *held* item to
+    /// make room for the incoming one; this operator keeps what it holds and refuses what arrives.
+    /// Without a buffer, the same idea is [`drop`](Self::drop).
+    ///
+    /// # Demand
+    ///
+    /// Requests unbounded upstream: the stage absorbs overload by discarding, so it never slows
+    /// the producer. Serves downstream demand from the held items in arrival order.
+    ///
+    /// # Drops
+    ///
+    /// Each item that arrives while `capacity` items are held, as
+    /// [`DropReason::Overflow`](crate::DropReason::Overflow), on the producer's thread. Held items
+    /// as [`DropReason::Cancelled`](crate::DropReason::Cancelled) when the downstream cancels or an
+    /// error overtakes them ([`ErrorMode::Immediate`](crate::ops::ErrorMode)). Each through
+    /// [`on_drop`](Self::on_drop), by value, exactly once, and counted in [`metrics`](Self::metrics).
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Behind { seen: Arc<Mutex<Vec<u32>>>, handle: Arc<Mutex<Option<SharedSubscription>>> }
+    /// # impl Subscriber<u32> for Behind {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(2); *self.handle.lock().unwrap() = Some(s); }
+    /// #     fn on_next(&mut self, x: u32) { self.seen.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    ///
+    /// // `Behind` asks for 2 items, then waits (see `drop_oldest` for its code).
+    /// let behind = Behind::default();
+    /// let refused = Arc::new(Mutex::new(Vec::new()));
+    /// let r = refused.clone();
+    /// backflow::range(0..10u32)
+    ///     .drop_newest(3)
+    ///     .on_drop(move |x, _reason| r.lock().unwrap().push(x))
+    ///     .subscribe(behind.clone());
+    /// assert_eq!(*refused.lock().unwrap(), vec![5, 6, 7, 8, 9]);
+    /// let handle = behind.handle.lock().unwrap().clone().unwrap();
+    /// handle.request(3);
+    /// assert_eq!(*behind.seen.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "onBackpressureDrop")]
+    #[doc(alias = "dropNew")]
+    #[doc(alias = "DROP_LATEST")]
+    pub fn drop_newest(self, capacity: usize) -> Flux<ops::DropNewest<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::DropNewest::new(
+            self.publisher,
+            capacity,
+            "drop_newest",
+        ))
+    }
+
     /// Collects items into `Vec`s of `size` items; the last one may be shorter.
     ///
     /// This is Reactor's and RxJava's `buffer(int)` — **not** our [`buffer`](Self::buffer), which is
@@ -893,6 +1336,403 @@ impl<P: Publisher> Flux<P> {
     }
 
     // ---- graphs (issue 5) ----
+    /// Shares this stream among many subscribers: one upstream subscription, every item handed to
+    /// every subscriber (a hot, multicast hub). Subscribe, then [`connect`](Self::connect).
+    ///
+    /// Reactor's `publish()` (a `ConnectableFlux`), RxJava's `publish()`, Akka's `BroadcastHub`.
+    /// The hub is cheap to clone; every clone is the same hub, and operators chained on a clone
+    /// (`hub.clone().map(..)`) each become one subscriber. Items are cloned for each subscriber
+    /// (share big payloads as `Arc<T>`).
+    ///
+    /// # Connecting
+    ///
+    /// Nothing is requested upstream until [`connect`](Self::connect) (Reactor's `connect()`),
+    /// or, when configured, [`auto_connect(n)`](Self::auto_connect) (once, at the `n`-th
+    /// subscriber) or [`ref_count(n)`](Self::ref_count) (see [`share`](Self::share)). With a
+    /// synchronous source the whole stream may run inside `connect()`: subscribe everyone first.
+    /// After the upstream terminated, `connect()` starts a fresh upstream subscription.
+    ///
+    /// # Demand
+    ///
+    /// At connect the hub requests `prefetch` items upstream ([`BROADCAST_PREFETCH`](ops::BROADCAST_PREFETCH)
+    /// = 256; see [`broadcast_with`](Self::broadcast_with)) and keeps them in one shared window.
+    /// Each subscriber takes from the window at its own pace, as its own demand allows (a fast one
+    /// may run up to `prefetch` items ahead of a slow one); an item leaves the window when every
+    /// lossless subscriber has taken it, and each time 75% of `prefetch` has left, as many are
+    /// requested again. So the hub never holds more than `prefetch` items, and the **slowest
+    /// subscriber sets the pace**: upstream receives at most what the slowest has taken plus
+    /// `prefetch`. A subscriber that must not slow the others down subscribes on a lossy
+    /// [`lane`](Self::lane) instead, which is left out of that minimum.
+    ///
+    /// Connected with no subscriber at all, the hub fills its window and waits: the first
+    /// subscriber gets those items.
+    ///
+    /// # Subscribers
+    ///
+    /// - A late subscriber sees the items no subscriber has received yet and everything after them,
+    ///   never the items already handed to someone (it is hot).
+    /// - A subscriber that cancels is removed at once; items only it still needed are released.
+    /// - Completion or an error reaches each subscriber after the items it still has in the
+    ///   window (with [`ErrorMode::Immediate`](ops::ErrorMode) an error overtakes them; see
+    ///   [`error_mode`](Self::error_mode)). A subscriber that arrives after the termination gets
+    ///   the remaining unseen items, if any, and the terminal signal at once: the hub replays it
+    ///   until the next `connect()`.
+    /// - A subscriber that panics counts as cancelled (rule 2.13): it is removed, its panic
+    ///   comes back to it as an `on_error` ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked)),
+    ///   or goes to the [error hook](crate::set_error_hook) if that panics too, and the others
+    ///   carry on.
+    /// - [`Connection::disconnect`](ops::Connection::disconnect) cancels upstream; its subscribers
+    ///   get an [`ErrorKind::Closed`](crate::ErrorKind::Closed) error.
+    ///
+    /// # Drops
+    ///
+    /// Lossless subscribers lose nothing. Items the hub holds when it is disconnected are dropped
+    /// with [`DropReason::Cancelled`](crate::DropReason::Cancelled) (and an upstream that sends
+    /// more than requested fails the hub with an overflow error, the extra item dropped with
+    /// `Overflow`): configure [`on_drop`](Self::on_drop) and [`metrics`](Self::metrics) on the
+    /// hub right after creating it, before cloning it. Lossy lanes count their own drops.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let hub = backflow::range(0..5u32).broadcast();
+    /// let (plain, tens) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    /// let (p, t) = (plain.clone(), tens.clone());
+    /// hub.clone().subscribe_with(move |x| p.lock().unwrap().push(x), |e| panic!("{e}"), || {});
+    /// hub.clone().map(|x| x * 10).subscribe_with(move |x| t.lock().unwrap().push(x), |e| panic!("{e}"), || {});
+    /// hub.connect(); // the source runs once, for both
+    /// assert_eq!(*plain.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    /// assert_eq!(*tens.lock().unwrap(), vec![0, 10, 20, 30, 40]);
+    /// ```
+    #[doc(alias = "publish")]
+    #[doc(alias = "multicast")]
+    #[doc(alias = "share")]
+    #[doc(alias = "refCount")]
+    #[doc(alias = "BroadcastHub")]
+    #[doc(alias = "ConnectableFlux")]
+    pub fn broadcast(self) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        self.broadcast_with(ops::BROADCAST_PREFETCH)
+    }
+
+    /// [`broadcast`](Self::broadcast) with a window of `prefetch` items (Reactor's `publish(prefetch)`).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let hub = backflow::range(0..100u32).broadcast_with(8).auto_connect(2);
+    /// let sums: Vec<_> = (0..2)
+    ///     .map(|_| { let h = hub.clone(); std::thread::spawn(move || h.fold(0, |a, x| a + x).unwrap()) })
+    ///     .collect();
+    /// for sum in sums { assert_eq!(sum.join().unwrap(), 4950); }
+    /// ```
+    #[doc(alias = "publish")]
+    pub fn broadcast_with(self, prefetch: usize) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Broadcast::new(self.publisher, prefetch, false))
+    }
+
+    /// A [`broadcast`](Self::broadcast) that connects by itself when its first subscriber arrives
+    /// and cancels upstream when its last one leaves (reference counting).
+    ///
+    /// Reactor's `share()` (= `publish().refCount()`), RxJava's `share()`. Everything in
+    /// [`broadcast`](Self::broadcast) applies, except for what happens after the connection ends:
+    ///
+    /// - When the last subscriber cancels, upstream is cancelled; the next subscriber subscribes
+    ///   upstream again (a fresh run of a cold source).
+    /// - When upstream terminates, the subscribers still draining it finish with it, and the next
+    ///   subscriber reconnects instead of getting the terminal signal replayed (Reactor resets a
+    ///   ref-counted publish on termination).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let shared = backflow::range(0..3u8).share();
+    /// // A synchronous source runs to its end for the first subscriber; the next one reconnects.
+    /// assert_eq!(shared.clone().collect().unwrap(), vec![0, 1, 2]);
+    /// assert_eq!(shared.collect().unwrap(), vec![0, 1, 2]);
+    /// ```
+    #[doc(alias = "refCount")]
+    pub fn share(self) -> Flux<ops::Broadcast<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Broadcast::new(
+            self.publisher,
+            ops::BROADCAST_PREFETCH,
+            true,
+        ))
+    }
+
+    /// Subscribes a [`broadcast`](Self::broadcast) hub to its upstream now, unless it is
+    /// connected already; returns the handle of the connection, which can
+    /// [`disconnect`](ops::Connection::disconnect) it.
+    ///
+    /// After the upstream terminated or was disconnected, `connect()` starts a fresh upstream
+    /// subscription; subscribers of the old one finish with it.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let hub = backflow::never::<u8>().broadcast();
+    /// let connection = hub.connect();
+    /// assert!(connection.is_connected());
+    /// connection.disconnect();
+    /// assert!(!connection.is_connected());
+    /// ```
+    pub fn connect(&self) -> ops::Connection
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.connect()
+    }
+
+    /// Makes a [`broadcast`](Self::broadcast) hub connect by itself once `subscribers` subscribers
+    /// have arrived (0: connect now). It does so once: it never disconnects by itself, and after
+    /// a disconnect it waits for [`connect`](Self::connect). Reactor's `autoConnect(n)`.
+    ///
+    /// # Panics
+    ///
+    /// If the hub was cloned already, or a lane taken from it: configure it first.
+    pub fn auto_connect(mut self, subscribers: usize) -> Self
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.set_auto_connect(subscribers);
+        self
+    }
+
+    /// Makes a [`broadcast`](Self::broadcast) hub connect once `subscribers` subscribers are
+    /// subscribed at the same time, and disconnect when none is left; [`share`](Self::share) is
+    /// `ref_count(1)`. Reactor's `refCount(n)`.
+    ///
+    /// # Panics
+    ///
+    /// If the hub was cloned already, or a lane taken from it: configure it first.
+    #[doc(alias = "refCount")]
+    pub fn ref_count(mut self, subscribers: usize) -> Self
+    where
+        P: ops::Multicast,
+    {
+        self.publisher.set_ref_count(subscribers);
+        self
+    }
+
+    /// A publisher of the same hub whose subscribers are served by `lane`.
+    ///
+    /// [`Lane::Lossless`](ops::Lane::Lossless) is the default of the hub itself. A lossy lane
+    /// ([`Lane::DropOldest(n)`](ops::Lane::DropOldest), [`Lane::Latest`](ops::Lane::Latest)) is
+    /// for a subscriber that must not stall the others: each of its subscribers copies the items
+    /// it has no demand for into its own queue of `n`, and is left out of the hub's
+    /// slowest-subscriber minimum.
+    ///
+    /// # Demand
+    ///
+    /// A lossy subscriber takes its queued items first, then new ones, as its demand allows. It
+    /// never holds the hub back, so with only lossy subscribers the hub requests as fast as the
+    /// upstream delivers.
+    ///
+    /// # Drops
+    ///
+    /// When its queue is full, a newer item evicts the oldest queued one
+    /// ([`DropReason::Evicted`](crate::DropReason::Evicted); `Latest` too, since it is
+    /// `DropOldest(1)`); on cancel, the queued items go with
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled). Configure
+    /// [`on_drop`](Self::on_drop) and [`metrics`](Self::metrics) on the lane (shared by all of its
+    /// subscribers).
+    ///
+    /// # Panics
+    ///
+    /// For `Lane::DropOldest(0)`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::ops::Lane;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let hub = backflow::range(0..10u32).broadcast_with(4);
+    /// let fast = Arc::new(Mutex::new(Vec::new()));
+    /// let f = fast.clone();
+    /// hub.clone().subscribe_with(move |x| f.lock().unwrap().push(x), |_| {}, || {});
+    /// // A subscriber that asks for nothing: on a lossy lane it cannot stall the fast one.
+    /// struct Idle; // never requests anything
+    /// impl Subscriber<u32> for Idle {
+    ///     fn on_subscribe(&mut self, _: SharedSubscription) {}
+    ///     fn on_next(&mut self, _: u32) {}
+    ///     fn on_error(&mut self, _: Error) {}
+    ///     fn on_complete(&mut self) {}
+    /// }
+    /// let dropped = Arc::new(Mutex::new(0));
+    /// let d = dropped.clone();
+    /// hub.lane(Lane::Latest).on_drop(move |_, _| *d.lock().unwrap() += 1).subscribe(Idle);
+    /// hub.connect();
+    /// assert_eq!(*fast.lock().unwrap(), (0..10).collect::<Vec<_>>());
+    /// assert_eq!(*dropped.lock().unwrap(), 9); // the lane keeps the newest, 9, for when it asks
+    /// ```
+    pub fn lane(&self, lane: ops::Lane) -> Flux<P::Lane>
+    where
+        P: ops::Multicast,
+    {
+        Flux::new(self.publisher.lane(lane))
+    }
+
+    /// Interleaves this stream's items with `other`'s, as they arrive.
+    ///
+    /// The two-source form of [`merge`](crate::merge) for sources of different types (they are
+    /// wrapped in [`ops::Either`]). Either source may signal from its own thread.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`MERGE_PREFETCH`](ops::MERGE_PREFETCH) items up front and topped
+    /// up by what was taken from its queue once 75% of that is used; downstream demand is served
+    /// from the two queues in turn, so a busy source cannot starve the other. Nothing is requested
+    /// beyond what the queues can hold.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs; it completes when both sources have completed and their
+    /// queues are drained. The first error cancels the other source and is delivered after the
+    /// queued items ([`error_mode`](Self::error_mode) `Immediate` drops them instead). Items queued
+    /// at a cancel go to [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason::Cancelled).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let evens = backflow::range(0..3u32).map(|x| x * 2);
+    /// let odds = backflow::from_iter(vec![1u32, 3, 5]);
+    /// let mut all = evens.merge_with(odds).collect().unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![0, 1, 2, 3, 4, 5]);
+    /// ```
+    #[doc(alias = "mergeWith")]
+    #[doc(alias = "merge")]
+    pub fn merge_with<Q>(self, other: Q) -> Flux<ops::Merge<ops::Either<P, Q>>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Merge::new([
+            ops::Either::Left(self.publisher),
+            ops::Either::Right(other),
+        ]))
+    }
+
+    /// Pairs this stream's items with `other`'s: the first of each, then the second of each, and
+    /// so on. The method form of [`zip`](crate::zip); [`zip_with`](Self::zip_with) combines each
+    /// pair with a function.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`ZIP_PREFETCH`](ops::ZIP_PREFETCH) items up front; every emitted
+    /// pair uses one item of each, and once 75% of the prefetch is used the same top-up is asked of
+    /// both. A source is never asked for more than can be paired with the other's items plus the
+    /// prefetch. Downstream demand counts pairs.
+    ///
+    /// # Drops
+    ///
+    /// Completes as soon as one source has completed and its queue is empty, cancelling the other
+    /// and dropping the items it had sent (Reactor). An error cancels the other source and is
+    /// delivered after the pairs that can still be made from the queued items.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let pairs = backflow::range(0..5u32).zip(backflow::from_iter(vec!["a", "b"])).collect().unwrap();
+    /// assert_eq!(pairs, vec![(0, "a"), (1, "b")]);
+    /// ```
+    #[doc(alias = "zipWith")]
+    pub fn zip<Q>(self, other: Q) -> Flux<ops::Zip<P, Q>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+    {
+        crate::zip(self.publisher, other)
+    }
+
+    /// Pairs this stream's items with `other`'s and emits `f(mine, theirs)` for each pair.
+    ///
+    /// The method form of [`zip_with`](crate::zip_with). A panic in `f` ends the stream with a
+    /// [`Panicked`](crate::ErrorKind::Panicked) error and cancels both sources.
+    ///
+    /// # Demand
+    ///
+    /// As [`zip`](Self::zip): at most the prefetch outstanding per source, topped up as pairs are
+    /// emitted; downstream demand counts combined items.
+    ///
+    /// # Drops
+    ///
+    /// As [`zip`](Self::zip): the longer source's unpaired items are dropped when the shorter ends.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let names = backflow::from_iter(vec!["ada", "bob"]);
+    /// let ages = backflow::from_iter(vec![36u32, 41]);
+    /// let rows = names.zip_with(ages, |n, a| format!("{n}:{a}")).collect().unwrap();
+    /// assert_eq!(rows, vec!["ada:36", "bob:41"]);
+    /// ```
+    #[doc(alias = "zipWith")]
+    pub fn zip_with<Q, F, O>(self, other: Q, f: F) -> Flux<ops::ZipWith<P, Q, F>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+        F: Fn(P::Item, Q::Item) -> O + Send + Sync + 'static,
+    {
+        crate::zip_with(self.publisher, other, f)
+    }
+
+    /// Emits `f(&latest_mine, &latest_theirs)` each time either stream emits, once both have.
+    ///
+    /// The method form of [`combine_latest`](crate::combine_latest), which says precisely what is
+    /// emitted: items are taken in arrival order, and every item that arrives after both streams
+    /// have emitted yields exactly one output.
+    ///
+    /// # Demand
+    ///
+    /// Each source is asked for [`COMBINE_LATEST_PREFETCH`](ops::COMBINE_LATEST_PREFETCH) items up
+    /// front and topped up as its queue is drained (75% rule). An item that yields an output is
+    /// taken only against a downstream credit, so a slow downstream holds both sources back.
+    ///
+    /// # Drops
+    ///
+    /// Items of one stream that arrive before the other's first item only replace the latest
+    /// value: all but the last of them are never combined. Nothing else is dropped while the
+    /// stream runs; it completes when both sources have completed (or at once when one completes
+    /// empty), and an error is delivered after the queued items are combined.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let temperature = backflow::from_iter(vec![20.5f64, 21.0]);
+    /// let unit = backflow::just("C");
+    /// let shown = temperature
+    ///     .combine_latest_with(unit, |t, u| format!("{t}{u}"))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(shown, vec!["21C"]);
+    /// ```
+    #[doc(alias = "combineLatest")]
+    #[doc(alias = "combine_latest")]
+    pub fn combine_latest_with<Q, F, O>(self, other: Q, f: F) -> Flux<ops::CombineLatest<P, Q, F>>
+    where
+        P: Send + Sync + 'static,
+        Q: Publisher + Send + Sync + 'static,
+        P::Item: Send + 'static,
+        Q::Item: Send + 'static,
+        F: Fn(&P::Item, &Q::Item) -> O + Send + Sync + 'static,
+    {
+        crate::combine_latest(self.publisher, other, f)
+    }
 
     /// Maps each item to an inner stream and merges the inner streams, emitting their items as
     /// they arrive.

@@ -52,9 +52,13 @@ pub use metrics::DropReason;
 pub use protocol::{
     NoopSubscription, Processor, Publisher, SharedSubscription, Subscriber, Subscription,
 };
+pub use sink::{TestProbe, TestSubscriber};
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
+pub use source::{emitter, emitter_with, Emitter};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
+// ---- graphs (issue 5): fan-in ----
+pub use ops::{combine_latest, merge, zip, zip_all, zip_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {
@@ -63,5 +67,12 @@ pub mod prelude {
     pub use crate::protocol::{Processor, Publisher, SharedSubscription, Subscriber, Subscription};
     pub use crate::sink::Request;
     // ---- more prelude names ----
+    pub use crate::ops::Overflow;
     pub use crate::sink::Disposable;
+    pub use crate::sink::{TestProbe, TestSubscriber};
 }
+
+/// The README's examples, compiled and run as doctests so the README stays true to the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -160,6 +160,13 @@ impl Condvar {
 /// Coercing to `Arc<dyn Trait>` needs std's `Arc`; loom models the atomics inside the handles, not
 /// their reference count, so these stay std even under `cfg(loom)`.
 pub(crate) use std::sync::Arc as StdArc;
-/// The `Weak` of [`StdArc`], for handles that must reach a stage without keeping it alive.
-#[allow(unused_imports)]
+
+/// The `Weak` twin of [`StdArc`], for liveness tokens that public test tools hand out
+/// (`TestProbe::liveness`): a test checks `Weak::upgrade` against std's type.
 pub(crate) use std::sync::Weak as StdWeak;
+
+/// The id of the OS thread running the caller, for observations that public test tools report
+/// (`TestProbe::threads`); std even under loom, like [`StdArc`].
+pub(crate) fn std_thread_id() -> std::thread::ThreadId {
+    std::thread::current().id()
+}

@@ -70,6 +70,11 @@ fn eviction_races_pop_capacity_2() {
 }
 
 #[test]
+fn eviction_races_pop_across_laps() {
+    race(2, 5, 3);
+}
+
+#[test]
 fn leftovers_dropped_once() {
     loom::model(|| {
         let log = DropLog::new(3);

@@ -91,6 +91,41 @@ fn chunk_commit_release() {
 }
 
 #[test]
+fn chunk_up_to() {
+    loom::model(|| {
+        let log = DropLog::new(3);
+        let (mut producer, mut consumer) = spsc::channel(2);
+        let writer_log = log.clone();
+        let writer = thread::spawn(move || {
+            let mut next = 0;
+            while next < 3 {
+                let mut chunk = producer.write_chunk_up_to(3 - next);
+                if chunk.is_empty() {
+                    drop(chunk);
+                    thread::yield_now();
+                    continue;
+                }
+                next += chunk.fill_from_iter((next..3).map(|id| writer_log.item(id)));
+                chunk.commit();
+            }
+        });
+        let mut ids = Vec::new();
+        while ids.len() < 3 {
+            let chunk = consumer.read_chunk_up_to(2);
+            if chunk.is_empty() {
+                drop(chunk);
+                thread::yield_now();
+                continue;
+            }
+            ids.extend(chunk.map(|item| item.id));
+        }
+        assert_eq!(ids, [0, 1, 2]);
+        writer.join().unwrap();
+        log.assert_each_dropped_once();
+    });
+}
+
+#[test]
 fn leftovers_dropped_once() {
     loom::model(|| {
         let log = DropLog::new(3);

@@ -37,6 +37,10 @@ pub use take_while::TakeWhile;
 pub use try_map::TryMap;
 
 // ---- thread boundary (issue 3) ----
+mod publish_on;
+mod subscribe_on;
+pub use publish_on::{PublishOn, DEFAULT_PREFETCH};
+pub use subscribe_on::SubscribeOn;
 
 // ---- backpressure operators (issue 4) ----
 mod debounce;
@@ -52,6 +56,13 @@ pub use throttle::{Throttle, ThrottleMode};
 pub use throttle_first::ThrottleFirst;
 pub use timed::{SharedScheduler, Timed};
 pub use timeout::Timeout;
+mod buffer;
+mod drop_newest;
+mod drop_oldest;
+mod held;
+pub use buffer::{Buffer, Overflow};
+pub use drop_newest::DropNewest;
+pub use drop_oldest::DropOldest;
 mod chunks;
 mod drop;
 pub use chunks::Chunks;
@@ -64,6 +75,15 @@ mod switch_map;
 pub use concat_map::ConcatMap;
 pub use flat_map::{FlatMap, FLAT_MAP_CONCURRENCY, FLAT_MAP_PREFETCH};
 pub use switch_map::SwitchMap;
+mod broadcast;
+pub use broadcast::{Broadcast, BroadcastLane, Connection, Lane, Multicast, BROADCAST_PREFETCH};
 pub(crate) mod arbiter;
 mod concat;
 pub use concat::{Concat, Either};
+pub(crate) mod fanin;
+mod merge;
+pub use merge::{merge, Merge, MERGE_PREFETCH};
+mod zip;
+pub use zip::{zip, zip_all, zip_with, Zip, ZipAll, ZipWith, ZIP_PREFETCH};
+mod combine_latest;
+pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH};

@@ -1,6 +1,6 @@
 //! The publisher, subscriber and subscription behind [`Flux::take`](crate::Flux::take).
 
-use crate::error::{report_undeliverable, Error};
+use crate::error::{report_undeliverable, Error, ErrorKind};
 use crate::protocol::{NoopSubscription, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::sync::{AtomicBool, AtomicU64, Ordering, StdArc};
 
@@ -33,6 +33,7 @@ where
             downstream: Some(subscriber),
             remaining: self.n,
             subscription: None,
+            answered_invalid: false,
         })
     }
 }
@@ -48,12 +49,18 @@ struct TakeSubscription {
     /// Set by the downstream's `cancel` (Release); read by the upstream side (Acquire) before it
     /// completes, so a downstream that cancelled in its last `on_next` sees no `on_complete`.
     cancelled: AtomicBool,
+    /// Set by `request(0)` (Release); read by the upstream side (Acquire) before it completes:
+    /// the last items may pass before upstream answers, and then `take` ends with the rule 3.9
+    /// error instead of `on_complete`.
+    invalid: AtomicBool,
 }
 
 impl Subscription for TakeSubscription {
     fn request(&self, n: u64) {
         if n == 0 {
-            // Let upstream answer the rule 3.9 violation with its `on_error`.
+            // Let upstream answer the rule 3.9 violation with its `on_error`; if `take` reaches its
+            // end first, it answers itself.
+            self.invalid.store(true, Ordering::Release);
             return self.upstream.request(0);
         }
         let mut current = self.requested.load(Ordering::Relaxed);
@@ -88,6 +95,8 @@ struct TakeSubscriber<S> {
     /// Items still to pass before completing.
     remaining: u64,
     subscription: Option<StdArc<TakeSubscription>>,
+    /// `take` ended with the rule 3.9 error itself: upstream's own answer, coming later, is moot.
+    answered_invalid: bool,
 }
 
 impl<S> TakeSubscriber<S> {
@@ -100,7 +109,8 @@ impl<S> TakeSubscriber<S> {
         }
     }
 
-    /// Completes after the last item, unless the downstream cancelled while handling it.
+    /// Completes after the last item, unless the downstream cancelled while handling it, or made
+    /// a `request(0)` that upstream had no time to answer (then the rule 3.9 error ends it).
     #[cold]
     fn finish<T>(&mut self)
     where
@@ -108,9 +118,16 @@ impl<S> TakeSubscriber<S> {
     {
         let downstream = self.downstream.take();
         let subscription = self.subscription.take();
-        let cancelled = subscription.is_some_and(|s| s.cancelled.load(Ordering::Acquire));
-        if let (Some(mut downstream), false) = (downstream, cancelled) {
-            downstream.on_complete()
+        let cancelled = subscription
+            .as_ref()
+            .is_some_and(|s| s.cancelled.load(Ordering::Acquire));
+        self.answered_invalid = subscription.is_some_and(|s| s.invalid.load(Ordering::Acquire));
+        match (downstream, cancelled) {
+            (Some(mut downstream), false) if self.answered_invalid => {
+                downstream.on_error(Error::invalid_demand())
+            }
+            (Some(mut downstream), false) => downstream.on_complete(),
+            _ => {}
         }
     }
 }
@@ -132,6 +149,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
             limit: self.remaining,
             requested: AtomicU64::new(0),
             cancelled: AtomicBool::new(false),
+            invalid: AtomicBool::new(false),
         });
         self.subscription = Some(ours.clone());
         downstream.on_subscribe(ours)
@@ -200,6 +218,7 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     fn on_error(&mut self, error: Error) {
         match self.downstream.take() {
             Some(mut downstream) => downstream.on_error(error),
+            None if self.answered_invalid && error.kind() == ErrorKind::InvalidDemand => {}
             None => report_undeliverable(&error),
         }
         self.subscription = None;

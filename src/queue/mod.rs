@@ -1,16 +1,19 @@
 //! Lock-free bounded rings for the places where a stream crosses threads.
 //!
-//! Two rings, one producer and one consumer each, every slot allocated up front:
+//! Three rings, every slot allocated up front:
 //!
 //! - [`spsc`]: the bounded queue. A full ring hands the pushed value back
 //!   ([`PushError::Full`](crate::error::PushError)), an empty one returns `None`; nothing blocks.
 //!   Single items ([`push`](spsc::Producer::push) / [`pop`](spsc::Consumer::pop)) or chunks
-//!   ([`write_chunk`](spsc::Producer::write_chunk) + [`commit`](spsc::WriteChunk::commit),
-//!   [`read_chunk`](spsc::Consumer::read_chunk) + [`release`](spsc::ReadChunk::release)), which
-//!   publish a whole run with one atomic store. This is what `buffer` and `publish_on` stand on.
+//!   ([`write_chunk`](spsc::Producer::write_chunk) /
+//!   [`write_chunk_up_to`](spsc::Producer::write_chunk_up_to) + [`commit`](spsc::WriteChunk::commit),
+//!   [`read_chunk`](spsc::Consumer::read_chunk) /
+//!   [`read_chunk_up_to`](spsc::Consumer::read_chunk_up_to) + [`release`](spsc::ReadChunk::release)),
+//!   which publish a whole run with one atomic store. This is what `buffer` and `publish_on` stand on.
 //! - [`overwrite`]: the drop-oldest ring. [`push_overwrite`](overwrite::Producer::push_overwrite)
 //!   never refuses: when the ring is full it evicts the oldest item and hands it back, so the
 //!   caller can pass it to `on_drop`, while the consumer pops concurrently.
+//! - [`mpsc`]: many producers (clone the [`Producer`](mpsc::Producer)), one consumer, for fan-in.
 //!
 //! ```
 //! use backflow::queue::spsc;
@@ -20,11 +23,9 @@
 //!     let mut next = 0u64;
 //!     while next < 10_000 {
 //!         // Fill whatever is free in one go, then publish it with one store.
-//!         let free = producer.slots().min((10_000 - next) as usize);
-//!         if let Ok(mut chunk) = producer.write_chunk(free) {
-//!             next += chunk.fill_from_iter(next..) as u64;
-//!             chunk.commit();
-//!         }
+//!         let mut chunk = producer.write_chunk_up_to((10_000 - next) as usize);
+//!         next += chunk.fill_from_iter(next..) as u64;
+//!         chunk.commit();
 //!     }
 //! });
 //! let mut sum = 0;
@@ -44,8 +45,9 @@
 //!
 //! # Ordering guarantees
 //!
-//! - **FIFO, exactly once.** Items come out in the order they went in. Every item pushed is popped
-//!   once, or evicted once (overwrite ring), or dropped once with the ring.
+//! - **FIFO, exactly once.** Items come out in the order they went in (for `mpsc`: in each
+//!   producer's order, interleaved in the order positions were claimed). Every item pushed is
+//!   popped once, or evicted once (overwrite ring), or dropped once with the ring.
 //! - **Happens-before.** Everything the producer did before pushing an item happens-before the
 //!   consumer's pop that returns it (release on publish, acquire on read), so the item and any
 //!   data it points to are fully visible. Likewise a slot is vacated before it is reused.
@@ -58,6 +60,7 @@
 //!
 //! Every atomic access is modelled under loom (`loom-tests/`): build with `RUSTFLAGS="--cfg loom"`.
 
+pub mod mpsc;
 pub mod overwrite;
 pub mod spsc;
 

@@ -2,8 +2,9 @@
 //!
 //! [`channel`] allocates the ring and splits it into a [`Producer`] and a [`Consumer`]; each is
 //! `Send`, so each side can live on its own thread. Items go in one at a time ([`Producer::push`])
-//! or in reserved runs ([`Producer::write_chunk`] + [`WriteChunk::commit`]), and come out the same
-//! way ([`Consumer::pop`], [`Consumer::read_chunk`] + [`ReadChunk::release`]). No call blocks,
+//! or in reserved runs ([`Producer::write_chunk`] or [`Producer::write_chunk_up_to`], then
+//! [`WriteChunk::commit`]), and come out the same way ([`Consumer::pop`], [`Consumer::read_chunk`]
+//! or [`Consumer::read_chunk_up_to`], then [`ReadChunk::release`]). No call blocks,
 //! spins or allocates: a full ring hands the value back, an empty one returns `None`.
 //!
 //! ```
@@ -208,7 +209,7 @@ impl<T> Producer<T> {
     }
 
     /// Reloads the consumer's head; returns the free slots now known.
-    #[cold]
+    #[inline]
     fn refresh_write_limit(&mut self) -> usize {
         let head = self.ring.head.load(Ordering::Acquire);
         self.write_limit = head.wrapping_add(self.ring.capacity);
@@ -239,12 +240,40 @@ impl<T> Producer<T> {
                 return Err(ChunkError::TooFewSlots(free));
             }
         }
-        Ok(WriteChunk {
+        Ok(self.reserve(n))
+    }
+
+    /// Reserves as many free slots as there are, up to `max` (possibly none), with at most one
+    /// look at the consumer's head: the chunked-writer loop without a separate [`slots`] call.
+    ///
+    /// [`slots`]: Self::slots
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = backflow::queue::spsc::channel(4);
+    /// let mut chunk = producer.write_chunk_up_to(10);
+    /// assert_eq!(chunk.len(), 4);
+    /// chunk.fill_from_iter(0..);
+    /// chunk.commit();
+    /// assert!(producer.write_chunk_up_to(10).is_empty());
+    /// ```
+    #[inline]
+    pub fn write_chunk_up_to(&mut self, max: usize) -> WriteChunk<'_, T> {
+        let mut free = self.write_limit.wrapping_sub(self.tail);
+        if free < max {
+            free = self.refresh_write_limit();
+        }
+        self.reserve(free.min(max))
+    }
+
+    /// A chunk of `n` slots from the tail; the caller checked that they are free.
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) -> WriteChunk<'_, T> {
+        WriteChunk {
             ring: &self.ring,
             tail: &mut self.tail,
             reserved: n,
             written: 0,
-        })
+        }
     }
 
     /// The number of free slots now (the consumer may free more at any time).
@@ -456,7 +485,7 @@ impl<T> Consumer<T> {
     }
 
     /// Reloads the producer's tail; returns the items now known to be readable.
-    #[cold]
+    #[inline]
     fn refresh_read_limit(&mut self) -> usize {
         self.read_limit = self.ring.tail.load(Ordering::Acquire);
         self.read_limit.wrapping_sub(self.head)
@@ -507,17 +536,45 @@ impl<T> Consumer<T> {
                 return Err(ChunkError::TooFewSlots(held));
             }
         }
+        Ok(self.claim(n))
+    }
+
+    /// Takes as many items as there are, up to `max` (possibly none), with at most one look at
+    /// the producer's tail: the chunked-reader loop without a separate [`len`] call.
+    ///
+    /// [`len`]: Self::len
+    ///
+    /// ```
+    /// let (mut producer, mut consumer) = backflow::queue::spsc::channel(8);
+    /// for i in 0..5 {
+    ///     producer.push(i).unwrap();
+    /// }
+    /// assert_eq!(consumer.read_chunk_up_to(3).collect::<Vec<_>>(), [0, 1, 2]);
+    /// assert_eq!(consumer.read_chunk_up_to(usize::MAX).len(), 2);
+    /// ```
+    #[inline]
+    pub fn read_chunk_up_to(&mut self, max: usize) -> ReadChunk<'_, T> {
+        let mut held = self.read_limit.wrapping_sub(self.head);
+        if held < max {
+            held = self.refresh_read_limit();
+        }
+        self.claim(held.min(max))
+    }
+
+    /// A chunk of the `n` items from the head; the caller checked that they are there.
+    #[inline(always)]
+    fn claim(&mut self, n: usize) -> ReadChunk<'_, T> {
         let start = self.head;
         let end = start.wrapping_add(n);
         // Counted as taken up front: if the chunk is forgotten, the items it did not hand out
         // leak instead of being dropped a second time after it moved some out.
         self.head = end;
-        Ok(ReadChunk {
+        ReadChunk {
             ring: &self.ring,
             head: &mut self.head,
             position: start,
             end,
-        })
+        }
     }
 
     /// The number of items held now (the producer may add more at any time).
@@ -691,16 +748,22 @@ mod tests {
 
     #[test]
     fn forgotten_read_chunk_leaks_instead_of_double_dropping() {
-        let item = std::sync::Arc::new(());
+        struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let drops = std::sync::atomic::AtomicUsize::new(0);
         let (mut producer, mut consumer) = channel(4);
-        producer.push(item.clone()).unwrap();
-        producer.push(item.clone()).unwrap();
+        producer.push(Counted(&drops)).ok().unwrap();
+        producer.push(Counted(&drops)).ok().unwrap();
         let mut chunk = consumer.read_chunk(2).unwrap();
         let taken = chunk.next().unwrap();
         std::mem::forget(chunk);
         drop(taken);
         drop((producer, consumer));
         // The item the chunk handed out was dropped once; the one it did not hand out leaked.
-        assert_eq!(std::sync::Arc::strong_count(&item), 2);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 }

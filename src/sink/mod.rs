@@ -47,3 +47,8 @@ impl Request {
 pub(crate) mod lambda;
 
 pub use lambda::Disposable;
+mod test_subscriber;
+pub use test_subscriber::{
+    Liveness, ProbeError, ProbeErrorKind, Signal, Terminal, TestProbe, TestSubscriber,
+    TestSubscriberBuilder,
+};

@@ -54,3 +54,7 @@ pub use just::{just, Just};
 pub use never::{never, Never};
 mod interval;
 pub use interval::{interval, interval_with, Interval};
+// ---- push sources (issue 4) ----
+mod emitter;
+
+pub use emitter::{emitter, emitter_with, Emitter, EmitterBuilder, EmitterSource};

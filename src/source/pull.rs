@@ -70,7 +70,8 @@ struct PullSubscription<P: Pull, S> {
     gate: DrainGate,
     /// Set by `cancel` (Release), read by the drain owner (Acquire on the slow path, Relaxed per item).
     cancelled: AtomicBool,
-    /// Set by `request(0)`; the drain owner answers it with `on_error` (rule 3.9).
+    /// Set by `request(0)` (Release, before `cancelled`), read by the drain owner (Acquire), which
+    /// answers it with `on_error` (rule 3.9).
     invalid: AtomicBool,
     /// `Some` while subscribed; taken (dropping the subscriber, rule 3.13) on terminal or cancel.
     /// Only the owner of `gate` touches it.
@@ -164,12 +165,12 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
         let Some(mut active) = slot.take() else {
             return;
         };
-        if self.cancelled.load(Ordering::Acquire) {
+        // Before `cancelled`: `request(0)` raises both, and must end in on_error, not a silent stop.
+        if self.invalid.load(Ordering::Acquire) {
+            deliver_error(&mut active.subscriber, Error::invalid_demand());
             return;
         }
-        if self.invalid.load(Ordering::Acquire) {
-            self.cancelled.store(true, Ordering::Release);
-            deliver_error(&mut active.subscriber, Error::invalid_demand());
+        if self.cancelled.load(Ordering::Acquire) {
             return;
         }
         let outcome = catch("a stream stage", || {
@@ -188,6 +189,10 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
             // (rules 1.06, 3.07). An error it would have seen goes to the hook, not away.
             if let Err(e) = end {
                 crate::error::report_undeliverable(&e);
+            }
+            // Unless it was a `request(0)` (rule 3.9): that ends in on_error, not in silence.
+            if self.invalid.load(Ordering::Acquire) {
+                deliver_error(&mut active.subscriber, Error::invalid_demand());
             }
             return;
         }
@@ -266,7 +271,14 @@ where
 {
     fn request(&self, n: u64) {
         if n == 0 {
-            self.invalid.store(true, Ordering::Release);
+            // Rule 3.9, unless already cancelled (3.6: then a no-op). The emit loop watches only
+            // `cancelled`, so raise it too: a running drain stops at the end of its current run
+            // instead of serving all of its demand (forever, if demand is unbounded and the source
+            // infinite).
+            if !self.cancelled.load(Ordering::Acquire) {
+                self.invalid.store(true, Ordering::Release);
+                self.cancelled.store(true, Ordering::Release);
+            }
         } else {
             self.demand.add(n);
         }

@@ -145,7 +145,8 @@ struct StreamSubscription<St, S> {
     gate: DrainGate,
     /// Set by `cancel` (Release); read by the drain owner (Acquire).
     cancelled: AtomicBool,
-    /// Set by `request(0)`; answered by the drain owner with the rule 3.9 error.
+    /// Set by `request(0)` (Release, before `cancelled`); answered by the drain owner (Acquire)
+    /// with the rule 3.9 error.
     invalid: AtomicBool,
     /// The waker handed to the stream: re-enters the drain. Holds a `Weak`, so the stream keeping
     /// its waker does not keep the subscription (and the subscriber) alive.
@@ -248,14 +249,14 @@ where
 
     fn pass(&self, slot: &mut Option<Active<St, S>>) {
         let Some(active) = slot.as_mut() else { return };
-        if self.cancelled.load(Ordering::Acquire) {
-            *slot = None;
-            return;
-        }
+        // Before `cancelled`: `request(0)` raises both, and must end in on_error, not a silent stop.
         if self.invalid.load(Ordering::Acquire) {
-            self.cancelled.store(true, Ordering::Release);
             let mut active = slot.take().expect("checked above");
             deliver_error(&mut active.subscriber, Error::invalid_demand());
+            return;
+        }
+        if self.cancelled.load(Ordering::Acquire) {
+            *slot = None;
             return;
         }
         let outcome = catch("a stream stage", || self.emit(active));
@@ -269,6 +270,10 @@ where
             // Cancelled while the last item was delivered: no terminal signal follows a cancel.
             if let Err(e) = end {
                 crate::error::report_undeliverable(&e);
+            }
+            // Unless it was a `request(0)` (rule 3.9): that ends in on_error, not in silence.
+            if self.invalid.load(Ordering::Acquire) {
+                deliver_error(&mut active.subscriber, Error::invalid_demand());
             }
             return;
         }
@@ -320,7 +325,13 @@ where
 {
     fn request(&self, n: u64) {
         if n == 0 {
-            self.invalid.store(true, Ordering::Release);
+            // Rule 3.9, unless already cancelled (3.6: then a no-op). The emit loop watches only
+            // `cancelled`, so raise it too: a running drain stops at the next item instead of
+            // serving all of its demand first (forever, if demand is unbounded).
+            if !self.cancelled.load(Ordering::Acquire) {
+                self.invalid.store(true, Ordering::Release);
+                self.cancelled.store(true, Ordering::Release);
+            }
         } else {
             self.demand.add(n);
         }

@@ -1,0 +1,139 @@
+//! Group `boundary` (PERF.md): 10M `u64` from a producer thread to a consumer thread, capacity
+//! 1024, summed on the consumer side. Ours (`backflow_publish_on`) against crossbeam-channel's
+//! `bounded(1024)`, std's `sync_channel(1024)` and futures' `mpsc::channel(1024)` driven by
+//! `futures::executor::block_on`. Target: ≥ 2× crossbeam-channel's throughput.
+//!
+//! Ours is a whole Reactive Streams pipeline, demand accounting included:
+//! `range(0..N).subscribe_on(producer).publish_on_with(consumer, 1024).fold(..)`. `subscribe_on`
+//! makes the range run on the `producer` thread (its items are produced inside `request`, which
+//! `subscribe_on` sends there), `publish_on` hands them to the `consumer` thread, where the fold
+//! runs; the bench's own thread only waits for the result. So, like every peer, one thread
+//! produces, another consumes, and items cross through a bounded buffer of 1024. Both schedulers
+//! are started once, outside the timed loop (a peer spawns its producer thread per run: ~30 µs
+//! against ~100 ms of work).
+//!
+//! Group `metrics_cost`: the same pipeline with `.metrics(stage)` on the `publish_on` stage, against
+//! none. Target: ≤ 5% slower.
+
+use std::hint::black_box;
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::thread;
+
+use backflow::metrics::StageMetrics;
+use backflow::sched::Single;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures::{SinkExt, StreamExt};
+
+const ITEMS: u64 = 10_000_000;
+const CAPACITY: usize = 1024;
+
+/// The two threads of our pipeline.
+struct Threads {
+    producer: Single,
+    consumer: Single,
+}
+
+impl Threads {
+    fn new() -> Self {
+        Threads {
+            producer: Single::with_name("bench-producer"),
+            consumer: Single::with_name("bench-consumer"),
+        }
+    }
+}
+
+fn backflow_publish_on(threads: &Threads, metrics: Option<Arc<StageMetrics>>) -> u64 {
+    let stage = backflow::range(0..ITEMS)
+        .subscribe_on(threads.producer.clone())
+        .publish_on_with(threads.consumer.clone(), CAPACITY);
+    let sum = |a: u64, x: u64| a.wrapping_add(x);
+    match metrics {
+        Some(metrics) => stage.metrics(metrics).fold(0, sum),
+        None => stage.fold(0, sum),
+    }
+    .expect("the pipeline failed")
+}
+
+fn crossbeam_channel() -> u64 {
+    let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for i in 0..ITEMS {
+                tx.send(i).unwrap();
+            }
+        });
+        rx.iter().fold(0u64, u64::wrapping_add)
+    })
+}
+
+fn std_sync_channel() -> u64 {
+    let (tx, rx) = sync_channel(CAPACITY);
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for i in 0..ITEMS {
+                tx.send(i).unwrap();
+            }
+        });
+        rx.iter().fold(0u64, u64::wrapping_add)
+    })
+}
+
+fn futures_mpsc() -> u64 {
+    // futures' channel holds `buffer` items plus one per sender.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<u64>(CAPACITY - 1);
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            futures::executor::block_on(async move {
+                for i in 0..ITEMS {
+                    tx.send(i).await.unwrap();
+                }
+            })
+        });
+        futures::executor::block_on(rx.fold(0u64, |a, x| async move { a.wrapping_add(x) }))
+    })
+}
+
+/// One full run of a peer: moves `ITEMS` across threads, returns the consumer's sum.
+type Run = fn() -> u64;
+
+fn boundary(c: &mut Criterion) {
+    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
+    let threads = Threads::new();
+    let mut group = c.benchmark_group("boundary");
+    group.throughput(Throughput::Elements(ITEMS));
+    assert_eq!(backflow_publish_on(&threads, None), expected);
+    group.bench_function("backflow_publish_on", |b| {
+        b.iter(|| black_box(backflow_publish_on(&threads, None)))
+    });
+    let peers: [(&str, Run); 3] = [
+        ("crossbeam_channel", crossbeam_channel),
+        ("std_sync_channel", std_sync_channel),
+        ("futures_mpsc", futures_mpsc),
+    ];
+    for (id, run) in peers {
+        assert_eq!(run(), expected, "{id} lost or duplicated items");
+        group.bench_function(id, |b| b.iter(|| black_box(run())));
+    }
+    group.finish();
+}
+
+fn metrics_cost(c: &mut Criterion) {
+    let threads = Threads::new();
+    let mut group = c.benchmark_group("metrics_cost");
+    group.throughput(Throughput::Elements(ITEMS));
+    group.bench_function("metrics_off", |b| {
+        b.iter(|| black_box(backflow_publish_on(&threads, None)))
+    });
+    let metrics = Arc::new(StageMetrics::new("publish_on", CAPACITY as u64));
+    group.bench_function("metrics_on", |b| {
+        b.iter(|| black_box(backflow_publish_on(&threads, Some(metrics.clone()))))
+    });
+    let snapshot = metrics.snapshot();
+    assert_eq!(snapshot.received, snapshot.emitted);
+    assert!(snapshot.emitted >= ITEMS && snapshot.emitted % ITEMS == 0);
+    group.finish();
+}
+
+criterion_group!(benches, boundary, metrics_cost);
+criterion_main!(benches);

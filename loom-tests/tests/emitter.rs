@@ -1,0 +1,190 @@
+//! Model check of the emitter's blocking path: a producer parked on a full emitter is always woken
+//! when the consumer frees a slot or cancels (a lost wake-up shows up as a loom deadlock), and
+//! every item is delivered or dropped exactly once, including under `DropOldest`, where producers
+//! evict from the buffer the drain reads.
+//!
+//! Tiny models: capacity 1, one producer thread plus the test thread (the consumer), two items.
+#![cfg(loom)]
+
+use std::sync::Arc;
+
+use backflow::ops::Overflow;
+use backflow::prelude::*;
+use backflow::source::Emitter;
+use backflow::DropReason;
+use backflow_loom_tests::{DropLog, Tracked};
+use loom::sync::Mutex;
+use loom::thread;
+
+/// What the consumer saw.
+#[derive(Default)]
+struct Seen {
+    ids: Vec<usize>,
+    completed: bool,
+}
+
+/// A subscriber that requests nothing by itself: the model requests through `subscription`.
+struct Consumer {
+    seen: Arc<Mutex<Seen>>,
+    subscription: Arc<Mutex<Option<SharedSubscription>>>,
+}
+
+impl Subscriber<Tracked> for Consumer {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        *self.subscription.lock().unwrap() = Some(s);
+    }
+    fn on_next(&mut self, item: Tracked) {
+        self.seen.lock().unwrap().ids.push(item.id);
+    }
+    fn on_error(&mut self, e: Error) {
+        panic!("{e}")
+    }
+    fn on_complete(&mut self) {
+        self.seen.lock().unwrap().completed = true;
+    }
+}
+
+/// Subscribes a [`Consumer`] and returns what it sees and its subscription.
+fn consume(flux: impl Publisher<Item = Tracked>) -> (Arc<Mutex<Seen>>, SharedSubscription) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let slot = Arc::new(Mutex::new(None));
+    flux.subscribe(Consumer {
+        seen: seen.clone(),
+        subscription: slot.clone(),
+    });
+    let subscription = slot.lock().unwrap().take().expect("subscribed");
+    (seen, subscription)
+}
+
+#[test]
+fn a_producer_blocked_on_a_full_emitter_is_woken_by_demand() {
+    loom::model(|| {
+        let log = DropLog::new(2);
+        let (emitter, flux) = backflow::emitter::<Tracked>(1);
+        let (seen, subscription) = consume(flux);
+        emitter.emit(log.item(0)).unwrap();
+        let producer = {
+            let emitter = emitter.clone();
+            let item = log.item(1);
+            thread::spawn(move || emitter.emit(item).is_ok())
+        };
+        // Frees the only slot: the producer either finds it free or is woken to take it.
+        subscription.request(1);
+        assert!(producer.join().unwrap());
+        subscription.request(1);
+        drop(emitter);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.ids, [0, 1]);
+        assert!(seen.completed);
+        drop(seen);
+        drop(subscription);
+        log.assert_each_dropped_once();
+    });
+}
+
+#[test]
+fn a_producer_blocked_on_a_full_emitter_is_woken_by_cancel() {
+    loom::model(|| {
+        let log = DropLog::new(2);
+        let cancelled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = cancelled.clone();
+        let (emitter, flux) = Emitter::<Tracked>::builder(1)
+            .on_drop(move |item, reason| {
+                assert_eq!(reason, DropReason::Cancelled);
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                drop(item);
+            })
+            .build();
+        let (seen, subscription) = consume(flux);
+        emitter.emit(log.item(0)).unwrap();
+        let producer = {
+            let emitter = emitter.clone();
+            let item = log.item(1);
+            thread::spawn(move || match emitter.emit(item) {
+                Ok(()) => true,
+                Err(refused) => {
+                    assert!(refused.is_closed());
+                    false
+                }
+            })
+        };
+        subscription.cancel();
+        let taken = producer.join().unwrap();
+        assert!(emitter.is_closed());
+        // Taken after the cancel (its push raced the close): then dropped as Cancelled too.
+        let expected = if taken { 2 } else { 1 };
+        assert_eq!(
+            cancelled.load(std::sync::atomic::Ordering::Relaxed),
+            expected
+        );
+        assert!(seen.lock().unwrap().ids.is_empty());
+        drop((emitter, subscription));
+        log.assert_each_dropped_once();
+    });
+}
+
+#[test]
+fn drop_oldest_evicts_while_the_drain_delivers_each_item_once() {
+    loom::model(|| {
+        let log = DropLog::new(2);
+        let evicted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = evicted.clone();
+        let (emitter, flux) = Emitter::<Tracked>::builder(1)
+            .overflow(Overflow::DropOldest)
+            .on_drop(move |item, reason| {
+                assert_eq!(reason, DropReason::Evicted);
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                drop(item);
+            })
+            .build();
+        let (seen, subscription) = consume(flux);
+        emitter.emit(log.item(0)).unwrap();
+        let producer = {
+            let emitter = emitter.clone();
+            let item = log.item(1);
+            // Full (unless the drain took item 0 first): evicts item 0, racing the drain for it.
+            thread::spawn(move || emitter.emit(item).unwrap())
+        };
+        subscription.request(2);
+        producer.join().unwrap();
+        drop(emitter);
+        let seen = seen.lock().unwrap();
+        assert!(seen.completed);
+        assert_eq!(
+            seen.ids.len() + evicted.load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        assert_eq!(
+            seen.ids.last(),
+            Some(&1),
+            "the newest item is never evicted"
+        );
+        drop(seen);
+        drop(subscription);
+        log.assert_each_dropped_once();
+    });
+}
+
+#[test]
+fn completion_from_a_producer_follows_its_items() {
+    loom::model(|| {
+        let log = DropLog::new(1);
+        let (emitter, flux) = backflow::emitter::<Tracked>(1);
+        let (seen, subscription) = consume(flux);
+        let producer = {
+            let item = log.item(0);
+            thread::spawn(move || {
+                emitter.emit(item).unwrap();
+                emitter.complete();
+            })
+        };
+        subscription.request(1);
+        producer.join().unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.ids, [0]);
+        assert!(seen.completed);
+        drop(seen);
+        drop(subscription);
+        log.assert_each_dropped_once();
+    });
+}

@@ -1,0 +1,383 @@
+//! A bounded multi-producer single-consumer ring (Vyukov's per-slot sequence design).
+//!
+//! [`channel`] returns a cloneable [`Producer`] and one [`Consumer`]. Producers claim a position
+//! with a compare-and-swap on the tail, write their item, then stamp the slot; the consumer reads
+//! slots in position order and needs no read-modify-write at all. This is the ring for fan-in:
+//! several emitters feeding one drain loop.
+//!
+//! ```
+//! use backflow::queue::mpsc;
+//!
+//! let (producer, mut consumer) = mpsc::channel::<u32>(64);
+//! let writers: Vec<_> = (0..4)
+//!     .map(|w| {
+//!         let producer = producer.clone();
+//!         std::thread::spawn(move || {
+//!             for i in 0..100 {
+//!                 let mut item = w * 1000 + i;
+//!                 while let Err(full) = producer.push(item) {
+//!                     item = full.into_inner();
+//!                     std::thread::yield_now();
+//!                 }
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! drop(producer);
+//! let mut received = 0;
+//! while !(consumer.is_abandoned() && consumer.is_empty()) {
+//!     match consumer.pop() {
+//!         Some(_) => received += 1,
+//!         None => std::thread::yield_now(),
+//!     }
+//! }
+//! writers.into_iter().for_each(|w| w.join().unwrap());
+//! assert_eq!(received, 400);
+//! ```
+//!
+//! # Ordering
+//!
+//! Items from one producer come out in the order that producer pushed them. Across producers the
+//! order is the order in which they claimed positions. An item becomes visible to the consumer
+//! once it is written *and* every item claimed before it is written: a producer preempted between
+//! its claim and its write delays the items behind it (never loses or reorders them).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use super::Backoff;
+use crate::error::PushError;
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+
+/// Creates a ring that holds up to `capacity` items; clone the [`Producer`] for more producers.
+///
+/// # Panics
+///
+/// If `capacity` is 0, or so large that positions cannot be encoded (above `usize::MAX / 4`).
+pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    assert!(capacity > 0, "mpsc::channel: capacity must be at least 1");
+    assert!(
+        capacity <= usize::MAX / 4,
+        "mpsc::channel: capacity too large"
+    );
+    let one_lap = (capacity + 1).next_power_of_two();
+    let slots = (0..capacity)
+        .map(|index| Slot {
+            stamp: AtomicUsize::new(index),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        })
+        .collect();
+    let ring = Arc::new(Ring {
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        producers: AtomicUsize::new(1),
+        consumer_gone: AtomicBool::new(false),
+        capacity,
+        one_lap,
+        slots,
+    });
+    let producer = Producer { ring: ring.clone() };
+    let consumer = Consumer {
+        ring,
+        head: 0,
+        _items: PhantomData,
+    };
+    (producer, consumer)
+}
+
+/// One slot and the position it serves.
+struct Slot<T> {
+    /// `p` means "free, waiting for the item at position `p`"; `p + 1` means "holds the item at
+    /// position `p`". Stored with Release after the value is written (producer) or moved out
+    /// (consumer); loaded with Acquire before the value is touched, pairing with those stores.
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// The storage all ends share. Positions are encoded as in the overwrite ring:
+/// `lap * one_lap + index` with `index` in `0..capacity`, slot `position & (one_lap - 1)`.
+struct Ring<T> {
+    /// Position of the next pop. Written only by the consumer, after it stamped the slot free;
+    /// producers read it (after a SeqCst fence) only to tell "full" from "a stale stamp".
+    head: CachePadded<AtomicUsize>,
+    /// Position of the next push, claimed by producers with a compare-and-swap. The CAS only
+    /// arbitrates between producers (Relaxed): the slot itself is handed over through its stamp.
+    tail: CachePadded<AtomicUsize>,
+    /// Live producers. Decremented with Release when one is dropped; the consumer's Acquire load
+    /// in `is_abandoned` pairs with it, so every push of a dropped producer is visible.
+    producers: AtomicUsize,
+    /// Set with Release when the consumer is dropped; read with Acquire by producers.
+    consumer_gone: AtomicBool,
+    /// The most items the ring holds; also the slot count.
+    capacity: usize,
+    /// The smallest power of two above `capacity`.
+    one_lap: usize,
+    slots: Box<[Slot<T>]>,
+}
+
+// SAFETY: the ring moves `T`s from producer threads to the consumer thread (needs `T: Send`);
+// every value access is owned through the stamp / tail protocol (one writer or one reader per
+// slot at a time).
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        &self.slots[position & (self.one_lap - 1)]
+    }
+
+    /// The position after `position`.
+    #[inline(always)]
+    fn next(&self, position: usize) -> usize {
+        let index = position & (self.one_lap - 1);
+        if index + 1 < self.capacity {
+            position.wrapping_add(1)
+        } else {
+            (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Claimed positions minus popped ones (claimed items may still be being written).
+    fn len(&self) -> usize {
+        loop {
+            let tail = self.tail.load(Ordering::Acquire);
+            let head = self.head.load(Ordering::Acquire);
+            if self.tail.load(Ordering::Acquire) == tail {
+                let head_index = head & (self.one_lap - 1);
+                let tail_index = tail & (self.one_lap - 1);
+                return if head_index < tail_index {
+                    tail_index - head_index
+                } else if head_index > tail_index {
+                    self.capacity - head_index + tail_index
+                } else if tail == head {
+                    0
+                } else {
+                    self.capacity
+                };
+            }
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // Every end is gone, so every claimed position was written (a push completes before its
+        // producer can be dropped) and the Arc's final decrement ordered those writes before this.
+        let tail = self.tail.load(Ordering::Relaxed);
+        let mut position = self.head.load(Ordering::Relaxed);
+        while position != tail {
+            self.slot(position).value.with_mut(|value| {
+                // SAFETY: positions in `head..tail` hold written, unpopped items; each once.
+                unsafe { value.cast::<T>().drop_in_place() }
+            });
+            position = self.next(position);
+        }
+    }
+}
+
+/// A writing end of an [`mpsc`](self) ring; clone it for each producer. Created by [`channel`].
+///
+/// `Send` and `Sync` when `T: Send`: pushes through a shared `&Producer` are fine too.
+pub struct Producer<T> {
+    ring: Arc<Ring<T>>,
+}
+
+impl<T> Producer<T> {
+    /// Moves `value` into the ring, or hands it back in [`PushError::Full`] if the ring is full.
+    pub fn push(&self, value: T) -> Result<(), PushError<T>> {
+        let ring = &*self.ring;
+        let mut backoff = Backoff::new();
+        let mut tail = ring.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = ring.slot(tail);
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == tail {
+                match ring.tail.compare_exchange_weak(
+                    tail,
+                    ring.next(tail),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        slot.value.with_mut(|slot_value| {
+                            // SAFETY: the stamp (Acquire, pairing with the consumer's Release
+                            // after it moved the previous item out) says the slot is free for
+                            // `tail`, and winning the CAS made this producer its only writer.
+                            unsafe { slot_value.cast::<T>().write(value) }
+                        });
+                        slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(current) => {
+                        tail = current;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(ring.one_lap) == tail.wrapping_add(1) {
+                // The slot still holds the item one lap behind: full, unless our view is stale.
+                fence(Ordering::SeqCst);
+                let head = ring.head.load(Ordering::Relaxed);
+                if head.wrapping_add(ring.one_lap) == tail {
+                    return Err(PushError::Full(value));
+                }
+                backoff.spin();
+                tail = ring.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer claimed `tail` meanwhile: catch up.
+                backoff.snooze();
+                tail = ring.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The most items the ring holds.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// The number of items held now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the ring held no item at some instant during the call.
+    pub fn is_empty(&self) -> bool {
+        self.ring.len() == 0
+    }
+
+    /// Whether the [`Consumer`] has been dropped; pushed items will never be read.
+    pub fn is_abandoned(&self) -> bool {
+        self.ring.consumer_gone.load(Ordering::Acquire)
+    }
+}
+
+impl<T> Clone for Producer<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: cloning needs a live producer, which keeps the count above zero already.
+        self.ring.producers.fetch_add(1, Ordering::Relaxed);
+        Producer {
+            ring: self.ring.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        self.ring.producers.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl<T> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.ring.capacity)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reading end of an [`mpsc`](self) ring. Created by [`channel`].
+pub struct Consumer<T> {
+    ring: Arc<Ring<T>>,
+    /// Position of the next pop; always equal to `ring.head` (only the consumer moves it).
+    head: usize,
+    /// The consumer hands out `T`s it owns; `PhantomData<T>` keeps its auto traits honest.
+    _items: PhantomData<T>,
+}
+
+impl<T> Consumer<T> {
+    /// Moves the oldest visible item out of the ring, or returns `None` if there is none.
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        let ring = &*self.ring;
+        let head = self.head;
+        let slot = ring.slot(head);
+        if slot.stamp.load(Ordering::Acquire) != head.wrapping_add(1) {
+            return None;
+        }
+        let value = slot.value.with(|value| {
+            // SAFETY: the stamp (Acquire, pairing with the producer's Release after writing) says
+            // the slot holds the item at `head`; only the consumer reads slots, and producers
+            // wait for the stamp below before reusing it.
+            unsafe { value.cast::<T>().read() }
+        });
+        slot.stamp
+            .store(head.wrapping_add(ring.one_lap), Ordering::Release);
+        self.head = ring.next(head);
+        // Release: a producer that sees the new head and then the slot's stamp sees it free.
+        ring.head.store(self.head, Ordering::Release);
+        Some(value)
+    }
+
+    /// The most items the ring holds.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity
+    }
+
+    /// The number of items held now, counting claimed items still being written (a snapshot).
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether no position was claimed and not popped, at some instant during the call.
+    pub fn is_empty(&self) -> bool {
+        self.ring.len() == 0
+    }
+
+    /// Whether every [`Producer`] has been dropped. Once this is true, every item they pushed is
+    /// visible: pop until `None` and nothing is missed.
+    pub fn is_abandoned(&self) -> bool {
+        self.ring.producers.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        self.ring.consumer_gone.store(true, Ordering::Release);
+    }
+}
+
+impl<T> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("capacity", &self.ring.capacity)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_and_drains_across_laps() {
+        let (producer, mut consumer) = channel(3);
+        for round in 0..10 {
+            for i in 0..3 {
+                producer.push(round * 3 + i).unwrap();
+            }
+            assert_eq!(producer.push(99), Err(PushError::Full(99)));
+            assert_eq!(consumer.len(), 3);
+            for i in 0..3 {
+                assert_eq!(consumer.pop(), Some(round * 3 + i));
+            }
+            assert_eq!(consumer.pop(), None);
+        }
+    }
+
+    #[test]
+    fn abandoned_once_every_producer_is_gone() {
+        let (producer, consumer) = channel::<u8>(2);
+        let second = producer.clone();
+        drop(producer);
+        assert!(!consumer.is_abandoned());
+        drop(second);
+        assert!(consumer.is_abandoned());
+    }
+}

@@ -1,0 +1,1256 @@
+//! [`emitter`]: the hot push source where a producer thread, a callback or a socket feeds a stream.
+//!
+//! [`emitter`] returns two ends: an [`Emitter`] handle for the producers (cloneable, `Send +
+//! Sync`) and a [`Flux`] of [`EmitterSource`] for the one subscriber. The emitter holds up to
+//! `capacity` items while the subscriber has no demand; an item offered while the subscriber has
+//! demand goes straight through. So its capacity is *buffered items plus outstanding downstream
+//! demand*, and a producer meets backpressure only when both are used up. Then each method says
+//! what to do, and hands the item back whenever it was not taken:
+//!
+//! | method | when the buffer is full | strategy |
+//! |---|---|---|
+//! | [`try_emit`](Emitter::try_emit) | `Err(Full { item, retry_after })` at once | reject, fail fast |
+//! | [`emit_timeout`](Emitter::emit_timeout) | waits for room up to a deadline, then `Err(Timeout(item))` | bounded buffer |
+//! | [`emit`](Emitter::emit) | waits for room as long as it takes | bounded buffer, explicit opt-in |
+//!
+//! Once the subscriber cancelled or the stream ended, every method answers `Err(Closed(item))`.
+//! Producers that must never block pick an [`Overflow`] policy instead ([`emitter_with`], or
+//! [`Emitter::builder`]): drop the oldest held item, drop the incoming one, or fail the stream.
+//!
+//! ```
+//! use backflow::prelude::*;
+//!
+//! let (emitter, flux) = backflow::emitter::<u64>(16);
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..1_000 {
+//!         // Blocks while 16 items wait and the subscriber asks for no more.
+//!         emitter.emit(i).unwrap();
+//!     }
+//!     // Dropping the last handle completes the stream, after the buffered items.
+//! });
+//! let sum = flux.fold(0, |acc, x| acc + x).unwrap();
+//! producer.join().unwrap();
+//! assert_eq!(sum, (0..1_000).sum::<u64>());
+//! ```
+//!
+//! # Where the subscriber runs
+//!
+//! An emitter has no thread of its own. Its subscriber's signals run on the thread that emits (when
+//! the subscriber has demand, the item is handed over inside the `emit` call) or on the thread that
+//! requests (items that waited in the buffer are delivered inside `request`). Signals never
+//! overlap: one drain loop at a time delivers them (rule 1.03). A slow subscriber therefore slows
+//! the producer that hands it items; put a thread boundary (`publish_on`) after the emitter to
+//! run the consumer elsewhere.
+//!
+//! # Design
+//!
+//! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)) and
+//! then run the drain loop if nobody else does ([`DrainGate`]). The drain pops as many items as
+//! there is demand and hands them down as one run ([`Subscriber::on_next_iter`]). A producer that
+//! waits for room parks on a condition variable; the drain wakes it whenever it frees a slot, and
+//! a cancel or a terminal signal wakes it with `Closed`. The lock is touched only when someone
+//! waits: producers that never block never take it.
+
+use std::fmt;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::demand::{Demand, DrainGate, UNBOUNDED};
+use crate::error::{report_undeliverable, EmitError, Error, ErrorKind};
+use crate::flux::Flux;
+use crate::metrics::{DropReason, StageMetrics};
+use crate::ops::Overflow;
+use crate::ops::{ErrorMode, StageOptions};
+use crate::protocol::{
+    catch, deliver_error, reject, Publisher, SharedSubscription, Subscriber, Subscription,
+};
+use crate::queue::{mpsc, Backoff};
+use crate::sched::Scheduler;
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, StdArc, UnsafeCell,
+};
+
+/// Items handed down per run, between two checks of the demand counter.
+const CHUNK: u64 = 1024;
+
+/// The shortest span the drain rate behind `retry_after` is measured over.
+const RATE_WINDOW: Duration = Duration::from_millis(50);
+
+/// A measured span longer than this did not see a steady overload: no estimate comes from it.
+const RATE_STALE: Duration = Duration::from_secs(1);
+
+/// Creates an emitter that holds up to `capacity` items: the [`Emitter`] for producers and the
+/// [`Flux`] its one subscriber reads.
+///
+/// Full buffer: [`try_emit`](Emitter::try_emit) refuses, [`emit`](Emitter::emit) and
+/// [`emit_timeout`](Emitter::emit_timeout) wait ([`Overflow::Backpressure`]). See
+/// [`emitter_with`] and [`Emitter::builder`] for the other policies, `on_drop` and metrics.
+///
+/// The stream is *hot* and *unicast*: items emitted before anyone subscribes wait in the buffer
+/// (up to `capacity`) for the subscriber, and a second subscriber is rejected (`on_subscribe`,
+/// then an [`ErrorKind::Closed`] error).
+///
+/// # Demand
+///
+/// Items are delivered only against the subscriber's demand; an item offered while there is
+/// demand passes straight through without taking a slot. Capacity = buffered items + outstanding
+/// demand.
+///
+/// # Drops
+///
+/// Nothing under the default policy: an item not taken is handed back to the producer. Items
+/// still buffered when the subscriber cancels go to `on_drop` as [`DropReason::Cancelled`].
+///
+/// # Panics
+///
+/// If `capacity` is 0.
+///
+/// ```
+/// use backflow::prelude::*;
+///
+/// let (emitter, flux) = backflow::emitter::<&str>(8);
+/// emitter.try_emit("hello").unwrap(); // nobody subscribed yet: buffered
+/// emitter.try_emit("world").unwrap();
+/// emitter.complete(); // delivered after the buffered items
+/// assert_eq!(flux.collect().unwrap(), ["hello", "world"]);
+/// ```
+#[doc(alias = "create")]
+#[doc(alias = "push")]
+#[doc(alias = "sink")]
+#[doc(alias = "Sinks")]
+#[doc(alias = "queue")]
+pub fn emitter<T: Send + 'static>(capacity: usize) -> (Emitter<T>, Flux<EmitterSource<T>>) {
+    Emitter::builder(capacity).build()
+}
+
+/// [`emitter`] with an [`Overflow`] policy for a full buffer.
+///
+/// ```
+/// use backflow::prelude::*;
+/// use backflow::ops::Overflow;
+///
+/// // A producer that must never block: keep the freshest items.
+/// let (emitter, flux) = backflow::emitter_with::<u32>(2, Overflow::DropOldest);
+/// for i in 0..5 {
+///     emitter.emit(i).unwrap(); // never blocks, never refuses
+/// }
+/// drop(emitter);
+/// assert_eq!(flux.collect().unwrap(), [3, 4]);
+/// ```
+pub fn emitter_with<T: Send + 'static>(
+    capacity: usize,
+    overflow: Overflow,
+) -> (Emitter<T>, Flux<EmitterSource<T>>) {
+    Emitter::builder(capacity).overflow(overflow).build()
+}
+
+/// Configures an emitter before it is built: overflow policy, `on_drop`, metrics, error mode.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use backflow::prelude::*;
+/// use backflow::metrics::Registry;
+/// use backflow::ops::Overflow;
+/// use backflow::source::Emitter;
+/// use backflow::DropReason;
+///
+/// let registry = Registry::new();
+/// let dropped = Arc::new(Mutex::new(Vec::new()));
+/// let log = dropped.clone();
+/// let (emitter, flux) = Emitter::builder(2)
+///     .overflow(Overflow::DropNewest)
+///     .on_drop(move |item, reason| log.lock().unwrap().push((item, reason)))
+///     .metrics(registry.stage("ingest", 2))
+///     .build();
+/// for i in 0..4 {
+///     emitter.try_emit(i).unwrap();
+/// }
+/// assert_eq!(*dropped.lock().unwrap(), [(2, DropReason::Overflow), (3, DropReason::Overflow)]);
+/// assert_eq!(registry.snapshot()[0].dropped.get(DropReason::Overflow), 2);
+/// drop(emitter);
+/// assert_eq!(flux.collect().unwrap(), [0, 1]);
+/// ```
+#[must_use = "an emitter builder does nothing until `build` is called"]
+pub struct EmitterBuilder<T> {
+    capacity: usize,
+    overflow: Overflow,
+    options: StageOptions<T>,
+    clock: Option<StdArc<dyn Scheduler>>,
+}
+
+impl<T> fmt::Debug for EmitterBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmitterBuilder")
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .field("options", &self.options)
+            .field("clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> EmitterBuilder<T> {
+    /// What to do when the buffer is full; [`Overflow::Backpressure`] by default.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The callback that receives every item the emitter discards, by value, with the reason:
+    /// evicted or refused by the overflow policy, or still buffered when the subscriber cancelled
+    /// ([`DropReason::Cancelled`]). It runs on the producer thread that overflowed or on the
+    /// thread that drains, possibly on several threads at once. A panic in it is reported to the
+    /// [error hook](crate::set_error_hook) and does not stop the stream.
+    pub fn on_drop<F>(mut self, on_drop: F) -> Self
+    where
+        F: Fn(T, DropReason) + Send + Sync + 'static,
+    {
+        self.options.on_drop = Some(StdArc::new(on_drop));
+        self
+    }
+
+    /// Counts the emitter's traffic in `metrics`: `received` (items taken into the buffer,
+    /// including those later evicted), `emitted`, `dropped` by reason, `rejected` (refusals
+    /// handed back as [`Full`](EmitError::Full) or [`Timeout`](EmitError::Timeout)),
+    /// `requested`, and the `buffered` gauge. Received and buffered are updated by the drain, once
+    /// per pass.
+    pub fn metrics(mut self, metrics: StdArc<StageMetrics>) -> Self {
+        self.options.metrics = Some(metrics);
+        self
+    }
+
+    /// Whether [`Emitter::error`] waits for the buffered items ([`ErrorMode::AfterDrain`], the
+    /// default) or overtakes them, dropping them as [`DropReason::Cancelled`]
+    /// ([`ErrorMode::Immediate`]). Completion always waits for the buffered items.
+    pub fn error_mode(mut self, mode: ErrorMode) -> Self {
+        self.options.error_mode = mode;
+        self
+    }
+
+    /// The clock the `retry_after` estimate of a [`Full`](EmitError::Full) refusal reads; the
+    /// real clock by default. Tests pass a [`VirtualTime`](crate::sched::VirtualTime). Waiting in
+    /// [`emit_timeout`](Emitter::emit_timeout) always uses real time.
+    pub fn clock<S: Scheduler + 'static>(mut self, clock: S) -> Self {
+        self.clock = Some(StdArc::new(clock));
+        self
+    }
+
+    /// Builds the emitter: the producers' handle and the subscriber's stream.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity is 0.
+    pub fn build(self) -> (Emitter<T>, Flux<EmitterSource<T>>) {
+        assert!(self.capacity > 0, "emitter: capacity must be at least 1");
+        let (inlet, consumer) = mpsc::channel(self.capacity);
+        let epoch = std::time::Instant::now();
+        let shared = Arc::new(Shared {
+            gate: CachePadded::new(DrainGate::new()),
+            demand: CachePadded::new(Demand::new()),
+            inlet,
+            outlet: UnsafeCell::new(Outlet {
+                consumer,
+                popped: 0,
+            }),
+            outlet_lock: Mutex::new(()),
+            stage: UnsafeCell::new(Stage {
+                target: None,
+                adopted: false,
+                over: false,
+                delivered: 0,
+                received_seen: 0,
+            }),
+            flags: Flags {
+                closed: AtomicBool::new(false),
+                cancelled: AtomicBool::new(false),
+                invalid: AtomicBool::new(false),
+                terminated: AtomicBool::new(false),
+                subscribed: AtomicBool::new(false),
+                handed_over: AtomicBool::new(false),
+            },
+            pending: Mutex::new(None),
+            terminal: Mutex::new(None),
+            parking: Parking {
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                room: Condvar::new(),
+            },
+            senders: AtomicUsize::new(1),
+            sources: AtomicUsize::new(1),
+            rate: CachePadded::new(RateProbe {
+                delivered: AtomicU64::new(0),
+                since_ns: AtomicU64::new(0),
+                delivered_then: AtomicU64::new(0),
+                per_item_ns: AtomicU64::new(0),
+            }),
+            #[cfg(not(loom))]
+            drainer: AtomicUsize::new(0),
+            overflow: self.overflow,
+            options: self.options,
+            clock: self.clock,
+            epoch,
+        });
+        let now = shared.now_ns();
+        shared.rate.since_ns.store(now, Ordering::Relaxed);
+        let source = EmitterSource {
+            shared: shared.clone(),
+        };
+        (Emitter { shared }, Flux::new(source))
+    }
+}
+
+/// The producers' handle of an [`emitter`]: clone it for each producer thread or callback.
+///
+/// `Send + Sync` when `T: Send`. Dropping the last handle completes the stream (after the
+/// buffered items), unless it already ended: like the last `Sender` of a channel.
+///
+/// Every method that offers an item hands it back whenever it is not taken, in an
+/// [`EmitError`] that says why.
+pub struct Emitter<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T: Send + 'static> Emitter<T> {
+    /// Starts configuring an emitter that holds up to `capacity` items; see [`EmitterBuilder`].
+    ///
+    /// # Panics
+    ///
+    /// [`build`](EmitterBuilder::build) panics if `capacity` is 0.
+    pub fn builder(capacity: usize) -> EmitterBuilder<T> {
+        EmitterBuilder {
+            capacity,
+            overflow: Overflow::default(),
+            options: StageOptions::default(),
+            clock: None,
+        }
+    }
+
+    /// Offers `item` without waiting: it is handed to the subscriber if it has demand, buffered if
+    /// there is room, or handed back.
+    ///
+    /// # Errors
+    ///
+    /// - [`EmitError::Full`] under [`Overflow::Backpressure`] (or [`Overflow::Error`], which also
+    ///   fails the stream): every slot is taken and the subscriber has no demand. `retry_after`
+    ///   estimates when one slot will have freed: the mean time the subscriber took per item over
+    ///   the last measured span (at least 50 ms between two refusals, at most 1 s). It is `None`
+    ///   until such a span was seen, and after a span in which the subscriber took nothing.
+    /// - [`EmitError::Closed`]: the subscriber cancelled, or the stream ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (emitter, _flux) = backflow::emitter::<u32>(2);
+    /// emitter.try_emit(1).unwrap();
+    /// emitter.try_emit(2).unwrap();
+    /// let refused = emitter.try_emit(3).unwrap_err();
+    /// assert!(refused.is_full());
+    /// assert_eq!(refused.retry_after(), None); // no drain rate seen yet
+    /// assert_eq!(refused.into_inner(), 3);
+    /// ```
+    #[doc(alias = "offer")]
+    #[doc(alias = "try_send")]
+    #[doc(alias = "tryEmitNext")]
+    pub fn try_emit(&self, item: T) -> Result<(), EmitError<T>> {
+        self.shared.offer(item, Wait::Never)
+    }
+
+    /// Offers `item`, waiting up to `timeout` for room when the buffer is full (bounded buffer,
+    /// block with timeout). The calling thread parks; it is woken when the subscriber frees a
+    /// slot, cancels or the stream ends.
+    ///
+    /// Under a policy other than [`Overflow::Backpressure`] this never waits: it behaves as
+    /// [`try_emit`](Self::try_emit).
+    ///
+    /// # Errors
+    ///
+    /// - [`EmitError::Timeout`]: no room came within `timeout`.
+    /// - [`EmitError::Closed`]: the subscriber cancelled, or the stream ended (also while waiting).
+    /// - [`EmitError::Full`]: only under [`Overflow::Error`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (emitter, _flux) = backflow::emitter::<u32>(1);
+    /// emitter.emit_timeout(1, Duration::from_millis(10)).unwrap();
+    /// let late = emitter.emit_timeout(2, Duration::from_millis(10)).unwrap_err();
+    /// assert!(late.is_timeout());
+    /// assert_eq!(late.into_inner(), 2);
+    /// ```
+    #[doc(alias = "send_timeout")]
+    #[doc(alias = "offer_timeout")]
+    pub fn emit_timeout(&self, item: T, timeout: Duration) -> Result<(), EmitError<T>> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        self.shared.offer(item, Wait::Until(deadline))
+    }
+
+    /// Offers `item`, waiting as long as it takes for room when the buffer is full.
+    ///
+    /// Under a policy other than [`Overflow::Backpressure`] this never waits: it behaves as
+    /// [`try_emit`](Self::try_emit).
+    ///
+    /// # Deadlock
+    ///
+    /// Room comes only when the subscriber asks for more. Never call `emit` on the thread that
+    /// drives the consumer: from the subscriber's own `on_next` (detected: it panics instead of
+    /// hanging, and the panic fails the stream), or from the thread that would call `request`
+    /// after this call returns (not detectable: it hangs). Prefer
+    /// [`emit_timeout`](Self::emit_timeout) when in doubt.
+    ///
+    /// # Errors
+    ///
+    /// - [`EmitError::Closed`]: the subscriber cancelled, or the stream ended (also while waiting).
+    /// - [`EmitError::Full`]: only under [`Overflow::Error`].
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let (emitter, flux) = backflow::emitter::<u32>(1);
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..10 {
+    ///         emitter.emit(i).unwrap();
+    ///     }
+    /// });
+    /// assert_eq!(flux.collect_with(Request::Batch(1)).unwrap(), (0..10).collect::<Vec<_>>());
+    /// producer.join().unwrap();
+    /// ```
+    #[doc(alias = "send")]
+    #[doc(alias = "put")]
+    #[doc(alias = "next")]
+    pub fn emit(&self, item: T) -> Result<(), EmitError<T>> {
+        self.shared.offer(item, Wait::Forever)
+    }
+
+    /// Ends the stream successfully: the subscriber gets the buffered items (as its demand
+    /// allows), then `on_complete`. Later offers are refused as [`Closed`](EmitError::Closed), and
+    /// producers waiting for room are woken with `Closed`. A no-op if the stream already ended.
+    ///
+    /// An offer that races with `complete` on another thread may be taken and then dropped as
+    /// [`DropReason::Cancelled`]; order them (finish the offers first) when that matters.
+    pub fn complete(&self) {
+        self.shared.terminate(Ok(()));
+    }
+
+    /// Ends the stream with `error`, delivered after the buffered items
+    /// ([`ErrorMode::AfterDrain`], the default) or at once ([`ErrorMode::Immediate`], see
+    /// [`EmitterBuilder::error_mode`]). If the stream already ended, `error` goes to the
+    /// [error hook](crate::set_error_hook).
+    pub fn error(&self, error: Error) {
+        self.shared.terminate(Err(error));
+    }
+
+    /// Whether offers are refused now: the subscriber cancelled, or the stream ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.flags.closed.load(Ordering::Acquire)
+    }
+
+    /// The number of items buffered now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.shared.inlet.len()
+    }
+
+    /// Whether no item is buffered now (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most items the emitter buffers (outstanding demand comes on top).
+    pub fn capacity(&self) -> usize {
+        self.shared.inlet.capacity()
+    }
+
+    /// The subscriber's outstanding demand now (`u64::MAX`: unbounded; 0 before it subscribes).
+    /// A producer that can choose when to produce may produce only this much.
+    #[doc(alias = "requestedFromDownstream")]
+    pub fn requested(&self) -> u64 {
+        self.shared.demand.get()
+    }
+}
+
+impl<T> Clone for Emitter<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: cloning needs a live handle, which keeps the count above zero already.
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        Emitter {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Emitter<T> {
+    fn drop(&mut self) {
+        // AcqRel: the last handle's completion comes after every other handle's offers.
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.terminate(Ok(()));
+        }
+    }
+}
+
+impl<T> fmt::Debug for Emitter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("capacity", &self.shared.inlet.capacity())
+            .field("len", &self.shared.inlet.len())
+            .field("overflow", &self.shared.overflow)
+            .field("closed", &self.shared.flags.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The publisher side of an [`emitter`]: hot and unicast (one subscriber, ever).
+/// Built by [`emitter`], [`emitter_with`] and [`EmitterBuilder::build`].
+///
+/// Dropping every clone of it before anyone subscribed closes the emitter: producers get
+/// [`Closed`](EmitError::Closed) and the buffered items go to `on_drop` as
+/// [`DropReason::Cancelled`].
+pub struct EmitterSource<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for EmitterSource<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: cloning needs a live source, which keeps the count above zero already.
+        self.shared.sources.fetch_add(1, Ordering::Relaxed);
+        EmitterSource {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for EmitterSource<T> {
+    fn drop(&mut self) {
+        // Nobody subscribed and nobody can any more: like a channel whose receiver is gone, the
+        // emitter closes (waiting producers get Closed) and what it holds goes to on_drop.
+        let shared = &self.shared;
+        if shared.sources.fetch_sub(1, Ordering::AcqRel) == 1
+            && !shared.flags.subscribed.load(Ordering::Acquire)
+        {
+            shared.flags.cancelled.store(true, Ordering::Release);
+            shared.close();
+            shared.drain();
+        }
+    }
+}
+
+impl<T> fmt::Debug for EmitterSource<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmitterSource")
+            .field("capacity", &self.shared.inlet.capacity())
+            .field(
+                "subscribed",
+                &self.shared.flags.subscribed.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Publisher for EmitterSource<T> {
+    type Item = T;
+
+    fn subscribe<S>(&self, mut subscriber: S)
+    where
+        S: Subscriber<T> + 'static,
+    {
+        let shared = &self.shared;
+        if shared.flags.subscribed.swap(true, Ordering::AcqRel) {
+            return reject(
+                &mut subscriber,
+                Error::new(
+                    ErrorKind::Closed,
+                    "emitter: it already has a subscriber (an emitter is unicast)",
+                ),
+            );
+        }
+        let link: SharedSubscription = StdArc::new(Link(shared.clone()));
+        if let Err(panic) = catch("on_subscribe", || subscriber.on_subscribe(link)) {
+            shared.flags.cancelled.store(true, Ordering::Release);
+            shared.close();
+            deliver_error(&mut subscriber, panic);
+            return shared.drain();
+        }
+        // The drain adopts the subscriber only now, so nothing reaches it before on_subscribe
+        // returned (rule 1.03), even when a producer drains meanwhile.
+        *shared.pending.lock() = Some(Box::new(Deliver(subscriber)));
+        shared.flags.handed_over.store(true, Ordering::Release);
+        shared.drain();
+    }
+}
+
+/// The subscription handed to the subscriber: a `std` `Arc` (it coerces to `dyn Subscription`)
+/// around the shared state.
+struct Link<T>(Arc<Shared<T>>);
+
+impl<T: Send + 'static> Subscription for Link<T> {
+    fn request(&self, n: u64) {
+        let shared = &self.0;
+        if n == 0 {
+            shared.flags.invalid.store(true, Ordering::Release);
+        } else {
+            shared.demand.add(n);
+            if let Some(m) = shared.options.metrics() {
+                m.record_requested(n);
+            }
+        }
+        shared.drain();
+    }
+
+    fn cancel(&self) {
+        let shared = &self.0;
+        if !shared.flags.cancelled.swap(true, Ordering::AcqRel) {
+            shared.close();
+            shared.drain();
+        }
+    }
+}
+
+/// What to do with an error that comes after the stream ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Late {
+    Report,
+    Ignore,
+}
+
+/// How long an offer may wait for room.
+#[derive(Clone, Copy)]
+enum Wait {
+    Never,
+    /// `None`: a deadline too far to represent, i.e. no deadline.
+    Until(Option<std::time::Instant>),
+    Forever,
+}
+
+/// The state shared by the producers' handles, the publisher and the subscription.
+struct Shared<T> {
+    /// Entered by every producer after a push and by every `request` / `cancel`; its owner alone
+    /// touches `stage` and (except under `DropOldest`) `outlet`.
+    gate: CachePadded<DrainGate>,
+    /// The subscriber's outstanding demand.
+    demand: CachePadded<Demand>,
+    /// Where producers push. Holds at most `capacity` items.
+    inlet: mpsc::Producer<T>,
+    /// The ring's consuming end. Accessed by the gate owner; under [`Overflow::DropOldest`] also
+    /// by producers that evict, so under that policy every access holds `outlet_lock`.
+    outlet: UnsafeCell<Outlet<T>>,
+    /// Serialises `outlet` between the drain and evicting producers (`DropOldest` only). Held for
+    /// one pop at a time, never across user code.
+    outlet_lock: Mutex<()>,
+    /// The drain's own state; only the gate owner touches it.
+    stage: UnsafeCell<Stage<T>>,
+    flags: Flags,
+    /// The subscriber, from `subscribe` (after its `on_subscribe` returned) until the drain adopts it.
+    pending: Mutex<Option<Box<dyn Target<T>>>>,
+    /// How the producers ended the stream; set once, under the lock, before `flags.terminated`.
+    terminal: Mutex<Option<Result<(), Error>>>,
+    parking: Parking,
+    /// Live [`Emitter`] handles; the last one to go completes the stream. Incremented Relaxed by
+    /// `clone` (a live handle already keeps it above zero); decremented AcqRel by `drop`, so the
+    /// last handle's completion comes after every other handle's offers.
+    senders: AtomicUsize,
+    /// Live [`EmitterSource`] handles; if the last one goes before anyone subscribed, the emitter
+    /// closes. Same orderings as `senders`.
+    sources: AtomicUsize,
+    rate: CachePadded<RateProbe>,
+    /// A token of the thread running the drain (0: none), so `emit` can refuse to wait for a
+    /// drain that it is itself blocking. Relaxed: a thread only ever compares it to its own
+    /// token, which only it stores.
+    #[cfg(not(loom))]
+    drainer: AtomicUsize,
+    overflow: Overflow,
+    options: StageOptions<T>,
+    clock: Option<StdArc<dyn Scheduler>>,
+    epoch: std::time::Instant,
+}
+
+// SAFETY: `stage` is accessed only by the thread that owns `gate` (DrainGate::enter returned true,
+// until leave returns 0), and the gate's AcqRel RMWs order those accesses; `outlet` likewise, and
+// under DropOldest additionally only while `outlet_lock` is held (the evicting producers hold it
+// too). The items they hold are `T: Send`; every other field is Sync.
+unsafe impl<T: Send> Sync for Shared<T> {}
+// SAFETY: every field is Send when `T` is: the cells hold the ring's consumer end and a boxed
+// `Send` subscriber.
+unsafe impl<T: Send> Send for Shared<T> {}
+
+/// The one-way switches of a subscription.
+struct Flags {
+    /// Offers are refused from now on. Stored (Release, by `close`) before the waiters count is
+    /// read-modify-written, so a producer that registers as a waiter afterwards sees it (Acquire).
+    closed: AtomicBool,
+    /// The subscriber cancelled, or the stream ended: no signal follows. Set with Release (AcqRel
+    /// swap) before the drain is entered; the drain's Acquire load pairs with it. `PopRun` also
+    /// reads it Relaxed per item, only to stop early.
+    cancelled: AtomicBool,
+    /// `request(0)` was called; the drain answers with the rule 3.9 error (Release / Acquire).
+    /// `PopRun` also reads it Relaxed per item, only to stop early.
+    invalid: AtomicBool,
+    /// `terminal` holds the end. Stored with Release after the terminal, and after every offer the
+    /// terminating producer made; the drain's Acquire load makes those items visible before it
+    /// checks that the buffer is empty.
+    terminated: AtomicBool,
+    /// The one subscriber arrived (AcqRel swap: a second one is rejected).
+    subscribed: AtomicBool,
+    /// `pending` holds the subscriber (Release after the store; the drain's Acquire load pairs).
+    handed_over: AtomicBool,
+}
+
+/// Where producers wait for room.
+///
+/// A producer registers (an RMW on `waiters`) under `lock`, then tries once more, then waits on
+/// `room`. The drain, after freeing slots, reads `waiters` with an RMW too: RMWs on one atomic are
+/// totally ordered and each reads the latest value, so either the drain sees the registration and
+/// notifies (taking `lock`, so the producer is already waiting or has not checked yet), or the
+/// producer's registration reads-from the drain's RMW and its retry sees the freed slot. No lost
+/// wake-up, and producers that never wait never touch the lock.
+struct Parking {
+    /// Producers registered to wait for room. AcqRel RMWs only, paired with each other.
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+/// What the drain measures for the `retry_after` estimate. All Relaxed: it is a hint, read and
+/// written by whoever gets there; each value is a self-contained number.
+struct RateProbe {
+    /// Items handed to the subscriber so far. Written by the drain owner once per pass.
+    delivered: AtomicU64,
+    /// When the current measuring span started (nanoseconds on the emitter's clock).
+    since_ns: AtomicU64,
+    /// `delivered` when the current span started.
+    delivered_then: AtomicU64,
+    /// The last estimate of the time per delivered item, in nanoseconds; 0 = unknown.
+    per_item_ns: AtomicU64,
+}
+
+/// The ring's consuming end and a count of everything that left it.
+struct Outlet<T> {
+    consumer: mpsc::Consumer<T>,
+    /// Items popped (delivered, evicted, discarded). `popped + len` is every item ever taken in.
+    popped: u64,
+}
+
+impl<T> Outlet<T> {
+    #[inline]
+    fn pop(&mut self) -> Option<T> {
+        let item = self.consumer.pop();
+        self.popped += item.is_some() as u64;
+        item
+    }
+}
+
+/// The drain's state.
+struct Stage<T> {
+    /// The subscriber once adopted from `pending`; dropped on cancel or terminal (rule 3.13).
+    target: Option<Box<dyn Target<T>>>,
+    /// `pending` was looked at after `handed_over` was set.
+    adopted: bool,
+    /// Cancelled or terminated: whatever arrives from now on is discarded.
+    over: bool,
+    /// Items handed to the subscriber.
+    delivered: u64,
+    /// `received` already recorded in the metrics.
+    received_seen: u64,
+}
+
+/// The subscriber, type-erased once per subscription: the drain makes one dynamic call per pass,
+/// and the item loop inside is monomorphised for the subscriber's type.
+trait Target<T>: Send {
+    /// Delivers buffered items while there is demand; adds the number popped to `popped`, even
+    /// if the subscriber panics half way.
+    fn deliver(&mut self, shared: &Shared<T>, popped: &mut u64);
+    fn complete(&mut self);
+    fn fail(&mut self, error: Error);
+}
+
+struct Deliver<S>(S);
+
+impl<T, S> Target<T> for Deliver<S>
+where
+    T: Send + 'static,
+    S: Subscriber<T>,
+{
+    fn deliver(&mut self, shared: &Shared<T>, popped: &mut u64) {
+        shared.deliver_to(&mut self.0, popped)
+    }
+
+    fn complete(&mut self) {
+        if let Err(panic) = catch("on_complete", || self.0.on_complete()) {
+            report_undeliverable(&panic);
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        deliver_error(&mut self.0, error)
+    }
+}
+
+/// A run of at most `left` items popped from the ring as the subscriber takes them.
+struct PopRun<'a, T> {
+    shared: &'a Shared<T>,
+    left: u64,
+    popped: &'a mut u64,
+}
+
+impl<T> Iterator for PopRun<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        // Stop at once after a cancel (what is left goes to on_drop as Cancelled) or a request(0)
+        // (the error must not wait for the buffer to run dry).
+        let flags = &self.shared.flags;
+        if self.left == 0
+            || flags.cancelled.load(Ordering::Relaxed)
+            || flags.invalid.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        // SAFETY: a PopRun only exists inside `deliver_to`, called by the gate owner.
+        let item = unsafe { self.shared.pop_owned() }?;
+        self.left -= 1;
+        *self.popped += 1;
+        Some(item)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, usize::try_from(self.left).ok())
+    }
+}
+
+#[cfg(not(loom))]
+fn thread_token() -> usize {
+    thread_local!(static TOKEN: u8 = const { 0 });
+    TOKEN.with(|token| token as *const u8 as usize)
+}
+
+impl<T> Shared<T> {
+    /// Runs `f` on the ring's consuming end.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the drain gate, or the policy is [`Overflow::DropOldest`] (then every
+    /// access, including this one, holds `outlet_lock`).
+    #[inline]
+    unsafe fn with_outlet<R>(&self, f: impl FnOnce(&mut Outlet<T>) -> R) -> R {
+        let _lock = (self.overflow == Overflow::DropOldest).then(|| self.outlet_lock.lock());
+        self.outlet.with_mut(|outlet| {
+            // SAFETY: per this function's contract, no other thread accesses the outlet now.
+            f(unsafe { &mut *outlet })
+        })
+    }
+
+    /// Pops the oldest item.
+    ///
+    /// # Safety
+    ///
+    /// As for [`with_outlet`](Self::with_outlet).
+    #[inline]
+    unsafe fn pop_owned(&self) -> Option<T> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.with_outlet(Outlet::pop) }
+    }
+
+    /// Marks the emitter closed to offers and wakes every waiting producer (they get `Closed`).
+    fn close(&self) {
+        if !self.flags.closed.swap(true, Ordering::AcqRel) {
+            self.wake_producers();
+        }
+    }
+
+    /// Wakes the producers waiting for room, if any (see [`Parking`]).
+    fn wake_producers(&self) {
+        if self.parking.waiters.fetch_add(0, Ordering::AcqRel) != 0 {
+            let _lock = self.parking.lock.lock();
+            self.parking.room.notify_all();
+        }
+    }
+
+    /// The emitter's clock, in nanoseconds since its epoch.
+    fn now_ns(&self) -> u64 {
+        let since_epoch = match &self.clock {
+            Some(clock) => clock.now().since_epoch(),
+            None => self.epoch.elapsed(),
+        };
+        u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The `retry_after` hint of a refusal; refreshes the estimate when a span has passed.
+    fn retry_after(&self) -> Option<Duration> {
+        let rate = &*self.rate;
+        let now = self.now_ns();
+        let since = rate.since_ns.load(Ordering::Relaxed);
+        let span = now.saturating_sub(since);
+        let window = RATE_WINDOW.as_nanos() as u64;
+        if span >= window
+            && rate
+                .since_ns
+                .compare_exchange(since, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let delivered = rate.delivered.load(Ordering::Relaxed);
+            let taken =
+                delivered.wrapping_sub(rate.delivered_then.swap(delivered, Ordering::Relaxed));
+            let per_item = if taken > 0 && span <= RATE_STALE.as_nanos() as u64 {
+                (span / taken).max(1)
+            } else {
+                0
+            };
+            rate.per_item_ns.store(per_item, Ordering::Relaxed);
+        }
+        match rate.per_item_ns.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// Stores the end of the stream (first caller wins), closes, and lets the drain deliver it.
+    /// A later error goes to the error hook.
+    fn terminate(&self, end: Result<(), Error>) {
+        self.end(end, Late::Report)
+    }
+
+    fn end(&self, end: Result<(), Error>, late: Late) {
+        let stored = {
+            let mut terminal = self.terminal.lock();
+            let ended = self.flags.terminated.load(Ordering::Relaxed)
+                || self.flags.cancelled.load(Ordering::Acquire);
+            if ended {
+                Err(end)
+            } else {
+                *terminal = Some(end);
+                self.flags.terminated.store(true, Ordering::Release);
+                Ok(())
+            }
+        };
+        match stored {
+            Ok(()) => {
+                self.close();
+                self.drain();
+            }
+            // Too late: an error is never swallowed, it goes to the hook.
+            Err(Err(error)) if late == Late::Report => report_undeliverable(&error),
+            Err(_) => {}
+        }
+    }
+
+    /// Enters the drain gate; runs the drain loop if this thread now owns it.
+    fn drain(&self) {
+        if self.gate.enter() {
+            self.drain_owned();
+        }
+    }
+
+    /// Runs drain passes until the gate is released. The caller owns the gate.
+    fn drain_owned(&self) {
+        let mut missed = 1;
+        loop {
+            #[cfg(not(loom))]
+            self.drainer.store(thread_token(), Ordering::Relaxed);
+            self.stage.with_mut(|stage| {
+                // SAFETY: the caller owns the gate, so no other thread touches `stage`.
+                self.pass(unsafe { &mut *stage })
+            });
+            #[cfg(not(loom))]
+            self.drainer.store(0, Ordering::Relaxed);
+            missed = self.gate.leave(missed);
+            if missed == 0 {
+                return;
+            }
+        }
+    }
+
+    /// One drain pass: adopt the subscriber, deliver what demand allows, deliver the end, discard
+    /// what arrives after it, wake producers if slots freed up.
+    fn pass(&self, stage: &mut Stage<T>) {
+        if !stage.adopted && self.flags.handed_over.load(Ordering::Acquire) {
+            stage.target = self.pending.lock().take();
+            stage.adopted = true;
+        }
+        let mut freed = 0;
+        if !stage.over {
+            freed += self.serve(stage);
+        }
+        if stage.over {
+            stage.target = None;
+            // SAFETY: we own the gate (`pass` runs only inside `drain_owned`).
+            while let Some(item) = unsafe { self.pop_owned() } {
+                self.options.discard(item, DropReason::Cancelled);
+                freed += 1;
+            }
+        }
+        if freed > 0 {
+            self.wake_producers();
+        }
+        if let Some(metrics) = self.options.metrics() {
+            // SAFETY: we own the gate.
+            let (received, buffered) = unsafe {
+                self.with_outlet(|o| {
+                    let held = o.consumer.len() as u64;
+                    (o.popped + held, held)
+                })
+            };
+            metrics.record_received(received.saturating_sub(stage.received_seen));
+            stage.received_seen = stage.received_seen.max(received);
+            metrics.set_buffered(buffered);
+        }
+    }
+
+    /// Delivers to the subscriber, if there is one and it is still listening; returns the items
+    /// popped. Sets `stage.over` when the stream ended in this pass.
+    fn serve(&self, stage: &mut Stage<T>) -> u64 {
+        if self.flags.cancelled.load(Ordering::Acquire) {
+            stage.over = true;
+            return 0;
+        }
+        let Some(target) = stage.target.as_mut() else {
+            // Nobody subscribed yet: items wait in the buffer.
+            return 0;
+        };
+        if self.flags.invalid.load(Ordering::Acquire) {
+            self.finish(stage, Err(Error::invalid_demand()));
+            return 0;
+        }
+        // Read before the buffer is looked at: every item offered before the end is then visible.
+        let terminated = self.flags.terminated.load(Ordering::Acquire);
+        if terminated && self.options.error_mode == ErrorMode::Immediate {
+            let mut terminal = self.terminal.lock();
+            if let Some(Err(_)) = &*terminal {
+                let end = terminal.take().unwrap_or(Ok(()));
+                drop(terminal);
+                self.finish(stage, end);
+                return 0;
+            }
+        }
+        let mut popped = 0;
+        let delivered = catch("an emitter's subscriber", || {
+            target.deliver(self, &mut popped)
+        });
+        stage.delivered += popped;
+        self.rate
+            .delivered
+            .store(stage.delivered, Ordering::Relaxed);
+        if let Some(metrics) = self.options.metrics() {
+            metrics.record_emitted(popped);
+        }
+        if let Err(panic) = delivered {
+            // Rule 2.13: a panicking subscriber counts as cancelled; its panic is reported.
+            self.finish(stage, Err(panic));
+            return popped;
+        }
+        if self.flags.invalid.load(Ordering::Acquire) {
+            // request(0) from inside the run: it wins over a completion the run reached.
+            self.finish(stage, Err(Error::invalid_demand()));
+            return popped;
+        }
+        if terminated {
+            // SAFETY: we own the gate.
+            let empty = unsafe { self.with_outlet(|o| o.consumer.is_empty()) };
+            if empty {
+                let end = self.terminal.lock().take().unwrap_or(Ok(()));
+                self.finish(stage, end);
+            }
+        }
+        popped
+    }
+
+    /// Ends the subscription with `end` (unless the subscriber cancelled meanwhile), releases the
+    /// subscriber, and closes the emitter.
+    fn finish(&self, stage: &mut Stage<T>, end: Result<(), Error>) {
+        stage.over = true;
+        self.close();
+        let Some(mut target) = stage.target.take() else {
+            return;
+        };
+        if self.flags.cancelled.swap(true, Ordering::AcqRel) {
+            // Cancelled inside the last run: no terminal signal follows a cancel (rule 1.06).
+            if let Err(error) = end {
+                report_undeliverable(&error);
+            }
+            return;
+        }
+        match end {
+            Ok(()) => target.complete(),
+            Err(error) => target.fail(error),
+        }
+    }
+}
+
+impl<T: Send + 'static> Shared<T> {
+    /// Offers `item` under the emitter's policy, waiting as `wait` allows.
+    #[inline]
+    fn offer(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+        if self.flags.closed.load(Ordering::Acquire) {
+            return Err(EmitError::Closed(item));
+        }
+        match self.inlet.push(item) {
+            Ok(()) => {
+                self.drain();
+                Ok(())
+            }
+            Err(full) => self.on_full(full.into_inner(), wait),
+        }
+    }
+
+    #[cold]
+    fn on_full(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+        match self.overflow {
+            Overflow::Backpressure => match wait {
+                Wait::Never => Err(self.refuse(item)),
+                Wait::Until(deadline) => self.wait_for_room(item, deadline, false),
+                Wait::Forever => self.wait_for_room(item, None, true),
+            },
+            Overflow::DropNewest => {
+                self.options.discard(item, DropReason::Overflow);
+                Ok(())
+            }
+            Overflow::DropOldest => self.evict_and_push(item),
+            Overflow::Error => {
+                if let Some(m) = self.options.metrics() {
+                    m.record_rejected(1);
+                }
+                // Producers racing to overflow: the first one's error ends the stream, the
+                // others' are the same news and not reported again.
+                let overflow = Error::overflow("emitter (Overflow::Error)");
+                self.end(Err(overflow), Late::Ignore);
+                Err(EmitError::Full {
+                    item,
+                    retry_after: None,
+                })
+            }
+        }
+    }
+
+    /// A `Full` refusal, counted.
+    fn refuse(&self, item: T) -> EmitError<T> {
+        if let Some(m) = self.options.metrics() {
+            m.record_rejected(1);
+        }
+        EmitError::Full {
+            item,
+            retry_after: self.retry_after(),
+        }
+    }
+
+    /// `DropOldest`: evicts the oldest held item until `item` fits.
+    fn evict_and_push(&self, mut item: T) -> Result<(), EmitError<T>> {
+        let mut backoff = Backoff::new();
+        loop {
+            // SAFETY: the policy is DropOldest, so `with_outlet` holds `outlet_lock`.
+            match unsafe { self.pop_owned() } {
+                Some(oldest) => self.options.discard(oldest, DropReason::Evicted),
+                // The oldest slot is claimed but still being written: its producer is a few
+                // instructions from done.
+                None => backoff.snooze(),
+            }
+            if self.flags.closed.load(Ordering::Acquire) {
+                return Err(EmitError::Closed(item));
+            }
+            match self.inlet.push(item) {
+                Ok(()) => {
+                    self.drain();
+                    return Ok(());
+                }
+                Err(full) => item = full.into_inner(),
+            }
+        }
+    }
+
+    /// Parks until `item` fits, the emitter closes, or `deadline` passes.
+    fn wait_for_room(
+        &self,
+        mut item: T,
+        deadline: Option<std::time::Instant>,
+        forever: bool,
+    ) -> Result<(), EmitError<T>> {
+        #[cfg(not(loom))]
+        if forever && self.drainer.load(Ordering::Relaxed) == thread_token() {
+            panic!(
+                "Emitter::emit called from inside this emitter's own drain (its subscriber's \
+                 signal handler): waiting for room there would block forever"
+            );
+        }
+        let mut guard = self.parking.lock.lock();
+        self.parking.waiters.fetch_add(1, Ordering::AcqRel);
+        let outcome = loop {
+            if self.flags.closed.load(Ordering::Acquire) {
+                break Err(EmitError::Closed(item));
+            }
+            match self.inlet.push(item) {
+                Ok(()) => break Ok(()),
+                Err(full) => item = full.into_inner(),
+            }
+            match deadline {
+                Some(deadline) if !forever => {
+                    let (woken, timed_out) = self.parking.room.wait_until(guard, deadline);
+                    guard = woken;
+                    if timed_out {
+                        // One last look: room or the end may have come with the deadline.
+                        if self.flags.closed.load(Ordering::Acquire) {
+                            break Err(EmitError::Closed(item));
+                        }
+                        match self.inlet.push(item) {
+                            Ok(()) => break Ok(()),
+                            Err(full) => break Err(EmitError::Timeout(full.into_inner())),
+                        }
+                    }
+                }
+                _ => guard = self.parking.room.wait(guard),
+            }
+        };
+        self.parking.waiters.fetch_sub(1, Ordering::AcqRel);
+        drop(guard);
+        match outcome {
+            Ok(()) => self.drain(),
+            Err(EmitError::Timeout(_)) => {
+                if let Some(m) = self.options.metrics() {
+                    m.record_rejected(1);
+                }
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    /// The item loop of one pass, monomorphised for the subscriber's type: runs of up to
+    /// [`CHUNK`] items go down in one [`Subscriber::on_next_iter`] call, demand is settled once
+    /// per run.
+    #[inline]
+    fn deliver_to<S: Subscriber<T>>(&self, subscriber: &mut S, popped: &mut u64) {
+        let mut requested = self.demand.get();
+        while requested != 0 {
+            let unbounded = requested == UNBOUNDED;
+            let want = if unbounded {
+                CHUNK
+            } else {
+                requested.min(CHUNK)
+            };
+            let before = *popped;
+            let used = subscriber.on_next_iter(PopRun {
+                shared: self,
+                left: want,
+                popped: &mut *popped,
+            });
+            if !unbounded && used > 0 {
+                requested = self.demand.produced(used);
+            }
+            if *popped - before < want {
+                // The buffer ran dry, or the subscriber cancelled.
+                return;
+            }
+        }
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Nobody can reach the emitter any more: items still held (nobody subscribed, or offers
+        // that raced the end) go to on_drop rather than vanish.
+        self.outlet.with_mut(|outlet| {
+            // SAFETY: `&mut self`: no other reference exists.
+            let outlet = unsafe { &mut *outlet };
+            while let Some(item) = outlet.pop() {
+                self.options.discard(item, DropReason::Cancelled);
+            }
+        });
+    }
+}
