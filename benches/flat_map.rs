@@ -1,7 +1,12 @@
 //! Group `graph`, id `backflow_flat_map`: 10M `u64` from 4 producer threads (2.5M each) merged by
-//! `flat_map` into one consumer that sums them. The peer in the same run is the same fan-in through
-//! a crossbeam-channel `bounded(1024)` (4 sender threads, one receiver). Other graph benches
-//! (`backflow_merge4`, `futures_select_all`) live in `benches/graph.rs` under the same group name.
+//! `flat_map` into one consumer that sums them. Each producer hands its items over in runs (one
+//! `on_next_iter` per grant of demand, as the crate's sources do), prefetch 1024 per inner.
+//! `backflow_flat_map_on_next_256` is the shape of `backflow_merge4` in `benches/graph.rs`: item by
+//! item `on_next`, prefetch 256. The peer in the same run is the same fan-in through a
+//! crossbeam-channel `bounded(1024)` (4 sender threads, one receiver).
+//!
+//! The drain runs on whichever thread signals it, usually a producer, so a producer often delivers
+//! its own run to the sum while it is still in its cache.
 
 use std::hint::black_box;
 use std::ops::Range;
@@ -23,6 +28,8 @@ const PREFETCH: usize = 1024;
 #[derive(Clone)]
 struct Producer {
     range: Range<u64>,
+    /// Hand over each grant of demand as one run (`on_next_iter`), or item by item (`on_next`).
+    runs: bool,
 }
 
 struct ProducerSubscription {
@@ -50,6 +57,7 @@ impl Publisher for Producer {
     type Item = u64;
     fn subscribe<S: Subscriber<u64> + 'static>(&self, mut subscriber: S) {
         let Range { start, end } = self.range.clone();
+        let runs = self.runs;
         std::thread::spawn(move || {
             let sub = Arc::new(ProducerSubscription {
                 demand: AtomicU64::new(0),
@@ -68,7 +76,11 @@ impl Publisher for Producer {
                     continue;
                 }
                 let n = demand.min(end - next);
-                subscriber.on_next_iter(next..next + n);
+                if runs {
+                    subscriber.on_next_iter(next..next + n);
+                } else {
+                    (next..next + n).for_each(|x| subscriber.on_next(x));
+                }
                 next += n;
                 if demand != u64::MAX {
                     sub.demand.fetch_sub(n, Ordering::AcqRel);
@@ -84,22 +96,25 @@ fn graph(c: &mut Criterion) {
     group.throughput(Throughput::Elements(N));
     group.sample_size(10);
     let expected: u64 = (0..N).sum();
-    group.bench_function("backflow_flat_map", |b| {
-        b.iter(|| {
-            let sum = backflow::range(0..INNERS)
-                .flat_map_with(
-                    |i| {
-                        Flux::new(Producer {
-                            range: i * PER_INNER..(i + 1) * PER_INNER,
-                        })
-                    },
-                    INNERS as usize,
-                    PREFETCH,
-                )
-                .fold(0u64, |a, x| a + x)
-                .unwrap();
-            assert_eq!(black_box(sum), expected);
-        })
+    let flat_map = |runs: bool, prefetch: usize| {
+        let sum = backflow::range(0..INNERS)
+            .flat_map_with(
+                move |i| {
+                    Flux::new(Producer {
+                        range: i * PER_INNER..(i + 1) * PER_INNER,
+                        runs,
+                    })
+                },
+                INNERS as usize,
+                prefetch,
+            )
+            .fold(0u64, |a, x| a + x)
+            .unwrap();
+        assert_eq!(black_box(sum), expected);
+    };
+    group.bench_function("backflow_flat_map", |b| b.iter(|| flat_map(true, PREFETCH)));
+    group.bench_function("backflow_flat_map_on_next_256", |b| {
+        b.iter(|| flat_map(false, 256))
     });
     group.bench_function("crossbeam_channel_4_producers", |b| {
         b.iter(|| {
