@@ -1739,6 +1739,181 @@ impl<P: Publisher> Flux<P> {
         crate::combine_latest(self.publisher, other, f)
     }
 
+    /// Maps each item to an inner stream and merges the inner streams, emitting their items as
+    /// they arrive.
+    ///
+    /// Up to [`FLAT_MAP_CONCURRENCY`](ops::FLAT_MAP_CONCURRENCY) (256) inner streams are subscribed
+    /// at once, each with a prefetch of [`FLAT_MAP_PREFETCH`](ops::FLAT_MAP_PREFETCH) (32): Reactor's
+    /// defaults. [`flat_map_with`](Self::flat_map_with) chooses both. Items of different inners
+    /// interleave; each inner's own order is kept. Inners may signal from different threads: one
+    /// drain loop serialises what reaches the downstream.
+    ///
+    /// # Demand
+    ///
+    /// The outer stream is asked for `concurrency` items up front, then for one more each time an
+    /// inner completes, so at most `concurrency` inners are live. Each inner is asked for
+    /// `prefetch` items into its own bounded ring and topped up by what the drain took once 75% of
+    /// it is consumed (SEMANTICS §2). Downstream demand is served round-robin from the rings. The
+    /// stage holds at most `concurrency × prefetch` items.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs. An error from the outer stream, from an inner or from `f` (a
+    /// panic becomes [`ErrorKind::Panicked`](crate::ErrorKind::Panicked)) cancels the outer and every
+    /// inner; the error follows the items already queued by default, or overtakes them with
+    /// [`error_mode(ErrorMode::Immediate)`](Self::error_mode) (Reactor's `flatMap` behaviour), which
+    /// drops them. Cancel drops the queued items. Dropped items go to [`on_drop`](Self::on_drop) with
+    /// [`DropReason::Cancelled`](crate::DropReason::Cancelled). An inner that sends more than it was
+    /// asked for fails the stream with an [`Overflow`](crate::ErrorKind::Overflow) error.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let mut out = backflow::range(1..4u32)
+    ///     .flat_map(|n| backflow::range(0..n).map(move |i| n * 10 + i))
+    ///     .collect()
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, vec![10, 20, 21, 30, 31, 32]);
+    /// ```
+    #[doc(alias = "flatMap")]
+    #[doc(alias = "mergeMap")]
+    #[doc(alias = "flatMapMerge")]
+    pub fn flat_map<Q, F>(self, f: F) -> Flux<ops::FlatMap<P, F, Q::Item>>
+    where
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+        Q::Item: Send + 'static,
+    {
+        self.flat_map_with(f, ops::FLAT_MAP_CONCURRENCY, ops::FLAT_MAP_PREFETCH)
+    }
+
+    /// [`flat_map`](Self::flat_map) with at most `concurrency` live inner streams, each asked for
+    /// `prefetch` items at a time.
+    ///
+    /// `concurrency == usize::MAX` asks the outer stream for everything at once.
+    ///
+    /// # Demand
+    ///
+    /// As [`flat_map`](Self::flat_map): `concurrency` outer items up front and one per completed
+    /// inner; `prefetch` per inner, topped up at 75% consumed.
+    ///
+    /// # Drops
+    ///
+    /// As [`flat_map`](Self::flat_map).
+    ///
+    /// # Panics
+    ///
+    /// If `concurrency` or `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// // Two inners at a time, 4 items prefetched from each.
+    /// let total = backflow::range(0..10u64)
+    ///     .flat_map_with(|i| backflow::range(0..i), 2, 4)
+    ///     .fold(0u64, |n, _| n + 1)
+    ///     .unwrap();
+    /// assert_eq!(total, 45);
+    /// ```
+    #[doc(alias = "flatMap")]
+    #[doc(alias = "mergeMap")]
+    #[doc(alias = "flatMapMerge")]
+    pub fn flat_map_with<Q, F>(
+        self,
+        f: F,
+        concurrency: usize,
+        prefetch: usize,
+    ) -> Flux<ops::FlatMap<P, F, Q::Item>>
+    where
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+        Q::Item: Send + 'static,
+    {
+        Flux::new(ops::FlatMap::new(self.publisher, f, concurrency, prefetch))
+    }
+
+    /// Maps each item to an inner stream and emits the inner streams one after another, in the
+    /// order of the items.
+    ///
+    /// The next inner is subscribed only when the previous one has completed. A long run of
+    /// inners that complete at once does not grow the stack.
+    ///
+    /// # Demand
+    ///
+    /// The outer stream is asked for 2 items up front and topped up as they are mapped (RxJava's
+    /// prefetch); at most 2 outer items wait. Downstream demand goes straight to the active inner,
+    /// and when it completes, whatever it still owed is asked of the next one (nothing delivered
+    /// is asked for twice). Inner items are not queued.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. An error from an inner, or a panic in `f`, ends the stream at once (the outer is
+    /// cancelled, waiting outer items are dropped). An error from the outer stream comes after the
+    /// inners of the items already received (Reactor's `concatMapDelayError`; Reactor's and RxJava's
+    /// plain `concatMap` cancel the active inner instead).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(1..4u32)
+    ///     .concat_map(|n| backflow::range(0..n))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 0, 1, 0, 1, 2]);
+    /// ```
+    #[doc(alias = "concatMap")]
+    #[doc(alias = "flatMapConcat")]
+    pub fn concat_map<Q, F>(self, f: F) -> Flux<ops::ConcatMap<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+        Q::Item: 'static,
+    {
+        Flux::new(ops::ConcatMap::new(self.publisher, f))
+    }
+
+    /// Maps each item to an inner stream and follows only the latest: a new item cancels the
+    /// previous inner stream and switches to its own.
+    ///
+    /// Completes when the outer stream and the last inner have completed.
+    ///
+    /// # Demand
+    ///
+    /// The outer stream is asked for everything at once (Reactor, RxJava): an item must be seen
+    /// as soon as it exists to switch to it. Each inner is asked for
+    /// [`FLAT_MAP_PREFETCH`](ops::FLAT_MAP_PREFETCH) (32) items into a bounded ring, topped up at
+    /// 75% consumed (RxJava's queued `switchMap`). Downstream demand is kept by the stage, so what
+    /// it did not get from the old inner is served by the new one.
+    ///
+    /// # Drops
+    ///
+    /// The items the previous inner queued and not yet emitted when it is switched away
+    /// ([`DropReason::Cancelled`](crate::DropReason::Cancelled), to [`on_drop`](Self::on_drop)).
+    /// Errors and cancel as [`flat_map`](Self::flat_map).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// // Synchronous inners finish before the next item arrives, so nothing is switched away.
+    /// let out = backflow::range(1..4u32)
+    ///     .switch_map(|n| backflow::range(0..n))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 0, 1, 0, 1, 2]);
+    /// ```
+    #[doc(alias = "switchMap")]
+    #[doc(alias = "flatMapLatest")]
+    pub fn switch_map<Q, F>(self, f: F) -> Flux<ops::SwitchMap<P, F, Q::Item>>
+    where
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher,
+        Q::Item: Send + 'static,
+    {
+        Flux::new(ops::SwitchMap::new(
+            self.publisher,
+            f,
+            ops::FLAT_MAP_PREFETCH,
+        ))
+    }
+
     /// Emits this stream's items, then `other`'s.
     ///
     /// # Demand

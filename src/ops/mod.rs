@@ -69,6 +69,12 @@ pub use chunks::Chunks;
 pub use drop::DropNoDemand;
 
 // ---- graphs (issue 5) ----
+mod concat_map;
+mod flat_map;
+mod switch_map;
+pub use concat_map::ConcatMap;
+pub use flat_map::{FlatMap, FLAT_MAP_CONCURRENCY, FLAT_MAP_PREFETCH};
+pub use switch_map::SwitchMap;
 mod broadcast;
 pub use broadcast::{Broadcast, BroadcastLane, Connection, Lane, Multicast, BROADCAST_PREFETCH};
 pub(crate) mod arbiter;
