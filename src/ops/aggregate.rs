@@ -71,10 +71,11 @@ pub(crate) struct Held<S, R> {
     upstream: SharedSubscription,
 }
 
-// SAFETY: the non-Sync fields are `downstream`, touched only by the thread that owns `gate` (the
+// Soundness: the non-Sync fields are `downstream`, touched only by the thread that owns `gate` (the
 // gate's AcqRel RMWs order successive owners), and `outcome`, written once by the upstream side
 // before the Release store of `ready` and touched afterwards only by a gate owner that has seen
 // `ready` with Acquire. S and R are Send, so handing them between threads that way is sound.
+// SAFETY: every access follows the protocol just described.
 unsafe impl<S: Send, R: Send> Sync for Held<S, R> {}
 // SAFETY: every field is Send when S and R are.
 unsafe impl<S: Send, R: Send> Send for Held<S, R> {}

@@ -218,10 +218,11 @@ struct State<O, F, S> {
     downstream: UnsafeCell<Downstream<S>>,
 }
 
-// SAFETY: `trampoline` is touched only by the owner of `gate` (AcqRel enter/leave order the
+// Soundness: `trampoline` is touched only by the owner of `gate` (AcqRel enter/leave order the
 // owners). `downstream` is touched by the active inner while `active` is set, and by the gate
 // owner only after an Acquire load of `active` read false, which pairs with the inner's Release
 // store made after its last access. O, F and S are Send (F also Sync, shared by reference).
+// SAFETY: every access follows the protocol just described.
 unsafe impl<O: Send, F: Send + Sync, S: Send> Sync for State<O, F, S> {}
 // SAFETY: as above; every field is Send under these bounds.
 unsafe impl<O: Send, F: Send + Sync, S: Send> Send for State<O, F, S> {}

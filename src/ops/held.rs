@@ -225,10 +225,11 @@ struct Flags {
     allowed: AtomicU64,
 }
 
-// SAFETY: the non-Sync fields are `drain`, touched only by the thread that owns `gate` (its AcqRel
+// Soundness: the non-Sync fields are `drain`, touched only by the thread that owns `gate` (its AcqRel
 // RMWs order successive owners), and `terminal`, written once by the upstream side before the
 // Release store of `done` and touched afterwards only by a gate owner that saw `done` with Acquire.
 // S and T are Send, so handing them between threads that way is sound.
+// SAFETY: every access follows the protocol just described.
 unsafe impl<S: Send, T: Send> Sync for Stage<S, T> {}
 // SAFETY: every field is Send when S and T are.
 unsafe impl<S: Send, T: Send> Send for Stage<S, T> {}

@@ -234,10 +234,11 @@ struct Shared<T, S> {
     drain: CachePadded<UnsafeCell<Drain<T, S>>>,
 }
 
-// SAFETY: `drain` (the only non-Sync field) is accessed solely by the thread that owns `gate`
+// Soundness: `drain` (the only non-Sync field) is accessed solely by the thread that owns `gate`
 // (`enter` returned true, until `leave` returns 0); the gate's AcqRel RMWs order those accesses.
 // Its contents (the consumer end, the downstream subscriber) are Send, so moving their use from one
 // owner thread to the next is sound. Every other field is Sync.
+// SAFETY: every access follows the protocol just described.
 unsafe impl<T: Send, S: Send> Sync for Shared<T, S> {}
 // SAFETY: every field is Send when T and S are.
 unsafe impl<T: Send, S: Send> Send for Shared<T, S> {}

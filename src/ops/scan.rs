@@ -92,11 +92,12 @@ struct Shared<S, A> {
     upstream: SharedSubscription,
 }
 
-// SAFETY: the non-Sync fields are handed between threads by `phase` as documented on it: `seed` and
+// Soundness: the non-Sync fields are handed between threads by `phase` as documented on it: `seed` and
 // `downstream` belong to the gate owner (serialised by the gate's AcqRel RMWs) until the owner's
 // Release CAS to `RUNNING`, then to the upstream side, which acquires that CAS before its first
 // access; `held` is written before the upstream side's Release CAS to `HELD` and read only by a gate
 // owner that acquired it. S and A are Send, so moving their use between threads is sound.
+// SAFETY: every access follows the protocol just described.
 unsafe impl<S: Send, A: Send> Sync for Shared<S, A> {}
 // SAFETY: every field is Send when S and A are.
 unsafe impl<S: Send, A: Send> Send for Shared<S, A> {}

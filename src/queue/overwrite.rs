@@ -209,10 +209,11 @@ impl<T> Producer<T> {
             }
         }
         slot.value.with_mut(|slot_value| {
-            // SAFETY: the slot is free for position `tail`: either its stamp says so (Acquire,
+            // Soundness: the slot is free for position `tail`: either its stamp says so (Acquire,
             // pairing with the consumer's Release after moving the old item out), or we just
             // moved the old item out ourselves. The consumer touches it only after the stamp
             // below says it holds `tail`.
+            // SAFETY: every access follows the protocol just described.
             unsafe { slot_value.cast::<T>().write(value) }
         });
         slot.stamp.store(tail.wrapping_add(1), Ordering::Release);

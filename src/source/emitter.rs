@@ -662,10 +662,11 @@ struct Shared<T> {
     epoch: std::time::Instant,
 }
 
-// SAFETY: `stage` is accessed only by the thread that owns `gate` (DrainGate::enter returned true,
+// Soundness: `stage` is accessed only by the thread that owns `gate` (DrainGate::enter returned true,
 // until leave returns 0), and the gate's AcqRel RMWs order those accesses; `outlet` likewise, and
 // under DropOldest additionally only while `outlet_lock` is held (the evicting producers hold it
 // too). The items they hold are `T: Send`; every other field is Sync.
+// SAFETY: every access follows the protocol just described.
 unsafe impl<T: Send> Sync for Shared<T> {}
 // SAFETY: every field is Send when `T` is: the cells hold the ring's consumer end and a boxed
 // `Send` subscriber.
