@@ -168,6 +168,40 @@ impl DrainGate {
         self.wip.fetch_sub(missed, Ordering::AcqRel) - missed
     }
 
+    /// Signals work; if the caller becomes the owner, runs `pass` until every signal is seen.
+    ///
+    /// The drain loop of every stage, written once: whoever moves the gate from 0 runs `pass`,
+    /// then again for each signal that arrived meanwhile, and releases the gate when none did.
+    ///
+    /// ```
+    /// use backflow::demand::DrainGate;
+    /// let gate = DrainGate::new();
+    /// let mut passes = 0;
+    /// gate.run(|| passes += 1);
+    /// assert_eq!(passes, 1);
+    /// assert!(!gate.is_busy());
+    /// ```
+    #[inline]
+    pub fn run(&self, pass: impl FnMut()) {
+        if self.enter() {
+            self.run_owned(pass);
+        }
+    }
+
+    /// Runs `pass` until every signal is seen, then releases the gate. The caller must own the
+    /// gate ([`enter`](Self::enter) returned `true`) and must not have left it.
+    #[inline]
+    pub fn run_owned(&self, mut pass: impl FnMut()) {
+        let mut missed = 1;
+        loop {
+            pass();
+            missed = self.leave(missed);
+            if missed == 0 {
+                return;
+            }
+        }
+    }
+
     /// Whether some thread is draining (or about to). For diagnostics and tests only.
     pub fn is_busy(&self) -> bool {
         self.wip.load(Ordering::Acquire) != 0

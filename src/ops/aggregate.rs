@@ -101,22 +101,18 @@ impl<S: Subscriber<R> + Send, R: Send> Subscription for Held<S, R> {
 impl<S: Subscriber<R>, R> Held<S, R> {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
     /// Runs passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.downstream.with_mut(|slot| {
                 // SAFETY: the caller owns the gate, so no other thread touches `downstream`.
                 self.pass(unsafe { &mut *slot })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, slot: &mut Option<S>) {
@@ -226,7 +222,7 @@ where
                 deliver_error(&mut downstream, panic);
             }
         });
-        held.drain_owned(1);
+        held.drain_owned();
         if !held.cancelled.load(Ordering::Acquire) {
             // The result depends on every item: ask for all of them (Reactor's reduce / count).
             subscription.request(UNBOUNDED);

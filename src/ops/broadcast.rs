@@ -746,17 +746,12 @@ impl<T: Clone + Send + 'static> Core<T> {
 
     fn drain(&self) {
         if self.gate.enter() {
-            let mut missed = 1;
-            loop {
+            self.gate.run_owned(|| {
                 self.owned.with_mut(|owned| {
                     // SAFETY: we own the gate, so no other thread touches `owned`.
                     self.pass(unsafe { &mut *owned })
                 });
-                missed = self.gate.leave(missed);
-                if missed == 0 {
-                    return;
-                }
-            }
+            });
         }
     }
 

@@ -239,17 +239,12 @@ where
         if !self.gate.enter() {
             return;
         }
-        let mut missed = 1;
-        loop {
+        self.gate.run_owned(|| {
             self.trampoline.with_mut(|trampoline| {
                 // SAFETY: we own the gate.
                 self.pass(unsafe { &mut *trampoline })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(self: &StdArc<Self>, trampoline: &mut Trampoline<O>) {

@@ -490,7 +490,7 @@ where
     #[inline]
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 }
@@ -550,7 +550,7 @@ where
         if core.subscribe_downstream() {
             subscribe_inputs(&core);
         }
-        core.drain_owned(1);
+        core.drain_owned();
     }
 
     /// Subscribes input `lane` to `source`, unless the operator already stopped.
@@ -594,17 +594,13 @@ where
     }
 
     /// Runs drain passes until the gate is released. Caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.owned.with_mut(|owned| {
                 // SAFETY: the caller owns the gate, so no other thread touches `owned`.
                 self.pass(unsafe { &mut *owned })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, owned: &mut Owned<D, S>) {

@@ -351,13 +351,13 @@ where
 {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
     /// Runs drain passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.owned.with_mut(|owned| {
                 // SAFETY: the caller owns the gate, so no other thread touches `owned`.
                 let owned = unsafe { &mut *owned };
@@ -367,11 +367,7 @@ where
                     self.terminate(owned, Err(panic));
                 }
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, owned: &mut Owned<T, S>) {
@@ -709,7 +705,7 @@ where
                 core.terminate(owned, Err(panic));
             }
         });
-        core.drain_owned(1);
+        core.drain_owned();
         // Outside the gate: a synchronous outer then hands over its items (and their inners'
         // items) one by one, each delivered before the next arrives, instead of queueing them all.
         if !core.stopped.load(Ordering::Acquire) {

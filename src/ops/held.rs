@@ -386,22 +386,18 @@ impl<I: Iterator> Iterator for Tally<'_, I> {
 impl<S: Subscriber<T>, T> Stage<S, T> {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
     /// Runs passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.drain.with_mut(|drain| {
                 // SAFETY: the caller owns the gate, so no other thread touches `drain`.
                 self.pass(unsafe { &mut *drain })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, d: &mut Drain<S, T>) {
@@ -852,7 +848,7 @@ where
                 deliver_error(&mut downstream, panic);
             }
         });
-        stage.drain_owned(1);
+        stage.drain_owned();
         if stage.flags.cancelled.load(Ordering::Acquire) {
             return upstream.cancel();
         }

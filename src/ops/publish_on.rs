@@ -332,17 +332,13 @@ where
     }
 
     /// Runs drain passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.drain.with_mut(|drain| {
                 // SAFETY: the caller owns the gate, so no other thread touches `drain`.
                 self.pass(unsafe { &mut *drain })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, drain: &mut Drain<T, S>) {
@@ -516,7 +512,7 @@ where
 {
     fn run(self: StdArc<Self>) {
         // Scheduled by whoever moved the gate from 0: this task owns it.
-        self.drain_owned(1);
+        self.drain_owned();
     }
 }
 
@@ -552,7 +548,7 @@ where
         // Nothing is delivered after a cancel, so the clean-up may run right here when no drain
         // is running (Reactor does the same); a running drain sees the flag and does it.
         if shared.gate.enter() {
-            shared.drain_owned(1);
+            shared.drain_owned();
         }
     }
 }

@@ -112,22 +112,18 @@ enum After {
 impl<S: Subscriber<A>, A> Shared<S, A> {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             match self.pass() {
                 After::Nothing => {}
                 // Outside the pass: a synchronous upstream may deliver items from inside `request`.
                 After::Request(n) => self.upstream.request(n),
             }
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self) -> After {
@@ -424,7 +420,7 @@ where
                 shared.fail(slot, panic);
             }
         });
-        shared.drain_owned(1);
+        shared.drain_owned();
     }
 
     #[inline]

@@ -173,8 +173,7 @@ struct Forwarder {
 
 impl Runnable for Forwarder {
     fn run(self: StdArc<Self>) {
-        let mut missed = 1;
-        loop {
+        self.gate.run_owned(|| {
             if !self.cancelled.load(Ordering::Relaxed) {
                 if self.invalid.swap(false, Ordering::AcqRel) {
                     self.upstream.request(0);
@@ -184,10 +183,6 @@ impl Runnable for Forwarder {
                     self.upstream.request(n);
                 }
             }
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 }

@@ -943,8 +943,7 @@ impl<T> Shared<T> {
 
     /// Runs drain passes until the gate is released. The caller owns the gate.
     fn drain_owned(&self) {
-        let mut missed = 1;
-        loop {
+        self.gate.run_owned(|| {
             #[cfg(not(loom))]
             self.drainer.store(thread_token(), Ordering::Relaxed);
             self.stage.with_mut(|stage| {
@@ -953,11 +952,7 @@ impl<T> Shared<T> {
             });
             #[cfg(not(loom))]
             self.drainer.store(0, Ordering::Relaxed);
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     /// One drain pass: adopt the subscriber, deliver what demand allows, deliver the end, discard

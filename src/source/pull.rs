@@ -134,28 +134,24 @@ where
         }
     });
     let _ = started;
-    subscription.drain_owned(1);
+    subscription.drain_owned();
 }
 
 impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
     /// Runs drain passes until the gate is released. Caller owns the gate.
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.active.with_mut(|slot| {
                 // SAFETY: the caller owns the gate, so no other thread touches `active`.
                 self.pass(unsafe { &mut *slot })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, slot: &mut Option<Active<P, S>>) {

@@ -214,7 +214,7 @@ where
             deliver_error(&mut active.subscriber, panic);
         }
     });
-    subscription.drain_owned(1);
+    subscription.drain_owned();
 }
 
 enum Pass {
@@ -230,21 +230,17 @@ where
 {
     fn drain(&self) {
         if self.gate.enter() {
-            self.drain_owned(1);
+            self.drain_owned();
         }
     }
 
-    fn drain_owned(&self, mut missed: usize) {
-        loop {
+    fn drain_owned(&self) {
+        self.gate.run_owned(|| {
             self.active.with_mut(|slot| {
                 // SAFETY: the caller owns the gate, so no other thread touches `active`.
                 self.pass(unsafe { &mut *slot })
             });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+        });
     }
 
     fn pass(&self, slot: &mut Option<Active<St, S>>) {
