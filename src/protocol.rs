@@ -260,6 +260,24 @@ pub(crate) fn deliver_error<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, er
     }
 }
 
+/// Delivers `on_complete`; a panic in it has no one left to signal, so it goes to the error hook.
+pub(crate) fn deliver_complete<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S) {
+    if let Err(panic) = catch("on_complete", || subscriber.on_complete()) {
+        crate::error::report_undeliverable(&panic);
+    }
+}
+
+/// Delivers the terminal signal `end` (`on_complete` or `on_error`), reporting a panic in either.
+pub(crate) fn deliver_terminal<T, S: Subscriber<T> + ?Sized>(
+    subscriber: &mut S,
+    end: Result<(), Error>,
+) {
+    match end {
+        Ok(()) => deliver_complete(subscriber),
+        Err(error) => deliver_error(subscriber, error),
+    }
+}
+
 /// Rejects a subscriber per rule 1.09: `on_subscribe` with a no-op subscription, then `on_error`.
 pub(crate) fn reject<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, error: Error) {
     match catch("on_subscribe", || {

@@ -147,21 +147,15 @@ impl<S: Subscriber<R>, R> Held<S, R> {
         let mut downstream = slot.take().expect("checked above");
         match outcome {
             Err(error) => deliver_error(&mut downstream, error),
-            Ok(None) => complete(&mut downstream),
+            Ok(None) => crate::protocol::deliver_complete::<R, _>(&mut downstream),
             Ok(Some(result)) => match catch("on_next", || downstream.on_next(result)) {
                 // A downstream that cancelled while handling the result gets no `on_complete`.
                 Ok(()) if self.cancelled.load(Ordering::Acquire) => {}
-                Ok(()) => complete(&mut downstream),
+                Ok(()) => crate::protocol::deliver_complete::<R, _>(&mut downstream),
                 // Rule 2.13: the panicking subscriber counts as cancelled; it hears of the panic.
                 Err(panic) => deliver_error(&mut downstream, panic),
             },
         }
-    }
-}
-
-fn complete<R, S: Subscriber<R>>(downstream: &mut S) {
-    if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-        report_undeliverable(&panic);
     }
 }
 

@@ -135,9 +135,7 @@ where
             }
             if owned.next == state.sources.len() {
                 let mut downstream = owned.downstream.take().expect("checked above");
-                if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
+                crate::protocol::deliver_complete(&mut downstream);
                 return None;
             }
             let _ = downstream;

@@ -327,9 +327,7 @@ where
         match error {
             Some(error) => deliver_error(&mut subscriber, error),
             None => {
-                if let Err(panic) = catch("on_complete", || subscriber.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
+                crate::protocol::deliver_complete(&mut subscriber);
             }
         }
         true

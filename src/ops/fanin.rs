@@ -646,14 +646,7 @@ where
             }
             return;
         }
-        match end {
-            Ok(()) => {
-                if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
-            }
-            Err(e) => deliver_error(&mut downstream, e),
-        }
+        crate::protocol::deliver_terminal(&mut downstream, end);
     }
 
     /// Stops before a terminal signal: no more items, every input cancelled, held items dropped.

@@ -25,9 +25,7 @@ use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
 use crate::error::Error;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
-use crate::protocol::{
-    catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
-};
+use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::queue::spsc;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, StdArc, UnsafeCell};
 
@@ -609,14 +607,7 @@ where
             }
             return;
         };
-        match end {
-            Ok(()) => {
-                if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
-            }
-            Err(e) => deliver_error(&mut downstream, e),
-        }
+        crate::protocol::deliver_terminal(&mut downstream, end);
     }
 
     fn take_error(&self) -> Error {

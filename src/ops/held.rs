@@ -455,14 +455,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
             }
             return;
         }
-        match end {
-            Ok(()) => {
-                if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                    report_undeliverable(&panic);
-                }
-            }
-            Err(error) => deliver_error(&mut downstream, error),
-        }
+        crate::protocol::deliver_terminal(&mut downstream, end);
     }
 
     /// Delivers held items while there is demand, in runs of up to [`RUN`].

@@ -18,9 +18,7 @@ use crate::error::{report_undeliverable, ChunkError, Error, PushError};
 use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
-use crate::protocol::{
-    catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
-};
+use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::queue::spsc::{self, Consumer, Producer};
 use crate::sched::{Runnable, Scheduler, Task, Worker};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, UnsafeCell};
@@ -394,14 +392,7 @@ where
                 report_undeliverable(&error);
             }
         } else {
-            match end {
-                Ok(()) => {
-                    if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                        report_undeliverable(&panic);
-                    }
-                }
-                Err(error) => deliver_error(&mut downstream, error),
-            }
+            crate::protocol::deliver_terminal(&mut downstream, end);
         }
         drop(downstream);
         self.discard_held(&mut drain.consumer);

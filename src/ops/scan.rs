@@ -208,7 +208,7 @@ impl<S: Subscriber<A>, A> Shared<S, A> {
         if let Some(mut downstream) = slot.take() {
             match terminal {
                 Some(Some(error)) => deliver_error(&mut downstream, error),
-                _ => complete(&mut downstream),
+                _ => crate::protocol::deliver_complete::<A, _>(&mut downstream),
             }
         }
     }
@@ -251,12 +251,6 @@ impl<S: Subscriber<A>, A> Shared<S, A> {
         if let Some(mut downstream) = slot.take() {
             deliver_error(&mut downstream, error);
         }
-    }
-}
-
-fn complete<A, S: Subscriber<A>>(downstream: &mut S) {
-    if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-        report_undeliverable(&panic);
     }
 }
 

@@ -176,14 +176,7 @@ impl<S> Serial<S> {
 
 /// Delivers a terminal signal to `downstream` and releases it; panics go to the error hook.
 fn finish<T, S: Subscriber<T>>(mut downstream: S, end: Result<(), Error>) {
-    match end {
-        Ok(()) => {
-            if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                crate::error::report_undeliverable(&panic);
-            }
-        }
-        Err(error) => deliver_error(&mut downstream, error),
-    }
+    crate::protocol::deliver_terminal(&mut downstream, end);
 }
 
 /// What a timed stage decides, under its lock, that it does next (outside the lock).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::ops::timed::{scheduler_or_default, SharedScheduler, Timed, TimerSlot};
 use crate::protocol::Subscription;
-use crate::protocol::{catch, deliver_error, Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{deliver_error, Publisher, SharedSubscription, Subscriber};
 use crate::sched::{Instant, Scheduler, Worker};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
@@ -286,9 +286,7 @@ where
 
     fn on_complete(&mut self) {
         if let Some(mut downstream) = self.shared.take_downstream() {
-            if let Err(panic) = catch("on_complete", || downstream.on_complete()) {
-                crate::error::report_undeliverable(&panic);
-            }
+            crate::protocol::deliver_complete(&mut downstream);
         }
     }
 }

@@ -774,9 +774,7 @@ where
     }
 
     fn complete(&mut self) {
-        if let Err(panic) = catch("on_complete", || self.0.on_complete()) {
-            report_undeliverable(&panic);
-        }
+        crate::protocol::deliver_complete(&mut self.0);
     }
 
     fn fail(&mut self, error: Error) {

@@ -192,14 +192,7 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
             }
             return;
         }
-        match end {
-            Ok(()) => {
-                if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
-            }
-            Err(e) => deliver_error(&mut active.subscriber, e),
-        }
+        crate::protocol::deliver_terminal(&mut active.subscriber, end);
     }
 }
 

@@ -273,14 +273,7 @@ where
             }
             return;
         }
-        match end {
-            Ok(()) => {
-                if let Err(panic) = catch("on_complete", || active.subscriber.on_complete()) {
-                    crate::error::report_undeliverable(&panic);
-                }
-            }
-            Err(e) => deliver_error(&mut active.subscriber, e),
-        }
+        crate::protocol::deliver_terminal(&mut active.subscriber, end);
     }
 
     fn emit(&self, active: &mut Active<St, S>) -> Pass {
