@@ -4,9 +4,8 @@
 //! The stage itself (ring, drain loop, demand) is shared with `drop_oldest` and `drop_newest`; it
 //! lives in `held.rs`.
 
-use crate::ops::held::Holding;
-use crate::ops::stage::{Configurable, StageOptions};
-use crate::protocol::{Publisher, Subscriber};
+use crate::ops::held::{holding_stage, Holding};
+use crate::protocol::Publisher;
 
 /// What a holding stage does when an item arrives and its buffer is full.
 ///
@@ -49,38 +48,4 @@ impl<P: Publisher> Buffer<P> {
     }
 }
 
-impl<P: Publisher + Clone> Clone for Buffer<P> {
-    fn clone(&self) -> Self {
-        Buffer {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<P: Publisher + std::fmt::Debug> std::fmt::Debug for Buffer<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl<P: Publisher> Configurable for Buffer<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.inner.options
-    }
-}
-
-impl<P> Publisher for Buffer<P>
-where
-    P: Publisher,
-    P::Item: Send + 'static,
-{
-    type Item = P::Item;
-
-    fn subscribe<S>(&self, subscriber: S)
-    where
-        S: Subscriber<P::Item> + 'static,
-    {
-        self.inner.subscribe(subscriber)
-    }
-}
+holding_stage!(Buffer);

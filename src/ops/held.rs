@@ -42,6 +42,50 @@ const RUN: u64 = 1024;
 /// One arrival in this many is time-stamped to measure queue wait (when metrics are on).
 const WAIT_SAMPLE_EVERY: u64 = 64;
 
+/// Implements `Clone`, `Debug`, `Configurable` and `Publisher` for a public stage type that is a
+/// newtype over [`Holding`] (`buffer`, `drop_oldest`, `drop_newest`): they differ only in the
+/// overflow policy they build the holding stage with.
+macro_rules! holding_stage {
+    ($stage:ident) => {
+        impl<P: Publisher + Clone> Clone for $stage<P> {
+            fn clone(&self) -> Self {
+                $stage {
+                    inner: self.inner.clone(),
+                }
+            }
+        }
+
+        impl<P: Publisher + std::fmt::Debug> std::fmt::Debug for $stage<P> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.inner.fmt(f)
+            }
+        }
+
+        impl<P: Publisher> $crate::ops::stage::Configurable for $stage<P> {
+            type Dropped = P::Item;
+            fn options_mut(&mut self) -> &mut $crate::ops::stage::StageOptions<P::Item> {
+                &mut self.inner.options
+            }
+        }
+
+        impl<P> Publisher for $stage<P>
+        where
+            P: Publisher,
+            P::Item: Send + 'static,
+        {
+            type Item = P::Item;
+
+            fn subscribe<S>(&self, subscriber: S)
+            where
+                S: $crate::protocol::Subscriber<P::Item> + 'static,
+            {
+                self.inner.subscribe(subscriber)
+            }
+        }
+    };
+}
+pub(crate) use holding_stage;
+
 /// The configuration of a holding stage; the publisher types of the operators wrap it.
 pub(crate) struct Holding<P: Publisher> {
     upstream: P,
