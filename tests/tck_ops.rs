@@ -268,3 +268,12 @@ publisher_tck!(
     PublisherOptions::default()
         .failing_factory(|| failing::<u64>().timeout(std::time::Duration::from_secs(3600)))
 );
+publisher_tck!(
+    combine_latest_with_a_constant,
+    |n| backflow::combine_latest(backflow::just(10u64), backflow::range(0..n), |a, b| a + b),
+    PublisherOptions::default().failing_factory(|| backflow::combine_latest(
+        backflow::just(1u64),
+        failing::<u64>(),
+        |a, b| a + b
+    ))
+);
