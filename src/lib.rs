@@ -36,6 +36,9 @@ pub mod demand;
 pub mod error;
 pub mod flux;
 pub mod metrics;
+// ecosystem: every stage's metrics reported to the `metrics` facade (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub mod metrics_facade;
 pub mod ops;
 pub mod protocol;
 pub mod queue;
