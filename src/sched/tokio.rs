@@ -73,7 +73,7 @@ const PASS_BUDGET: usize = 64;
 ///     .unwrap();
 /// let sum = runtime.block_on(async {
 ///     let on_tokio = Tokio::current();
-///     let mut stream = backflow::range(1..=100u64)
+///     let mut stream = backflow::range(1..101u64)
 ///         .subscribe_on(on_tokio.clone())
 ///         .map(|x| x * 2)
 ///         .publish_on(on_tokio)
