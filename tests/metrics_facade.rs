@@ -72,23 +72,23 @@ fn assert_same(snap: &MetricsSnapshot) {
 }
 
 fn assert_same_in(values: &Values, snap: &MetricsSnapshot) {
-    assert_eq!(counter(&values, "backflow_received_total"), snap.received);
-    assert_eq!(counter(&values, "backflow_emitted_total"), snap.emitted);
-    assert_eq!(counter(&values, "backflow_rejected_total"), snap.rejected);
-    assert_eq!(counter(&values, "backflow_throttled_total"), snap.throttled);
-    assert_eq!(counter(&values, "backflow_requested_total"), snap.requested);
+    assert_eq!(counter(values, "backflow_received_total"), snap.received);
+    assert_eq!(counter(values, "backflow_emitted_total"), snap.emitted);
+    assert_eq!(counter(values, "backflow_rejected_total"), snap.rejected);
+    assert_eq!(counter(values, "backflow_throttled_total"), snap.throttled);
+    assert_eq!(counter(values, "backflow_requested_total"), snap.requested);
     for reason in DropReason::ALL {
         let label = format!("reason={}", reason.as_str());
         assert_eq!(
-            counter_with(&values, "backflow_dropped_total", &[&label]),
+            counter_with(values, "backflow_dropped_total", &[&label]),
             snap.dropped.get(reason),
             "{reason}"
         );
     }
-    assert_eq!(gauge(&values, "backflow_buffered"), snap.buffered as f64);
-    assert_eq!(gauge(&values, "backflow_capacity"), snap.capacity as f64);
+    assert_eq!(gauge(values, "backflow_buffered"), snap.buffered as f64);
+    assert_eq!(gauge(values, "backflow_capacity"), snap.capacity as f64);
     assert_eq!(
-        gauge(&values, "backflow_paused"),
+        gauge(values, "backflow_paused"),
         f64::from(u8::from(snap.paused))
     );
 }

@@ -7,7 +7,6 @@ mod tck_common;
 
 use std::sync::OnceLock;
 
-use backflow::prelude::*;
 use backflow::sched::Tokio;
 use backflow::tck::PublisherOptions;
 use tck_common::failing;
