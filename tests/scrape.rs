@@ -66,6 +66,19 @@ fn example_binary() -> PathBuf {
     if release {
         build.arg("--release");
     }
+    // The features this test was built with: the example `cargo test` built is then up to date,
+    // and the build below is a no-op instead of a rebuild of the crate with other features.
+    let features: Vec<&str> = [
+        ("tokio", cfg!(feature = "tokio")),
+        ("metrics", cfg!(feature = "metrics")),
+        ("tck", cfg!(feature = "tck")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
     let status = wait_bounded(
         build.spawn().expect("cargo runs"),
         BUILD_LIMIT,

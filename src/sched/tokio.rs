@@ -35,6 +35,9 @@ const PASS_BUDGET: usize = 64;
 ///   *pass*), which runs it and then whatever was queued meanwhile, up to 64 tasks, and spawns a
 ///   fresh pass for the rest, so one busy stream yields to the runtime's other tasks instead of
 ///   holding a worker thread.
+/// - On a `current_thread` runtime, passes run only while its thread is driving it (inside
+///   `block_on`): consume such a stream from async code on that runtime, not by blocking a thread
+///   on it from outside.
 /// - A pass runs user code (`map`, `on_next`, ...) on a tokio worker thread, which must not block.
 ///   For blocking user code build the scheduler with [`blocking`](Tokio::blocking): every pass then
 ///   goes through [`spawn_blocking`](Handle::spawn_blocking), onto tokio's blocking pool.
