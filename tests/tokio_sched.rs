@@ -201,6 +201,25 @@ async fn a_cancelled_delayed_task_never_runs() {
     assert!(!kept.cancel());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_already_due_runs_on_tokio_not_nested_in_the_caller() {
+    let on = Tokio::current();
+    for scheduler in [on.clone(), Tokio::current()] {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let caller = std::thread::current().id();
+        // This test's body runs on the runtime's block_on thread, not on a worker.
+        scheduler.schedule_after(Duration::ZERO, move || {
+            let _ = tx.send((std::thread::current().id() != caller, on_tokio_worker()));
+        });
+        assert_eq!(rx.await.unwrap(), (true, true));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    on.worker().schedule_after(Duration::ZERO, move || {
+        let _ = tx.send(on_tokio_worker());
+    });
+    assert!(rx.await.unwrap());
+}
+
 #[test]
 fn blocking_passes_leave_the_async_workers_free() {
     // One async worker. The pipeline's user code blocks until an async task sends it a value: on

@@ -247,7 +247,14 @@ impl Inner {
             deadline,
         };
         if deadline <= self.now() {
-            fire.fire();
+            // Due already: as soon as possible, but on tokio, never nested in the caller.
+            let mut fire = fire;
+            if let Some(timed) = fire.timed.take() {
+                match fire.serial.take() {
+                    Some(serial) => serial.submit(Task::from_runnable(timed)),
+                    None => self.spawn(Job::Plain(Task::from_runnable(timed))),
+                }
+            }
             return TaskHandle::new(timed);
         }
         let due = self.epoch.checked_add(deadline.since_epoch());
