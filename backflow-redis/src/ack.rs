@@ -89,6 +89,12 @@ impl AckShared {
         self.lock().inflight.contains(id)
     }
 
+    /// Entries held here: delivered and not let go, or acked and not yet sent.
+    pub(crate) fn held(&self) -> u64 {
+        let st = self.lock();
+        (st.queue.len() + st.inflight.len()) as u64
+    }
+
     pub(crate) fn ack(&self, id: String) {
         let mut st = self.lock();
         st.inflight.remove(&id);

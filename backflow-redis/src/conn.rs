@@ -117,7 +117,7 @@ pub(crate) fn sleep_unless(d: Duration, stop: impl Fn() -> bool) -> bool {
 #[derive(Debug)]
 pub(crate) struct RawEntry {
     pub(crate) id: String,
-    pub(crate) fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    pub(crate) fields: Option<crate::entry::Fields>,
 }
 
 pub(crate) fn bytes(v: Value) -> Option<Vec<u8>> {
@@ -162,7 +162,10 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let mut pair = array(item).ok_or_else(|| bad("entry"))?.into_iter();
-        let id = pair.next().and_then(string).ok_or_else(|| bad("entry id"))?;
+        let id = pair
+            .next()
+            .and_then(string)
+            .ok_or_else(|| bad("entry id"))?;
         let fields = match pair.next() {
             None | Some(Value::Nil) => None,
             Some(Value::Map(m)) => Some(
@@ -177,7 +180,10 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
                 let mut it = flat.into_iter();
                 while let Some(k) = it.next() {
                     let v = it.next().ok_or_else(|| bad("entry fields"))?;
-                    fields.push((bytes(k).ok_or_else(|| bad("field"))?, bytes(v).unwrap_or_default()));
+                    fields.push((
+                        bytes(k).ok_or_else(|| bad("field"))?,
+                        bytes(v).unwrap_or_default(),
+                    ));
                 }
                 Some(fields)
             }
@@ -211,7 +217,10 @@ pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
 /// `XAUTOCLAIM` reply: next cursor, claimed entries, IDs found deleted (Redis ≥ 7.0).
 pub(crate) fn parse_xautoclaim(v: Value) -> Result<(String, Vec<RawEntry>, Vec<String>), String> {
     let mut parts = array(v).ok_or_else(|| bad("XAUTOCLAIM"))?.into_iter();
-    let cursor = parts.next().and_then(string).ok_or_else(|| bad("XAUTOCLAIM cursor"))?;
+    let cursor = parts
+        .next()
+        .and_then(string)
+        .ok_or_else(|| bad("XAUTOCLAIM cursor"))?;
     let entries = parse_entries(parts.next().unwrap_or(Value::Nil))?;
     let deleted = array(parts.next().unwrap_or(Value::Nil))
         .unwrap_or_default()
@@ -233,7 +242,10 @@ pub(crate) fn parse_xpending(v: Value) -> Result<Vec<(String, String, u64, u64)>
         let idle = int(&row[2]).unwrap_or(0).max(0) as u64;
         let count = int(&row[3]).unwrap_or(1).max(0) as u64;
         let mut it = row.into_iter();
-        let id = it.next().and_then(string).ok_or_else(|| bad("XPENDING id"))?;
+        let id = it
+            .next()
+            .and_then(string)
+            .ok_or_else(|| bad("XPENDING id"))?;
         let consumer = it.next().and_then(string).unwrap_or_default();
         out.push((id, consumer, idle, count));
     }
@@ -260,7 +272,10 @@ mod tests {
         let e = parse_xreadgroup(reply).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].id, "1-0");
-        assert_eq!(e[0].fields.as_deref(), Some(&[(b"n".to_vec(), b"7".to_vec())][..]));
+        assert_eq!(
+            e[0].fields.as_deref(),
+            Some(&[(b"n".to_vec(), b"7".to_vec())][..])
+        );
         assert!(e[1].fields.is_none());
         assert!(parse_xreadgroup(Value::Nil).unwrap().is_empty());
     }
@@ -273,7 +288,10 @@ mod tests {
             Value::Array(vec![bulk("4-0")]),
         ]);
         let (cursor, entries, deleted) = parse_xautoclaim(reply).unwrap();
-        assert_eq!((cursor.as_str(), entries.len(), deleted), ("0-0", 1, vec!["4-0".to_string()]));
+        assert_eq!(
+            (cursor.as_str(), entries.len(), deleted),
+            ("0-0", 1, vec!["4-0".to_string()])
+        );
         let pending = Value::Array(vec![Value::Array(vec![
             bulk("3-0"),
             bulk("w1"),
@@ -291,7 +309,9 @@ mod tests {
     fn backoff_grows_to_its_cap_with_bounded_jitter() {
         let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(80));
         let delays: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
-        assert!(delays[0] >= Duration::from_micros(7500) && delays[0] <= Duration::from_micros(12500));
+        assert!(
+            delays[0] >= Duration::from_micros(7500) && delays[0] <= Duration::from_micros(12500)
+        );
         assert!(delays[5] >= Duration::from_millis(60) && delays[5] <= Duration::from_millis(100));
         b.reset();
         assert!(b.next_delay() <= Duration::from_micros(12500));

@@ -6,23 +6,26 @@ use std::sync::Arc;
 
 use crate::ack::AckLink;
 
+/// The field/value pairs of a stream entry, in stream order.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One stream entry as the decoder sees it: its ID and its field/value pairs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     id: String,
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: Fields,
 }
 
 impl Entry {
     /// An entry (for testing decoders without a server).
-    pub fn new(id: impl Into<String>, fields: Vec<(Vec<u8>, Vec<u8>)>) -> Entry {
+    pub fn new(id: impl Into<String>, fields: Fields) -> Entry {
         Entry {
             id: id.into(),
             fields,
         }
     }
 
-    pub(crate) fn into_parts(self) -> (String, Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(crate) fn into_parts(self) -> (String, Fields) {
         (self.id, self.fields)
     }
 

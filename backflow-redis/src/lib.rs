@@ -71,7 +71,7 @@ mod sink;
 mod source;
 mod url;
 
-pub use entry::{Delivery, Entry, Ticket};
+pub use entry::{Delivery, Entry, Fields, Ticket};
 pub use metrics::{RedisMetrics, RedisSnapshot};
 pub use sink::{RedisStreamSink, SinkConfig, SinkHandle, SinkReport};
 pub use source::{ClaimConfig, DeadLetterConfig, RedisStreamSource, SourceConfig};

@@ -167,11 +167,7 @@ impl RedisMetrics {
     }
 
     fn labels(&self) -> String {
-        let mut out = format!(
-            "role=\"{}\",stream=\"{}\"",
-            self.role,
-            escape(&self.stream)
-        );
+        let mut out = format!("role=\"{}\",stream=\"{}\"", self.role, escape(&self.stream));
         if !self.group.is_empty() {
             let _ = write!(
                 out,
@@ -190,18 +186,73 @@ pub fn prometheus(all: &[&RedisMetrics]) -> String {
     let snaps: Vec<(String, RedisSnapshot)> =
         all.iter().map(|m| (m.labels(), m.snapshot())).collect();
     let mut out = String::new();
-    let families: [(&str, &str, &str, fn(&RedisSnapshot) -> f64); 11] = [
-        ("backflow_redis_fetched_total", "counter", "Entries read from the stream.", |s| s.fetched as f64),
-        ("backflow_redis_acked_total", "counter", "Entries acknowledged with XACK.", |s| s.acked as f64),
-        ("backflow_redis_pending", "gauge", "Entries held un-acknowledged by this consumer.", |s| s.pending as f64),
-        ("backflow_redis_reclaimed_total", "counter", "Entries taken over with XAUTOCLAIM.", |s| s.reclaimed as f64),
-        ("backflow_redis_dead_lettered_total", "counter", "Entries moved to the dead-letter stream.", |s| s.dead_lettered as f64),
-        ("backflow_redis_deleted_total", "counter", "Pending entries found deleted from the stream.", |s| s.deleted as f64),
-        ("backflow_redis_reconnects_total", "counter", "Connections re-established after a failure.", |s| s.reconnects as f64),
-        ("backflow_redis_written_total", "counter", "Entries written with XADD.", |s| s.written as f64),
-        ("backflow_redis_round_trip_seconds_sum", "counter", "Total time of fetch/write round trips.", |s| s.round_trip_sum.as_secs_f64()),
-        ("backflow_redis_round_trip_seconds_count", "counter", "Number of fetch/write round trips.", |s| s.round_trips as f64),
-        ("backflow_redis_round_trip_max_seconds", "gauge", "Longest fetch/write round trip.", |s| s.round_trip_max.as_secs_f64()),
+    let families: [Family; 11] = [
+        (
+            "backflow_redis_fetched_total",
+            "counter",
+            "Entries read from the stream.",
+            |s| s.fetched as f64,
+        ),
+        (
+            "backflow_redis_acked_total",
+            "counter",
+            "Entries acknowledged with XACK.",
+            |s| s.acked as f64,
+        ),
+        (
+            "backflow_redis_pending",
+            "gauge",
+            "Entries held un-acknowledged by this consumer.",
+            |s| s.pending as f64,
+        ),
+        (
+            "backflow_redis_reclaimed_total",
+            "counter",
+            "Entries taken over with XAUTOCLAIM.",
+            |s| s.reclaimed as f64,
+        ),
+        (
+            "backflow_redis_dead_lettered_total",
+            "counter",
+            "Entries moved to the dead-letter stream.",
+            |s| s.dead_lettered as f64,
+        ),
+        (
+            "backflow_redis_deleted_total",
+            "counter",
+            "Pending entries found deleted from the stream.",
+            |s| s.deleted as f64,
+        ),
+        (
+            "backflow_redis_reconnects_total",
+            "counter",
+            "Connections re-established after a failure.",
+            |s| s.reconnects as f64,
+        ),
+        (
+            "backflow_redis_written_total",
+            "counter",
+            "Entries written with XADD.",
+            |s| s.written as f64,
+        ),
+        (
+            "backflow_redis_round_trip_seconds_sum",
+            "counter",
+            "Total time of fetch/write round trips.",
+            |s| s.round_trip_sum.as_secs_f64(),
+        ),
+        (
+            "backflow_redis_round_trip_seconds_count",
+            "counter",
+            "Number of fetch/write round trips.",
+            |s| s.round_trips as f64,
+        ),
+        (
+            "backflow_redis_round_trip_max_seconds",
+            "gauge",
+            "Longest fetch/write round trip.",
+            |s| s.round_trip_max.as_secs_f64(),
+        ),
     ];
     for (name, kind, help, value) in families {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -212,6 +263,14 @@ pub fn prometheus(all: &[&RedisMetrics]) -> String {
     }
     out
 }
+
+/// `(name, type, help, value)` of one metric family.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RedisSnapshot) -> f64,
+);
 
 fn escape(value: &str) -> String {
     value
@@ -239,8 +298,14 @@ mod tests {
         assert_eq!((s.dead_lettered, s.reconnects, s.round_trips), (1, 1, 1));
         let text = m.prometheus();
         let labels = r#"role="source",stream="jobs",group="g\"1",consumer="w1""#;
-        assert!(text.contains(&format!("backflow_redis_fetched_total{{{labels}}} 10")), "{text}");
-        assert!(text.contains(&format!("backflow_redis_pending{{{labels}}} 3")), "{text}");
+        assert!(
+            text.contains(&format!("backflow_redis_fetched_total{{{labels}}} 10")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("backflow_redis_pending{{{labels}}} 3")),
+            "{text}"
+        );
         assert!(text.contains("# TYPE backflow_redis_dead_lettered_total counter"));
         assert_eq!(m.stage().snapshot().buffered, 3);
     }

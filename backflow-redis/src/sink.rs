@@ -446,8 +446,7 @@ where
             let pending = shared.lock().items.len() as u64;
             self.metrics.set_pending(pending);
             if let Some(f) = self.after_write.as_mut() {
-                if let Err(p) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch)))
+                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch)))
                 {
                     shared.cancel_upstream();
                     return Err(Error::panicked("the sink's after_write", p));

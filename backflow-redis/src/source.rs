@@ -45,7 +45,10 @@ impl Default for ClaimConfig {
 impl ClaimConfig {
     fn refresh_every(&self) -> Duration {
         let cap = (self.min_idle / 2).max(Duration::from_millis(1));
-        self.refresh.unwrap_or(self.min_idle / 4).min(cap).max(Duration::from_millis(1))
+        self.refresh
+            .unwrap_or(self.min_idle / 4)
+            .min(cap)
+            .max(Duration::from_millis(1))
     }
 }
 
@@ -77,6 +80,7 @@ pub struct SourceConfig {
     ack_interval: Duration,
     ack_batch: usize,
     backoff: (Duration, Duration),
+    complete_when_idle: Option<Duration>,
 }
 
 impl fmt::Debug for SourceConfig {
@@ -122,7 +126,19 @@ impl SourceConfig {
             ack_interval: Duration::from_millis(5),
             ack_batch: 256,
             backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            complete_when_idle: None,
         }
+    }
+
+    /// Drain mode, for batch jobs: complete the stream (`on_complete`) once nothing has arrived
+    /// for `idle` (and at least `min_idle + claim.interval`), this consumer's pending history is
+    /// read, and no other consumer holds entries it stopped refreshing (a dead consumer's entries
+    /// are reclaimed first). Deliveries still held downstream can be acknowledged after
+    /// completion. Best effort: entries of a consumer that dies in the last `2 × refresh` before
+    /// the others complete stay pending for the next run (nothing is lost). Default: never.
+    pub fn complete_when_idle(mut self, idle: Duration) -> Self {
+        self.complete_when_idle = Some(idle);
+        self
     }
 
     /// The most entries one fetch asks for (also capped by demand). Default 256.
@@ -229,9 +245,9 @@ type Decoder<T> = dyn Fn(&Entry) -> Result<T, String> + Send + Sync;
 /// # Signals
 ///
 /// Unicast: each `subscribe` runs its own reader and acknowledger under the configured consumer
-/// name, so subscribe once at a time per name. The stream is endless: it terminates only with
-/// `on_error` (an unrecoverable server reply such as `WRONGTYPE` or a failed `AUTH`, or a panic in
-/// `on_next`), never with `on_complete`. `cancel` stops reading within `block` and leaves every
+/// name, so subscribe once at a time per name. The stream is endless unless
+/// [`SourceConfig::complete_when_idle`] is set: it terminates with `on_error` on an
+/// unrecoverable server reply (such as `WRONGTYPE` or a failed `AUTH`) or a panic in `on_next`. `cancel` stops reading within `block` and leaves every
 /// un-acknowledged entry pending for others.
 pub struct RedisStreamSource<T> {
     cfg: Arc<SourceConfig>,
@@ -336,6 +352,7 @@ impl<T: Send + 'static> Publisher for RedisStreamSource<T> {
             history: Some("0".into()),
             cursor: "0-0".into(),
             next_claim: Instant::now(),
+            last_activity: Instant::now(),
         };
         // The subscriber moves to the reader thread: on_subscribe above happens-before its first
         // on_next there (thread spawn), and only that thread signals it from now on (rule 1.03).
@@ -414,6 +431,8 @@ enum Stop {
     Connection,
     /// A terminal error for the subscriber.
     Fatal(Error),
+    /// Drain mode found nothing left: complete.
+    Drained,
 }
 
 struct Reader<T> {
@@ -429,6 +448,7 @@ struct Reader<T> {
     history: Option<String>,
     cursor: String,
     next_claim: Instant,
+    last_activity: Instant,
 }
 
 /// Where a batch of entries came from.
@@ -445,7 +465,8 @@ impl<T: Send + 'static> Reader<T> {
             match self.step(&mut subscriber) {
                 Ok(()) => {}
                 Err(Stop::Cancelled) => break None,
-                Err(Stop::Fatal(e)) => break Some(e),
+                Err(Stop::Fatal(e)) => break Some(Err(e)),
+                Err(Stop::Drained) => break Some(Ok(())),
                 Err(Stop::Connection) => {
                     self.con = None;
                     let delay = self.backoff.next_delay();
@@ -458,8 +479,10 @@ impl<T: Send + 'static> Reader<T> {
         self.control.cancelled.store(true, Ordering::Release);
         if self.control.invalid.load(Ordering::Acquire) {
             deliver_error(&mut subscriber, Error::invalid_demand());
-        } else if let Some(e) = end {
+        } else if let Some(Err(e)) = end {
             deliver_error(&mut subscriber, e);
+        } else if let Some(Ok(())) = end {
+            let _ = catch(|| subscriber.on_complete());
         }
         // Dropping `self.acks` (with the subscriber) lets the acknowledger flush and stop once
         // every outstanding ticket is gone too.
@@ -494,8 +517,8 @@ impl<T: Send + 'static> Reader<T> {
 
     fn connect(&mut self) -> Result<(), Stop> {
         let cfg = &self.cfg;
-        let opened = conn::open(&cfg.url, cfg.connect_timeout, cfg.read_timeout())
-            .and_then(|mut c| {
+        let opened =
+            conn::open(&cfg.url, cfg.connect_timeout, cfg.read_timeout()).and_then(|mut c| {
                 conn::create_group(&mut c, &cfg.stream, &cfg.group, &cfg.start).map(|()| c)
             });
         match opened {
@@ -588,7 +611,67 @@ impl<T: Send + 'static> Reader<T> {
         self.metrics.round_trip(started.elapsed());
         let entries = self.entries(conn::parse_xreadgroup(reply))?;
         self.metrics.fetched(entries.len() as u64, count);
+        if entries.is_empty() {
+            self.check_drained()?;
+        }
         self.handle(subscriber, entries, Origin::New)
+    }
+
+    /// In drain mode, after an empty read: `Stop::Drained` once quiet long enough (and at least
+    /// `min_idle + claim.interval`, so entries of a consumer that died before the quiet period
+    /// would have been reclaimed), no other consumer holds an entry it has stopped refreshing,
+    /// and every entry pending under this consumer is one it holds.
+    fn check_drained(&mut self) -> Result<(), Stop> {
+        let Some(idle) = self.cfg.complete_when_idle else {
+            return Ok(());
+        };
+        let quiet = idle.max(self.cfg.claim.min_idle + self.cfg.claim.interval);
+        if self.last_activity.elapsed() < quiet {
+            return Ok(());
+        }
+        let cfg = self.cfg.clone();
+        let stale_ms = (cfg.claim.refresh_every() * 2).as_millis() as u64;
+        let reply = self.query(
+            redis::cmd("XPENDING")
+                .arg(&cfg.stream)
+                .arg(&cfg.group)
+                .arg("IDLE")
+                .arg(stale_ms)
+                .arg("-")
+                .arg("+")
+                .arg(100),
+            "XPENDING",
+        )?;
+        let stale = conn::parse_xpending(reply).map_err(|e| Stop::Fatal(Error::msg(e)))?;
+        if stale
+            .iter()
+            .any(|(_, consumer, _, _)| *consumer != cfg.consumer)
+        {
+            return Ok(()); // a dead consumer's entries: wait for min_idle and reclaim them
+        }
+        let reply = self.query(
+            redis::cmd("XPENDING").arg(&cfg.stream).arg(&cfg.group),
+            "XPENDING",
+        )?;
+        let mut mine = 0u64;
+        if let Value::Array(parts) = reply {
+            if let Some(Value::Array(consumers)) = parts.into_iter().nth(3) {
+                for c in consumers {
+                    if let Value::Array(pair) = c {
+                        let n = pair.get(1).and_then(conn::int).unwrap_or(0).max(0) as u64;
+                        let name = pair.into_iter().next().and_then(conn::string);
+                        if name.as_deref() == Some(cfg.consumer.as_str()) {
+                            mine = n;
+                        }
+                    }
+                }
+            }
+        }
+        if mine <= self.acks.shared().held() {
+            Err(Stop::Drained)
+        } else {
+            Ok(())
+        }
     }
 
     fn entries(&self, parsed: Result<Vec<RawEntry>, String>) -> Result<Vec<RawEntry>, Stop> {
@@ -632,6 +715,7 @@ impl<T: Send + 'static> Reader<T> {
         if entries.is_empty() {
             return Ok(());
         }
+        self.last_activity = Instant::now();
         if origin == Origin::Claimed {
             self.metrics.reclaimed(entries.len() as u64);
         }
@@ -715,7 +799,10 @@ impl<T: Send + 'static> Reader<T> {
         let cfg = self.cfg.clone();
         if !gone.is_empty() {
             self.query(
-                redis::cmd("XACK").arg(&cfg.stream).arg(&cfg.group).arg(&gone),
+                redis::cmd("XACK")
+                    .arg(&cfg.stream)
+                    .arg(&cfg.group)
+                    .arg(&gone),
                 "XACK",
             )?;
             self.metrics.deleted(gone.len() as u64);

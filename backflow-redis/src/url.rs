@@ -155,7 +155,10 @@ mod tests {
             assert!(!text.contains("alice") && !text.contains("p%40ss") && !text.contains("p@ss"));
             assert!(text.contains("localhost:6390/2"), "{text}");
         }
-        assert_eq!(url.scrub("auth p@ss failed for alice"), "auth *** failed for ***");
+        assert_eq!(
+            url.scrub("auth p@ss failed for alice"),
+            "auth *** failed for ***"
+        );
     }
 
     #[test]

@@ -132,7 +132,10 @@ impl RedisServer {
                 let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
                 panic!("redis-server exited at start ({status}):\n{log}");
             }
-            assert!(Instant::now() < deadline, "redis-server did not come up within {STARTUP:?}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not come up within {STARTUP:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -217,11 +220,17 @@ pub fn fill(con: &mut redis::Connection, stream: &str, n: u64) {
 
 /// Every entry ID of `stream`, in order.
 pub fn all_ids(con: &mut redis::Connection, stream: &str) -> Vec<String> {
-    all_entries(con, stream).into_iter().map(|(id, _)| id).collect()
+    all_entries(con, stream)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// Every entry of `stream` as `(id, fields)`, read in pages of 10 000.
-pub fn all_entries(con: &mut redis::Connection, stream: &str) -> Vec<(String, Vec<(String, String)>)> {
+pub fn all_entries(
+    con: &mut redis::Connection,
+    stream: &str,
+) -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
     let mut start = "-".to_string();
     loop {
@@ -238,7 +247,9 @@ pub fn all_entries(con: &mut redis::Connection, stream: &str) -> Vec<(String, Ve
             start = format!("({last}");
         }
         out.extend(page.into_iter().map(|(id, f)| {
-            let pairs = f.chunks(2).map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()));
+            let pairs = f
+                .chunks(2)
+                .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()));
             (id, pairs.collect())
         }));
         if n < 10_000 {
@@ -260,7 +271,11 @@ pub fn calls(con: &mut redis::Connection, command: &str) -> u64 {
 
 /// `XPENDING stream group` summary count.
 pub fn pending(con: &mut redis::Connection, stream: &str, group: &str) -> u64 {
-    let v: redis::Value = redis::cmd("XPENDING").arg(stream).arg(group).query(con).unwrap();
+    let v: redis::Value = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .query(con)
+        .unwrap();
     match v {
         redis::Value::Array(a) => match a.first() {
             Some(redis::Value::Int(n)) => *n as u64,
@@ -271,7 +286,12 @@ pub fn pending(con: &mut redis::Connection, stream: &str, group: &str) -> u64 {
 }
 
 /// Pending entry IDs of one consumer.
-pub fn pending_of(con: &mut redis::Connection, stream: &str, group: &str, consumer: &str) -> Vec<String> {
+pub fn pending_of(
+    con: &mut redis::Connection,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+) -> Vec<String> {
     let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
         .arg(stream)
         .arg(group)
