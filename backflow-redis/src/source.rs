@@ -608,11 +608,14 @@ impl<T: Send + 'static> Reader<T> {
                 .arg(">"),
             "XREADGROUP",
         )?;
-        self.metrics.round_trip(started.elapsed());
+        let elapsed = started.elapsed();
         let entries = self.entries(conn::parse_xreadgroup(reply))?;
         self.metrics.fetched(entries.len() as u64, count);
         if entries.is_empty() {
+            // An empty reply waited out BLOCK: that is idle time, not a round trip.
             self.check_drained()?;
+        } else {
+            self.metrics.round_trip(elapsed);
         }
         self.handle(subscriber, entries, Origin::New)
     }
