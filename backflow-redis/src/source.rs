@@ -854,3 +854,47 @@ impl<T: Send + 'static> Reader<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SourceConfig {
+        let url = RedisUrl::new("redis://user:pw-secret@127.0.0.1:6379").unwrap();
+        SourceConfig::new(url, "s", "g", "c")
+    }
+
+    #[test]
+    fn the_read_timeout_is_always_longer_than_block() {
+        for block in [1, 500, 10_000, 120_000] {
+            let block = Duration::from_millis(block);
+            let c = cfg().block(block).timeout_margin(Duration::ZERO);
+            assert!(
+                c.read_timeout() >= block + Duration::from_secs(1),
+                "{block:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_refresh_interval_stays_well_inside_min_idle() {
+        let claim = ClaimConfig {
+            min_idle: Duration::from_secs(4),
+            refresh: Some(Duration::from_secs(10)),
+            ..ClaimConfig::default()
+        };
+        assert_eq!(claim.refresh_every(), Duration::from_secs(2));
+        let default = ClaimConfig::default();
+        assert_eq!(default.refresh_every(), default.min_idle / 4);
+    }
+
+    #[test]
+    fn the_config_debug_output_has_no_credentials() {
+        let text = format!("{:?}", cfg());
+        assert!(
+            !text.contains("pw-secret") && !text.contains("user"),
+            "{text}"
+        );
+        assert!(text.contains("***@127.0.0.1"), "{text}");
+    }
+}
