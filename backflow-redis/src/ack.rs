@@ -35,11 +35,11 @@ pub(crate) struct AckConfig {
 #[derive(Default)]
 struct AckState {
     /// IDs acknowledged by the user and not yet sent.
-    queue: Vec<String>,
+    queue: Vec<Id>,
     /// When `queue` became non-empty.
     since: Option<Instant>,
     /// IDs delivered downstream and neither acked nor released.
-    inflight: HashSet<String>,
+    inflight: HashSet<Id>,
     /// Every [`AckLink`] is gone: flush and stop.
     closed: bool,
 }
@@ -77,10 +77,10 @@ impl AckShared {
             .set_pending((st.queue.len() + st.inflight.len()) as u64);
     }
 
-    /// The reader is about to deliver `id`.
-    pub(crate) fn delivered(&self, id: &str) {
+    /// The reader is about to deliver these entries (one lock per fetched batch).
+    pub(crate) fn delivered(&self, ids: &[Id]) {
         let mut st = self.lock();
-        st.inflight.insert(id.to_string());
+        st.inflight.extend(ids.iter().cloned());
         self.gauge(&st);
     }
 
@@ -95,7 +95,7 @@ impl AckShared {
         (st.queue.len() + st.inflight.len()) as u64
     }
 
-    pub(crate) fn ack(&self, id: String) {
+    pub(crate) fn ack(&self, id: Id) {
         let mut st = self.lock();
         st.inflight.remove(&id);
         st.queue.push(id);
@@ -134,8 +134,8 @@ pub(crate) fn start(cfg: AckConfig, metrics: Arc<RedisMetrics>) -> std::io::Resu
 }
 
 enum Work {
-    Flush(Vec<String>),
-    Refresh(Vec<String>),
+    Flush(Vec<Id>),
+    Refresh(Vec<Id>),
     Stop,
 }
 
@@ -157,7 +157,7 @@ fn run(shared: &AckShared) {
                 if !st.queue.is_empty() && (st.closed || due || st.queue.len() >= cfg.batch) {
                     st.since = None;
                     let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
-                    let ids: Vec<String> = st.queue.drain(..n).collect();
+                    let ids: Vec<Id> = st.queue.drain(..n).collect();
                     if !st.queue.is_empty() {
                         st.since = Some(now);
                     }
@@ -221,6 +221,13 @@ fn run(shared: &AckShared) {
     }
 }
 
+/// An entry ID, shared by the ticket that carries it and the in-flight set (one allocation).
+pub(crate) type Id = Arc<str>;
+
+fn strs(ids: &[Id]) -> Vec<&str> {
+    ids.iter().map(|id| &**id).collect()
+}
+
 /// IDs per `XACK` / `XCLAIM` command.
 const MAX_IDS_PER_COMMAND: usize = 4096;
 
@@ -249,21 +256,21 @@ fn send<R>(
     }
 }
 
-fn xack(cfg: &AckConfig, con: &mut Connection, ids: &[String]) -> redis::RedisResult<Value> {
+fn xack(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult<Value> {
     redis::cmd("XACK")
         .arg(&cfg.stream)
         .arg(&cfg.group)
-        .arg(ids)
+        .arg(strs(ids))
         .query(con)
 }
 
-fn refresh(cfg: &AckConfig, con: &mut Connection, ids: &[String]) -> redis::RedisResult<Value> {
+fn refresh(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult<Value> {
     redis::cmd("XCLAIM")
         .arg(&cfg.stream)
         .arg(&cfg.group)
         .arg(&cfg.consumer)
         .arg(0)
-        .arg(ids)
+        .arg(strs(ids))
         .arg("JUSTID")
         .query(con)
 }

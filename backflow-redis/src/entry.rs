@@ -81,13 +81,13 @@ impl Entry {
 /// another consumer, by `XAUTOCLAIM`) once it has been idle for `min_idle`, and dead-lettered
 /// after `max_deliveries` deliveries.
 pub struct Ticket {
-    id: String,
+    id: crate::ack::Id,
     deliveries: u64,
     link: Option<Arc<AckLink>>,
 }
 
 impl Ticket {
-    pub(crate) fn new(id: String, deliveries: u64, link: Arc<AckLink>) -> Ticket {
+    pub(crate) fn new(id: crate::ack::Id, deliveries: u64, link: Arc<AckLink>) -> Ticket {
         Ticket {
             id,
             deliveries,
@@ -108,7 +108,7 @@ impl Ticket {
     /// Marks the entry processed: its ID goes into the next batched `XACK`.
     pub fn ack(mut self) {
         if let Some(link) = self.link.take() {
-            link.shared().ack(std::mem::take(&mut self.id));
+            link.shared().ack(self.id.clone());
         }
     }
 

@@ -10,7 +10,7 @@ use backflow::demand::Demand;
 use backflow::{Error, Flux, Publisher, SharedSubscription, Subscriber, Subscription};
 use redis::{Connection, RedisError, Value};
 
-use crate::ack::{self, AckConfig, AckLink};
+use crate::ack::{self, AckConfig, AckLink, Id};
 use crate::conn::{self, Backoff, RawEntry};
 use crate::entry::{Delivery, Entry, Ticket};
 use crate::metrics::RedisMetrics;
@@ -247,7 +247,8 @@ type Decoder<T> = dyn Fn(&Entry) -> Result<T, String> + Send + Sync;
 /// Unicast: each `subscribe` runs its own reader and acknowledger under the configured consumer
 /// name, so subscribe once at a time per name. The stream is endless unless
 /// [`SourceConfig::complete_when_idle`] is set: it terminates with `on_error` on an
-/// unrecoverable server reply (such as `WRONGTYPE` or a failed `AUTH`) or a panic in `on_next`. `cancel` stops reading within `block` and leaves every
+/// unrecoverable server reply (such as `WRONGTYPE` or a failed `AUTH`) or a panic in `on_next`.
+/// `cancel` stops reading within `block` and leaves every
 /// un-acknowledged entry pending for others.
 pub struct RedisStreamSource<T> {
     cfg: Arc<SourceConfig>,
@@ -731,12 +732,10 @@ impl<T: Send + 'static> Reader<T> {
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
         let mut gone: Vec<String> = Vec::new();
         let acks = self.acks.clone();
-        let mut entries = entries.into_iter();
-        for raw in entries.by_ref() {
-            if self.control.stopped() {
-                break;
-            }
-            let shared = acks.shared();
+        let shared = acks.shared();
+        let mut ready: Vec<Delivery<T>> = Vec::with_capacity(entries.len());
+        let mut ids: Vec<Id> = Vec::with_capacity(entries.len());
+        for raw in entries {
             if origin != Origin::New && shared.is_inflight(&raw.id) {
                 continue; // being processed in this process: not a redelivery
             }
@@ -766,31 +765,48 @@ impl<T: Send + 'static> Reader<T> {
                 Ok(r) => r,
                 Err(p) => Err(Error::panicked("the decoder", p).to_string()),
             };
-            let value = match decoded {
-                Ok(v) => v,
+            let (id, fields) = entry.into_parts();
+            match decoded {
+                Ok(value) => {
+                    let id: Id = Id::from(id);
+                    ids.push(id.clone());
+                    ready.push(Delivery::new(
+                        value,
+                        Ticket::new(id, deliveries, acks.clone()),
+                    ));
+                }
                 Err(reason) => {
-                    let (id, fields) = entry.into_parts();
                     let raw = RawEntry {
                         id,
                         fields: Some(fields),
                     };
                     dead.push((raw, format!("decode: {reason}"), deliveries));
-                    continue;
                 }
-            };
-            let id = entry.id().to_string();
-            shared.delivered(&id);
-            let ticket = Ticket::new(id, deliveries, acks.clone());
-            self.control.demand.produced(1);
-            self.metrics.stage_ref().record_emitted(1);
-            if let Err(p) = catch(|| subscriber.on_next(Delivery::new(value, ticket))) {
-                // Rule 2.13: the subscriber is treated as cancelled; the panic goes downstream.
-                self.flush_side_effects(dead, gone)?;
-                return Err(Stop::Fatal(Error::panicked("on_next", p)));
             }
         }
-        drop(entries);
-        self.flush_side_effects(dead, gone)
+        // Registered before any is delivered (an ack inside on_next must find its ID); one lock
+        // per batch. A delivery not handed over (cancel, failure) is released when it drops.
+        shared.delivered(&ids);
+        drop(ids);
+        self.flush_side_effects(dead, gone)?;
+        let mut delivered = 0u64;
+        let mut ready = ready.into_iter();
+        let mut outcome = Ok(());
+        for d in ready.by_ref() {
+            if self.control.stopped() {
+                break;
+            }
+            delivered += 1;
+            if let Err(p) = catch(|| subscriber.on_next(d)) {
+                // Rule 2.13: the subscriber is treated as cancelled; the panic goes downstream.
+                outcome = Err(Stop::Fatal(Error::panicked("on_next", p)));
+                break;
+            }
+        }
+        // Only this thread consumes demand, and the fetch asked for no more than was outstanding.
+        self.control.demand.produced(delivered);
+        self.metrics.stage_ref().record_emitted(delivered);
+        outcome
     }
 
     /// Acks deleted entries, and moves dead ones atomically: `MULTI`, `XADD dlq`, `XACK`, `EXEC`.
