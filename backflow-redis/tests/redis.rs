@@ -101,6 +101,18 @@ fn consumes_everything_and_acks_in_batches() {
     let snap = metrics.snapshot();
     assert_eq!((snap.fetched, snap.acked), (2_000, 2_000));
     assert!(snap.max_fetch <= 100, "COUNT capped by max_batch: {snap:?}");
+    // The generic stage families come from backflow's own registry.
+    let registry = backflow::metrics::Registry::new();
+    registry.register(metrics.stage());
+    let generic = registry.prometheus();
+    assert!(
+        generic.contains(r#"backflow_received_total{stage="redis-source:s/g/c1"} 2000"#),
+        "{generic}"
+    );
+    assert!(
+        generic.contains(r#"backflow_emitted_total{stage="redis-source:s/g/c1"} 2000"#),
+        "{generic}"
+    );
     let xacks = calls(&mut con, "xack");
     assert!(
         xacks <= 2_000 / 10,
