@@ -141,11 +141,22 @@ fn main() {
             _ => None,
         })
         .unwrap_or((0,));
-    let duplicates = covered.values().filter(|n| **n > 1).count();
+    let held_by_w0: std::collections::HashSet<&str> =
+        orphans.iter().map(|(id, ..)| id.as_str()).collect();
+    let twice: Vec<&String> = covered
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    let unexplained = twice
+        .iter()
+        .filter(|id| !held_by_w0.contains(id.as_str()))
+        .count();
     println!(
-        "total: {} of {entries} entries processed, {duplicates} processed twice (all fetched by w0 \
-         and not acknowledged), {} still pending, {:.1} s",
+        "total: {} of {entries} entries processed, {} processed twice ({unexplained} of them not \
+         among w0's un-acknowledged entries), {} still pending, {:.1} s",
         covered.len(),
+        twice.len(),
         pending.0,
         started.elapsed().as_secs_f64()
     );
