@@ -84,9 +84,11 @@ impl AckShared {
         self.gauge(&st);
     }
 
-    /// Whether `id` is delivered here and still being processed.
-    pub(crate) fn is_inflight(&self, id: &str) -> bool {
-        self.lock().inflight.contains(id)
+    /// Whether `id` is delivered here and still being processed, or acknowledged here and not
+    /// yet sent (a history re-read after a reconnect must not deliver either again).
+    pub(crate) fn is_held(&self, id: &str) -> bool {
+        let st = self.lock();
+        st.inflight.contains(id) || st.queue.iter().any(|q| &**q == id)
     }
 
     /// Entries held here: delivered and not let go, or acked and not yet sent.

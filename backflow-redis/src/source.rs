@@ -736,8 +736,8 @@ impl<T: Send + 'static> Reader<T> {
         let mut ready: Vec<Delivery<T>> = Vec::with_capacity(entries.len());
         let mut ids: Vec<Id> = Vec::with_capacity(entries.len());
         for raw in entries {
-            if origin != Origin::New && shared.is_inflight(&raw.id) {
-                continue; // being processed in this process: not a redelivery
+            if origin != Origin::New && shared.is_held(&raw.id) {
+                continue; // being processed (or just acked) in this process: not a redelivery
             }
             let fields = match raw.fields {
                 Some(f) if !f.is_empty() => f,
