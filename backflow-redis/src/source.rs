@@ -239,8 +239,9 @@ type Decoder<T> = dyn Fn(&Entry) -> Result<T, String> + Send + Sync;
 /// # Order of reads
 ///
 /// On start and after every reconnect the consumer first re-reads its own pending history
-/// (`XREADGROUP … 0`, skipping entries still being processed in this process), then new entries
-/// (`>`); every `claim.interval` it runs `XAUTOCLAIM` for entries idle longer than `min_idle`.
+/// (`XREADGROUP … 0`, skipping entries this process still holds or has acked but not yet sent),
+/// then new entries (`>`); every `claim.interval` it runs `XAUTOCLAIM` for entries idle longer
+/// than `min_idle`.
 ///
 /// # Signals
 ///
