@@ -9,7 +9,11 @@
 
 use crate::demand::{DrainGate, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
-use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subscription};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::protocol::{
+    catch, deliver_error, panicked, SharedSubscription, Subscriber, Subscription,
+};
 use crate::sync::{AtomicBool, Ordering, StdArc, UnsafeCell};
 
 /// How an aggregating stage folds items and what it emits at the end.
@@ -160,6 +164,19 @@ impl<S: Subscriber<R>, R> Held<S, R> {
 }
 
 impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
+    /// The fold panicked: cancel upstream, and the panic is the stream's outcome.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        let error = panicked("reduce", payload);
+        if let Some(held) = &self.held {
+            if let Err(panic) = catch("cancel", || held.upstream.cancel()) {
+                report_undeliverable(&panic);
+            }
+        }
+        self.terminate(Err(error))
+    }
+
     fn terminate(&mut self, outcome: Result<Option<R>, Error>) {
         self.state = None;
         let Some(held) = self.held.take() else {
@@ -226,7 +243,11 @@ where
     #[inline]
     fn on_next(&mut self, item: T) {
         if let Some(state) = &mut self.state {
-            state.push(item)
+            // The fold is user code (`reduce`'s `f`): a panic ends the stage here, whatever the
+            // upstream is.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.push(item))) {
+                self.panicked(panic)
+            }
         }
     }
 
@@ -235,9 +256,15 @@ where
     where
         I: Iterator<Item = T>,
     {
-        match &mut self.state {
-            Some(state) => state.push_iter(items),
-            None => 0,
+        let Some(state) = &mut self.state else {
+            return 0;
+        };
+        match catch_unwind(AssertUnwindSafe(|| state.push_iter(items))) {
+            Ok(n) => n,
+            Err(panic) => {
+                self.panicked(panic);
+                0
+            }
         }
     }
 
