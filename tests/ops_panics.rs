@@ -307,3 +307,78 @@ fn items_are_dropped_once_around_a_panic() {
     assert_eq!(log.lock().unwrap().items.len(), PANIC_AT as usize);
     assert!(cancelled.load(Ordering::SeqCst));
 }
+
+/// A subscriber that claims a run used more credits than it had items (issue 8 §2.5).
+struct OverReports {
+    log: Arc<Mutex<Log>>,
+    requested: u64,
+}
+
+impl Subscriber<u64> for OverReports {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        s.request(self.requested);
+    }
+    fn on_next(&mut self, x: u64) {
+        self.log.lock().unwrap().items.push(x);
+    }
+    fn on_next_iter<I: Iterator<Item = u64>>(&mut self, items: I) -> u64 {
+        let mut log = self.log.lock().unwrap();
+        log.items.extend(items);
+        u64::MAX
+    }
+    fn on_error(&mut self, e: Error) {
+        self.log.lock().unwrap().errors.push(e);
+    }
+    fn on_complete(&mut self) {
+        self.log.lock().unwrap().completes += 1;
+    }
+}
+
+/// Over-reported credits are clamped to the items the run held: the buffer's drain keeps exact
+/// demand (rule 1.01) instead of underflowing its accounting.
+#[test]
+fn buffer_clamps_credits_a_subscriber_over_reports() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    backflow::range(0..10u64).buffer(8).subscribe(OverReports {
+        log: log.clone(),
+        requested: 3,
+    });
+    let log = log.lock().unwrap();
+    assert_eq!(log.items, vec![0, 1, 2], "exactly the demand");
+    assert!(log.errors.is_empty(), "no error: {:?}", log.errors);
+    assert_eq!(log.completes, 0);
+}
+
+/// Counts how runs arrive: `.boxed()` must still hand runs to `on_next_iter` (issue 8 §2.6).
+struct Runs(Arc<Mutex<(u64, u64)>>);
+
+impl Subscriber<u64> for Runs {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        s.request(u64::MAX);
+    }
+    fn on_next(&mut self, _x: u64) {
+        self.0.lock().unwrap().1 += 1;
+    }
+    fn on_next_iter<I: Iterator<Item = u64>>(&mut self, items: I) -> u64 {
+        let n = items.count() as u64;
+        self.0.lock().unwrap().0 += n;
+        n
+    }
+    fn on_error(&mut self, e: Error) {
+        panic!("{e}")
+    }
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn boxed_streams_keep_fusion() {
+    let seen = Arc::new(Mutex::new((0, 0)));
+    backflow::range(0..1000u64)
+        .map(|x| x + 1)
+        .boxed()
+        .subscribe(Runs(seen.clone()));
+    assert_eq!(*seen.lock().unwrap(), (1000, 0), "(items in runs, items one by one)");
+    let seen = Arc::new(Mutex::new((0, 0)));
+    backflow::range(0..1000u64).subscribe(Box::new(Runs(seen.clone())));
+    assert_eq!(*seen.lock().unwrap(), (1000, 0), "a boxed subscriber forwards runs");
+}

@@ -517,8 +517,11 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
             } else {
                 (requested - used).min(RUN)
             };
-            used += d.outlet.deliver(downstream, max, run);
+            let credits = d.outlet.deliver(downstream, max, run);
             let taken = std::mem::take(run);
+            // A subscriber's count is only a claim: a run cannot use more credits than it
+            // had items (an over-report would underflow the demand accounting).
+            used += credits.min(taken);
             if taken == 0 {
                 break;
             }
