@@ -373,23 +373,27 @@ pub(crate) fn deliver_terminal<T, S: Subscriber<T> + ?Sized>(
 }
 
 /// Rejects a subscriber per rule 1.09: `on_subscribe` with a no-op subscription, then `on_error`.
+/// A panicking `on_subscribe` gets its panic as the error instead (as every stage answers it).
 pub(crate) fn reject<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, error: Error) {
     match catch("on_subscribe", || {
         subscriber.on_subscribe(NoopSubscription::shared())
     }) {
         Ok(()) => deliver_error(subscriber, error),
-        Err(panic) => crate::error::report_undeliverable(&panic),
+        Err(panic) => {
+            crate::error::report_undeliverable(&error);
+            deliver_error(subscriber, panic)
+        }
     }
 }
 
-/// Completes a subscriber at once (empty source): `on_subscribe` then `on_complete`.
+/// Completes a subscriber at once (empty source): `on_subscribe` then `on_complete`. A panicking
+/// `on_subscribe` gets its panic as `on_error` instead (as every stage answers it).
 pub(crate) fn complete_now<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S) {
-    let r = catch("on_subscribe", || {
+    match catch("on_subscribe", || {
         subscriber.on_subscribe(NoopSubscription::shared())
-    })
-    .and_then(|()| catch("on_complete", || subscriber.on_complete()));
-    if let Err(panic) = r {
-        crate::error::report_undeliverable(&panic);
+    }) {
+        Ok(()) => deliver_complete(subscriber),
+        Err(panic) => deliver_error(subscriber, panic),
     }
 }
 

@@ -377,8 +377,16 @@ fn boxed_streams_keep_fusion() {
         .map(|x| x + 1)
         .boxed()
         .subscribe(Runs(seen.clone()));
-    assert_eq!(*seen.lock().unwrap(), (1000, 0), "(items in runs, items one by one)");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        (1000, 0),
+        "(items in runs, items one by one)"
+    );
     let seen = Arc::new(Mutex::new((0, 0)));
     backflow::range(0..1000u64).subscribe(Box::new(Runs(seen.clone())));
-    assert_eq!(*seen.lock().unwrap(), (1000, 0), "a boxed subscriber forwards runs");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        (1000, 0),
+        "a boxed subscriber forwards runs"
+    );
 }
