@@ -42,6 +42,7 @@ pub mod queue;
 pub mod sched;
 pub mod sink;
 pub mod source;
+mod stage;
 mod sync;
 #[cfg(feature = "tck")]
 pub mod tck;

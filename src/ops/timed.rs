@@ -126,29 +126,18 @@ impl<S> Serial<S> {
     where
         S: Subscriber<T>,
     {
-        let started = self.downstream.enter_with(
-            |slot| {
-                let Some(downstream) = slot.as_mut() else {
-                    return false;
-                };
-                match catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                    Ok(()) => true,
-                    Err(panic) => {
-                        on_panic();
-                        if let Some(mut downstream) = slot.take() {
-                            deliver_error(&mut downstream, panic);
-                        }
-                        false
-                    }
+        crate::stage::start(
+            &self.downstream,
+            handle,
+            |slot| slot.as_mut(),
+            |slot, panic| {
+                on_panic();
+                if let Some(mut downstream) = slot.take() {
+                    deliver_error(&mut downstream, panic);
                 }
             },
             pass,
-        );
-        debug_assert!(
-            started.is_some(),
-            "a fresh stage has no other signaller yet"
-        );
-        started == Some(true)
+        )
     }
 }
 
