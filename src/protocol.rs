@@ -134,60 +134,57 @@ pub trait Subscriber<T>: Send {
     fn on_complete(&mut self);
 }
 
-impl<T, S: Subscriber<T>> Subscriber<T> for Box<S> {
-    #[inline]
-    fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        (**self).on_subscribe(subscription)
-    }
-    #[inline]
-    fn on_next(&mut self, item: T) {
-        (**self).on_next(item)
-    }
-    #[inline]
-    fn try_on_next(&mut self, item: T) -> bool {
-        (**self).try_on_next(item)
-    }
-    #[inline]
-    fn on_next_iter<I>(&mut self, items: I) -> u64
-    where
-        I: Iterator<Item = T>,
-    {
-        (**self).on_next_iter(items)
-    }
-    #[inline]
-    fn on_error(&mut self, error: Error) {
-        (**self).on_error(error)
-    }
-    #[inline]
-    fn on_complete(&mut self) {
-        (**self).on_complete()
-    }
+/// Forwards the signals of a boxed subscriber; `on_next_iter` as the given expression of
+/// `(this, items)`, so each box hands runs on the way its contents allow.
+macro_rules! forward_boxed {
+    ($(#[$doc:meta])* [$($generics:tt)*] $boxed:ty, |$this:ident, $items:ident| $runs:expr) => {
+        $(#[$doc])*
+        impl<$($generics)*> Subscriber<T> for $boxed {
+            #[inline]
+            fn on_subscribe(&mut self, subscription: SharedSubscription) {
+                (**self).on_subscribe(subscription)
+            }
+            #[inline]
+            fn on_next(&mut self, item: T) {
+                (**self).on_next(item)
+            }
+            #[inline]
+            fn try_on_next(&mut self, item: T) -> bool {
+                (**self).try_on_next(item)
+            }
+            #[inline]
+            #[allow(unused_mut)]
+            fn on_next_iter<I>(&mut self, mut $items: I) -> u64
+            where
+                I: Iterator<Item = T>,
+            {
+                let $this = self;
+                $runs
+            }
+            #[inline]
+            fn on_error(&mut self, error: Error) {
+                (**self).on_error(error)
+            }
+            #[inline]
+            fn on_complete(&mut self) {
+                (**self).on_complete()
+            }
+        }
+    };
 }
 
-/// Forwards every signal of a boxed subscriber. Runs go item by item: a `dyn Subscriber` has no
-/// generic [`on_next_iter`](Subscriber::on_next_iter); box a [`DynSubscriber`] to keep fusion.
-impl<'a, T> Subscriber<T> for Box<dyn Subscriber<T> + 'a> {
-    #[inline]
-    fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        (**self).on_subscribe(subscription)
-    }
-    #[inline]
-    fn on_next(&mut self, item: T) {
-        (**self).on_next(item)
-    }
-    #[inline]
-    fn try_on_next(&mut self, item: T) -> bool {
-        (**self).try_on_next(item)
-    }
-    #[inline]
-    fn on_error(&mut self, error: Error) {
-        (**self).on_error(error)
-    }
-    #[inline]
-    fn on_complete(&mut self) {
-        (**self).on_complete()
-    }
-}
+forward_boxed!(
+    /// Forwards every signal, runs included.
+    [T, S: Subscriber<T>] Box<S>,
+    |this, items| (**this).on_next_iter(items)
+);
+
+forward_boxed!(
+    /// Forwards every signal. Runs go item by item: a `dyn Subscriber` has no generic
+    /// [`on_next_iter`](Subscriber::on_next_iter); box a [`DynSubscriber`] to keep fusion.
+    ['a, T] Box<dyn Subscriber<T> + 'a>,
+    |this, items| items.fold(0, |used, item| used + (**this).try_on_next(item) as u64)
+);
 
 /// The object-safe face of [`Subscriber`], for type erasure that keeps fusion: a run of items
 /// crosses the box as one `&mut dyn Iterator`, and the subscriber behind it folds it with its own
@@ -204,35 +201,11 @@ impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
     }
 }
 
-impl<'a, T> Subscriber<T> for Box<dyn DynSubscriber<T> + 'a> {
-    #[inline]
-    fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        (**self).on_subscribe(subscription)
-    }
-    #[inline]
-    fn on_next(&mut self, item: T) {
-        (**self).on_next(item)
-    }
-    #[inline]
-    fn try_on_next(&mut self, item: T) -> bool {
-        (**self).try_on_next(item)
-    }
-    #[inline]
-    fn on_next_iter<I>(&mut self, mut items: I) -> u64
-    where
-        I: Iterator<Item = T>,
-    {
-        (**self).on_next_dyn(&mut items)
-    }
-    #[inline]
-    fn on_error(&mut self, error: Error) {
-        (**self).on_error(error)
-    }
-    #[inline]
-    fn on_complete(&mut self) {
-        (**self).on_complete()
-    }
-}
+forward_boxed!(
+    /// Forwards every signal; a run crosses the box as one `&mut dyn Iterator`.
+    ['a, T] Box<dyn DynSubscriber<T> + 'a>,
+    |this, items| (**this).on_next_dyn(&mut items)
+);
 
 /// A source of a stream of items, delivered to each subscriber on demand.
 ///
@@ -342,6 +315,13 @@ pub(crate) fn panicked(place: &str, payload: Box<dyn std::any::Any + Send>) -> E
             std::mem::forget(second);
             Error::panicked(place, Box::new("a panic payload whose destructor panicked"))
         }
+    }
+}
+
+/// Cancels `upstream`, reporting a panic in its `cancel` (someone else's code) to the error hook.
+pub(crate) fn cancel_quietly(upstream: &SharedSubscription) {
+    if let Err(panic) = catch("cancel", || upstream.cancel()) {
+        crate::error::report_undeliverable(&panic);
     }
 }
 
@@ -548,9 +528,7 @@ impl<S> Guarded<S> {
             return;
         };
         if let Some(upstream) = self.upstream.take() {
-            if let Err(panic) = catch("cancel", || upstream.cancel()) {
-                crate::error::report_undeliverable(&panic);
-            }
+            cancel_quietly(&upstream);
         }
         release(downstream, end);
     }

@@ -12,7 +12,7 @@ use crate::error::{report_undeliverable, Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::protocol::{
-    catch, deliver_error, panicked, SharedSubscription, Subscriber, Subscription,
+    cancel_quietly, catch, deliver_error, panicked, SharedSubscription, Subscriber, Subscription,
 };
 use crate::stage::start;
 use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};
@@ -147,9 +147,7 @@ impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
         let error = panicked("reduce", payload);
         if let Some(held) = &self.held {
-            if let Err(panic) = catch("cancel", || held.upstream.cancel()) {
-                report_undeliverable(&panic);
-            }
+            cancel_quietly(&held.upstream);
         }
         self.terminate(Err(error))
     }

@@ -14,7 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::demand::{DrainGate, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
 use crate::protocol::{
-    catch, deliver_error, panicked, Publisher, SharedSubscription, Subscriber, Subscription,
+    cancel_quietly, catch, deliver_error, panicked, Publisher, SharedSubscription, Subscriber,
+    Subscription,
 };
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
@@ -506,9 +507,7 @@ where
     fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
         let error = panicked("scan", payload);
         if let Some(shared) = &self.shared {
-            if let Err(panic) = catch("cancel", || shared.upstream.cancel()) {
-                report_undeliverable(&panic);
-            }
+            cancel_quietly(&shared.upstream);
         }
         self.terminate(Some(error))
     }
