@@ -102,8 +102,7 @@ struct Shared<S, A> {
 // owner that acquired it. S and A are Send, so moving their use between threads is sound.
 // SAFETY: every access follows the protocol just described.
 unsafe impl<S: Send, A: Send> Sync for Shared<S, A> {}
-// SAFETY: every field is Send when S and A are.
-unsafe impl<S: Send, A: Send> Send for Shared<S, A> {}
+// (`Send` is automatic: every field is Send under these bounds.)
 
 /// What a drain pass leaves to do once it no longer borrows the downstream.
 enum After {
