@@ -390,3 +390,40 @@ fn boxed_streams_keep_fusion() {
         "a boxed subscriber forwards runs"
     );
 }
+
+/// The fan-in combiners and the higher-order mappers run user code inside the operator's own
+/// drain, which catches it: the same answer over a hand-written upstream.
+#[test]
+fn combiners_and_mappers_catch_their_closures() {
+    for mode in MODES {
+        let (log, cancelled) = run(mode, |f| {
+            backflow::zip_with(f, backflow::range(0..N), |x, _y| {
+                boom(x);
+                x
+            })
+        });
+        assert_caught(mode, &log, cancelled, PANIC_AT as usize);
+        let (log, cancelled) = run(mode, |f| {
+            // Latest values only: the items may coalesce, so it panics on whichever comes.
+            backflow::combine_latest(f, backflow::just(0u64), |x, _y| {
+                boom(PANIC_AT);
+                *x
+            })
+        });
+        assert_caught(mode, &log, cancelled, 0);
+        let (log, cancelled) = run(mode, |f| {
+            f.flat_map(|x| {
+                boom(x);
+                backflow::just(x)
+            })
+        });
+        assert_caught(mode, &log, cancelled, PANIC_AT as usize);
+        let (log, cancelled) = run(mode, |f| {
+            f.concat_map(|x| {
+                boom(x);
+                backflow::just(x)
+            })
+        });
+        assert_caught(mode, &log, cancelled, PANIC_AT as usize);
+    }
+}
