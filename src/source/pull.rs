@@ -334,14 +334,25 @@ mod tests {
             .subscribe(OverReporting(seen.clone()));
         {
             let seen = seen.lock().unwrap();
-            assert_eq!(seen.terminal, None, "no terminal signal: demand, not the source, ran out");
-            assert!(seen.items <= 10, "rule 1.01: {} items after request(10)", seen.items);
+            assert_eq!(
+                seen.terminal, None,
+                "no terminal signal: demand, not the source, ran out"
+            );
+            assert!(
+                seen.items <= 10,
+                "rule 1.01: {} items after request(10)",
+                seen.items
+            );
             assert!(seen.items > 0, "the first run was delivered");
         }
         let subscription = seen.lock().unwrap().subscription.clone().unwrap();
         subscription.request(5);
         let seen = seen.lock().unwrap();
-        assert!(seen.items <= 15, "rule 1.01: {} items after 15 requested", seen.items);
+        assert!(
+            seen.items <= 15,
+            "rule 1.01: {} items after 15 requested",
+            seen.items
+        );
         assert_eq!(seen.terminal, None);
     }
 }
