@@ -28,7 +28,10 @@ fn pipeline(c: &mut Criterion) {
     group.bench_function("iterator_runtime_start", |b| {
         b.iter(|| {
             let (start, n) = (black_box(0), black_box(N));
-            (start..n).map(|x| x * 3).filter(|x| x % 2 == 0).sum::<u64>()
+            (start..n)
+                .map(|x| x * 3)
+                .filter(|x| x % 2 == 0)
+                .sum::<u64>()
         })
     });
     group.bench_function("backflow_unbounded", |b| {
