@@ -140,6 +140,12 @@ fn metrics_cost(c: &mut Criterion) {
         b.iter(|| black_box(backflow_publish_on(&threads, None)))
     });
     let metrics = Arc::new(StageMetrics::new("publish_on", CAPACITY as u64));
+    // One counted run up front, so the checks below hold even when a filter skips `metrics_on`.
+    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
+    assert_eq!(
+        backflow_publish_on(&threads, Some(metrics.clone())),
+        expected
+    );
     group.bench_function("metrics_on", |b| {
         b.iter(|| black_box(backflow_publish_on(&threads, Some(metrics.clone()))))
     });
