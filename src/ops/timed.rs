@@ -19,14 +19,14 @@
 use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
-use crate::demand::{Demand, DrainGate};
+use crate::demand::{Demand, GateCell};
 use crate::error::Error;
 use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{ErrorMode, StageOptions};
 use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subscription};
 use crate::sched::{Instant, Scheduler, TaskHandle, Worker};
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc, UnsafeCell};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc};
 
 /// A shared, type-erased scheduler handle, as timed stages hold it.
 pub type SharedScheduler = StdArc<dyn Scheduler>;
@@ -91,48 +91,24 @@ pub(crate) fn next_tick(previous: Instant, period: Duration, now: Instant) -> In
 }
 
 /// A downstream subscriber owned behind a drain gate: whoever enters the gate owns the subscriber
-/// until [`DrainGate::leave`] returns 0, and everyone else (the upstream's thread, the timer's
+/// until [`DrainGate::leave`](crate::demand::DrainGate::leave) returns 0, and everyone else (the upstream's thread, the timer's
 /// thread, a `request` from anywhere) only records that there is work. This is rule 1.03 for a
 /// stage whose signals come from two threads; the owner never holds a lock while it calls out.
 pub(crate) struct Serial<S> {
-    gate: DrainGate,
     /// `Some` while subscribed; taken (dropping the subscriber, rule 3.13) on terminal or cancel.
-    /// Only the owner of `gate` touches it.
-    downstream: UnsafeCell<Option<S>>,
+    downstream: GateCell<Option<S>>,
 }
-
-// SAFETY: `downstream` is accessed solely by the thread that owns `gate` (`enter` returned true,
-// until `leave` returns 0); the gate's AcqRel RMWs order those accesses, and S is Send.
-unsafe impl<S: Send> Sync for Serial<S> {}
-// SAFETY: the only non-auto field holds an S, which is Send.
-unsafe impl<S: Send> Send for Serial<S> {}
 
 impl<S> Serial<S> {
     pub(crate) fn new(downstream: S) -> Self {
         Serial {
-            gate: DrainGate::new(),
-            downstream: UnsafeCell::new(Some(downstream)),
+            downstream: GateCell::new(Some(downstream)),
         }
     }
 
     /// Signals work: if the caller becomes the owner, it runs `pass` until no signal was missed.
-    pub(crate) fn drain(&self, mut pass: impl FnMut(&mut Option<S>)) {
-        if self.gate.enter() {
-            self.run(1, &mut pass);
-        }
-    }
-
-    fn run(&self, mut missed: usize, pass: &mut impl FnMut(&mut Option<S>)) {
-        loop {
-            self.downstream.with_mut(|slot| {
-                // SAFETY: the caller owns the gate, so no other thread touches `downstream`.
-                pass(unsafe { &mut *slot })
-            });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+    pub(crate) fn drain(&self, pass: impl FnMut(&mut Option<S>)) {
+        self.downstream.drain(pass);
     }
 
     /// Calls `on_subscribe(handle)` while owning the gate, so that requests made inside it are
@@ -145,32 +121,34 @@ impl<S> Serial<S> {
         &self,
         handle: SharedSubscription,
         on_panic: impl FnOnce(),
-        mut pass: impl FnMut(&mut Option<S>),
+        pass: impl FnMut(&mut Option<S>),
     ) -> bool
     where
         S: Subscriber<T>,
     {
-        let owned = self.gate.enter();
-        debug_assert!(owned, "a fresh stage has no other signaller yet");
-        let started = self.downstream.with_mut(|slot| {
-            // SAFETY: we own the gate (entered above, not yet left).
-            let slot = unsafe { &mut *slot };
-            let Some(downstream) = slot.as_mut() else {
-                return false;
-            };
-            match catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                Ok(()) => true,
-                Err(panic) => {
-                    on_panic();
-                    if let Some(mut downstream) = slot.take() {
-                        deliver_error(&mut downstream, panic);
+        let started = self.downstream.enter_with(
+            |slot| {
+                let Some(downstream) = slot.as_mut() else {
+                    return false;
+                };
+                match catch("on_subscribe", || downstream.on_subscribe(handle)) {
+                    Ok(()) => true,
+                    Err(panic) => {
+                        on_panic();
+                        if let Some(mut downstream) = slot.take() {
+                            deliver_error(&mut downstream, panic);
+                        }
+                        false
                     }
-                    false
                 }
-            }
-        });
-        self.run(1, &mut pass);
-        started
+            },
+            pass,
+        );
+        debug_assert!(
+            started.is_some(),
+            "a fresh stage has no other signaller yet"
+        );
+        started == Some(true)
     }
 }
 
