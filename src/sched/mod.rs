@@ -93,6 +93,7 @@ mod timer;
 mod virtual_time;
 
 pub use clock::Instant;
+pub(crate) use executor::may_linger;
 pub use executor::{Pool, Single};
 pub use immediate::Immediate;
 pub use task::{Runnable, Task, TaskHandle};
