@@ -11,7 +11,6 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use backflow::prelude::*;
 use backflow::sched::{self, Scheduler};
 
 /// The calling thread's CPU time (user + system).

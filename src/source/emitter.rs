@@ -44,12 +44,24 @@
 //!
 //! # Design
 //!
-//! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)) and
-//! then run the drain loop if nobody else does ([`DrainGate`]). The drain pops as many items as
-//! there is demand and hands them down as one run ([`Subscriber::on_next_iter`]). A producer that
-//! waits for room parks on a condition variable; the drain wakes it whenever it frees a slot, and
-//! a cancel or a terminal signal wakes it with `Closed`. The lock is touched only when someone
-//! waits: producers that never block never take it.
+//! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)); one
+//! drain loop at a time ([`GateCell`]) pops and hands items down in runs
+//! ([`Subscriber::on_next_iter`]). The common paths cost:
+//!
+//! - **nobody drains** (one producer, a subscriber with demand): the producer takes the gate and
+//!   hands its item straight to the subscriber, without the ring; credits are taken from the
+//!   demand counter in bulk, so one item costs the gate's enter and leave.
+//! - **a drain is running** (several producers, or a consumer requesting): a producer only
+//!   claims a slot (one CAS) and reads the gate (a SeqCst load); the running drain looks at the
+//!   ring's tail once more after it left the gate, behind a SeqCst fence, so the item is never
+//!   stranded (`loom-tests/tests/emitter.rs`).
+//! - **the ring is full while the subscriber has demand** (its drain is busy in a slow
+//!   `on_next`): the item is taken all the same into a small locked spill, delivered after the
+//!   ring's items, so capacity really is buffered items plus outstanding demand.
+//!
+//! A producer that waits for room spins briefly and then parks ([`crate::wait`]); the drain
+//! wakes it after freeing slots, a cancel or a terminal signal wakes it with `Closed`. The lock
+//! is touched only when someone parks.
 
 use std::fmt;
 use std::time::Duration;
@@ -1125,10 +1137,12 @@ impl<T> Shared<T> {
         }
         if stage.over {
             stage.target = None;
-            // SAFETY: we own the gate (`pass` runs only inside the gate cell).
-            while let Some(item) =
-                unsafe { self.pop_owned() }.or_else(|| self.pop_spilled(false).item())
-            {
+            loop {
+                // SAFETY: we own the gate (`pass` runs only inside the gate cell).
+                let held = unsafe { self.pop_owned() };
+                let Some(item) = held.or_else(|| self.pop_spilled(false).item()) else {
+                    break;
+                };
                 self.options.discard(item, DropReason::Cancelled);
                 freed += 1;
             }
