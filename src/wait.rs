@@ -34,6 +34,7 @@ use std::time::Instant;
 use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// Spin steps: step `s <= SPIN_LIMIT` runs `2^s` spin-loop hints.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SPIN_LIMIT: u32 = 6;
 /// Steps after `SPIN_LIMIT` and up to this one yield the thread; after it the spin is over.
 pub(crate) const YIELD_LIMIT: u32 = 10;

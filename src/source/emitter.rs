@@ -895,15 +895,6 @@ enum Spilled<T> {
     RingFirst,
 }
 
-impl<T> Spilled<T> {
-    fn item(self) -> Option<T> {
-        match self {
-            Spilled::Item(item) => Some(item),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(not(loom))]
 fn thread_token() -> usize {
     thread_local!(static TOKEN: u8 = const { 0 });
@@ -954,7 +945,7 @@ impl<T> Shared<T> {
                 return Some(item);
             }
             if self.inlet.is_empty() {
-                match self.pop_spilled(true) {
+                match self.pop_spilled() {
                     Spilled::Item(item) => return Some(item),
                     Spilled::Empty => return None,
                     Spilled::RingFirst => {}
@@ -964,17 +955,17 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Pops the oldest spilled item, if any. With `ring_first`, only while the ring is empty
-    /// (looked at under the spill's lock): an item spills only after its producer found the ring
+    /// Pops the oldest spilled item, if any, and only while the ring is empty (looked at under
+    /// the spill's lock): an item spills only after its producer found the ring
     /// full under that lock, so every ring item pushed before it is then visible, and is taken
     /// first. The caller owns the drain gate.
     #[inline]
-    fn pop_spilled(&self, ring_first: bool) -> Spilled<T> {
+    fn pop_spilled(&self) -> Spilled<T> {
         if self.flags.spilled.load(Ordering::Acquire) == 0 {
             return Spilled::Empty;
         }
         let mut spill = self.spill.lock();
-        if ring_first && !self.inlet.is_empty() {
+        if !self.inlet.is_empty() {
             return Spilled::RingFirst;
         }
         let Some(item) = spill.pop_front() else {
@@ -1137,12 +1128,10 @@ impl<T> Shared<T> {
         }
         if stage.over {
             stage.target = None;
-            loop {
-                // SAFETY: we own the gate (`pass` runs only inside the gate cell).
-                let held = unsafe { self.pop_owned() };
-                let Some(item) = held.or_else(|| self.pop_spilled(false).item()) else {
-                    break;
-                };
+            // Waiting for claimed slots too: an offer that raced the end and saw the gate busy
+            // left its item to this pass.
+            // SAFETY: we own the gate (`pass` runs only inside the gate cell).
+            while let Some(item) = unsafe { self.pop_waiting() } {
                 self.options.discard(item, DropReason::Cancelled);
                 freed += 1;
             }
