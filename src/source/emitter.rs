@@ -1273,8 +1273,7 @@ impl<T> Shared<T> {
     /// Delivers `item` at once if the subscriber listens, has a credit, and no item is held.
     #[inline]
     fn try_direct(&self, stage: &mut Stage<T>, item: T) -> Result<(), T> {
-        if std::env::var_os("NO_DIRECT").is_some()
-            || stage.over
+        if stage.over
             || stage.target.is_none()
             || self.flags.cancelled.load(Ordering::Acquire)
             || self.flags.invalid.load(Ordering::Acquire)
@@ -1422,9 +1421,6 @@ impl<T: Send + 'static> Shared<T> {
     /// holds items, so that each producer's order is kept. `Err(item)`: no room and no demand
     /// for it, the policy decides.
     fn spill_against_demand(&self, item: T) -> Result<Result<(), EmitError<T>>, T> {
-        if std::env::var_os("NO_SPILL").is_some() {
-            return Err(item);
-        }
         let mut spill = self.spill.lock();
         if self.flags.closed.load(Ordering::Acquire) {
             return Ok(Err(EmitError::Closed(item)));
