@@ -268,6 +268,7 @@ impl<T: Send + 'static> EmitterBuilder<T> {
                 delivered: 0,
                 received_seen: 0,
                 credits: 0,
+                handed_over: false,
             })),
             demand: CachePadded::new(Demand::new()),
             inlet,
@@ -773,6 +774,10 @@ struct Stage<T> {
     /// Credits taken from `demand` (all of it at once, one RMW) and not spent yet; `UNBOUNDED`
     /// is sticky.
     credits: u64,
+    /// An offer just handed its item straight through: the pass that follows in the same gate
+    /// ownership has nothing to do (the ring was empty, later claims are caught by the look after
+    /// the gate is left, other signals get passes of their own) and is skipped.
+    handed_over: bool,
 }
 
 /// The subscriber, type-erased once per subscription: the drain makes one dynamic call per pass,
@@ -1119,6 +1124,9 @@ impl<T> Shared<T> {
     /// One drain pass: adopt the subscriber, deliver what demand allows, deliver the end, discard
     /// what arrives after it, wake producers if slots freed up.
     fn pass(&self, stage: &mut Stage<T>) {
+        if std::mem::take(&mut stage.handed_over) {
+            return;
+        }
         #[cfg(not(loom))]
         self.drainer.store(thread_token(), Ordering::Relaxed);
         self.adopt(stage);
@@ -1313,6 +1321,8 @@ impl<T> Shared<T> {
                 self.delivered(stage, 1);
                 // SAFETY: we own the gate.
                 unsafe { self.with_outlet(|o| o.popped += 1) };
+                // Metrics are counted by a pass: keep it then.
+                stage.handed_over = self.options.metrics().is_none();
                 Ok(())
             }
             // Not pulled: it goes into the buffer like any other.
