@@ -1,5 +1,5 @@
 //! What the timed stages share (`throttle`, `throttle_first`, `sample`, `debounce`, `timeout`,
-//! `interval`): the scheduler they run on and the [`Flux::scheduler`] setter; [`Core`], the engine
+//! `interval`): the scheduler they run on and the [`Flux::scheduler`](crate::Flux::scheduler) setter; [`Core`], the engine
 //! that drives `sample`, `debounce`, `throttle` and `interval` (each supplies a [`Logic`]); and its
 //! parts — [`Serial`], the downstream subscriber behind a drain gate so that the upstream's thread
 //! and the timer's thread never signal it at once, and [`TimerSlot`], a stage's one pending timer,
@@ -13,7 +13,7 @@
 //! `Schedulers.parallel()`, RxJava's `computation()`); each subscription takes one
 //! [`worker`](Scheduler::worker) of it, so its timer tasks run in order on one thread.
 //! `throttle_first` runs no timer: by default it reads the real clock and starts no thread. Tests
-//! pass a [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`], which makes timed
+//! pass a [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`](crate::Flux::scheduler), which makes timed
 //! behaviour exact and instant.
 
 use std::sync::{OnceLock, Weak};
@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use crate::demand::{Demand, GateCell};
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{ErrorMode, StageOptions};
 use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subscription};
@@ -31,34 +30,10 @@ use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc};
 /// A shared, type-erased scheduler handle, as timed stages hold it.
 pub type SharedScheduler = StdArc<dyn Scheduler>;
 
-/// A stage or source driven by a [`Scheduler`]: it gets the [`Flux::scheduler`] setter.
+/// A stage or source driven by a [`Scheduler`]: it gets the [`Flux::scheduler`](crate::Flux::scheduler) setter.
 pub trait Timed {
     /// Makes the stage read its clock from, and run its timers on, `scheduler`.
     fn set_scheduler(&mut self, scheduler: SharedScheduler);
-}
-
-/// The scheduler of the last stage of a chain, for timed stages.
-impl<P: Timed> Flux<P> {
-    /// Runs this stage's clock and timers on `scheduler` instead of the shared default (a
-    /// process-wide pool, one thread per core, started on first use).
-    ///
-    /// Pass a [`VirtualTime`](crate::sched::VirtualTime) to test timed behaviour exactly, without
-    /// sleeping: nothing happens until the test advances the clock.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use backflow::prelude::*;
-    /// use backflow::sched::VirtualTime;
-    ///
-    /// let clock = VirtualTime::new();
-    /// let ticks = backflow::interval(Duration::from_secs(1)).scheduler(clock.clone());
-    /// # let _ = ticks;
-    /// ```
-    pub fn scheduler<S: Scheduler + 'static>(self, scheduler: S) -> Self {
-        let mut stage = self.into_inner();
-        stage.set_scheduler(StdArc::new(scheduler));
-        Flux::new(stage)
-    }
 }
 
 /// The scheduler a stage configured with `chosen` runs on: `chosen`, or the shared default.
@@ -126,29 +101,18 @@ impl<S> Serial<S> {
     where
         S: Subscriber<T>,
     {
-        let started = self.downstream.enter_with(
-            |slot| {
-                let Some(downstream) = slot.as_mut() else {
-                    return false;
-                };
-                match catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                    Ok(()) => true,
-                    Err(panic) => {
-                        on_panic();
-                        if let Some(mut downstream) = slot.take() {
-                            deliver_error(&mut downstream, panic);
-                        }
-                        false
-                    }
+        crate::stage::start(
+            &self.downstream,
+            handle,
+            |slot| slot.as_mut(),
+            |slot, panic| {
+                on_panic();
+                if let Some(mut downstream) = slot.take() {
+                    deliver_error(&mut downstream, panic);
                 }
             },
             pass,
-        );
-        debug_assert!(
-            started.is_some(),
-            "a fresh stage has no other signaller yet"
-        );
-        started == Some(true)
+        )
     }
 }
 
