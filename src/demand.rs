@@ -249,6 +249,27 @@ impl DrainGate {
     pub fn is_busy(&self) -> bool {
         self.wip.load(Ordering::Acquire) != 0
     }
+
+    /// Whether nobody owns the drain loop, read with a SeqCst load.
+    ///
+    /// For a hand-off that signals without a read-modify-write: a producer that published its
+    /// work with a SeqCst RMW (a ring's claim) and then sees the gate busy may leave the work to
+    /// the owner, provided the owner, after it left the gate, issues a SeqCst fence and looks for
+    /// work once more (C++20 \[atomics.order\] p4: either the load is ordered after the owner's
+    /// `leave` and sees the gate free, or the owner's look sees the work). Loom regards SeqCst
+    /// accesses as AcqRel, so under `cfg(loom)` callers put a SeqCst fence before this load.
+    ///
+    /// ```
+    /// use backflow::demand::DrainGate;
+    /// let gate = DrainGate::new();
+    /// assert!(gate.is_idle());
+    /// assert!(gate.enter());
+    /// assert!(!gate.is_idle());
+    /// ```
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.wip.load(Ordering::SeqCst) == 0
+    }
 }
 
 /// Reports a panic that escaped a drain pass. Dropping the payload runs its destructor, which may
@@ -361,6 +382,12 @@ impl<T> GateCell<T> {
     /// Whether some thread is draining (or about to). For diagnostics and tests only.
     pub fn is_busy(&self) -> bool {
         self.gate.is_busy()
+    }
+
+    /// [`DrainGate::is_idle`] of this cell's gate: nobody owns it (a SeqCst load).
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.gate.is_idle()
     }
 
     /// The state, through exclusive access (no gate needed).

@@ -49,8 +49,10 @@ pub mod sink;
 pub mod source;
 mod stage;
 mod sync;
+// The wait strategy of every hand-off consumer (spin, announce, re-check, park); stands on sync.
 #[cfg(feature = "tck")]
 pub mod tck;
+mod wait;
 
 pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
 pub use flux::{Boxed, Flux};

@@ -98,6 +98,7 @@ mod tokio;
 #[cfg(feature = "tokio")]
 pub use self::tokio::Tokio;
 pub use clock::Instant;
+pub(crate) use executor::may_linger;
 pub use executor::{Pool, Single};
 pub use immediate::Immediate;
 pub use task::{Runnable, Task, TaskHandle};
