@@ -2277,3 +2277,137 @@ impl<P: ops::Configurable> Flux<P> {
         self
     }
 }
+
+// ---- porter parity (issue 10): error recovery ----
+impl<P: Publisher> Flux<P> {
+    /// Continues with the publisher `f` returns when the upstream fails: the downstream sees the
+    /// upstream's items, then the fallback's, and never the error.
+    ///
+    /// To recover from some errors only, return a failing publisher for the others (box both
+    /// branches to give them one type: `backflow::error(e).boxed()`).
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; at the error, the demand still outstanding
+    /// (requested and not delivered) is asked of the fallback in one request, and later requests go
+    /// to it. Nothing is held. A downstream that cancelled before the error gets no fallback.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. The error is handed to `f` by value. A panic in `f` ends the stream with an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error (the upstream has already ended).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(0..3u32)
+    ///     .concat_with(backflow::error(Error::msg("disk gone")))
+    ///     .on_error_resume(|_e| backflow::range(100..102u32))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 100, 101]);
+    /// ```
+    #[doc(alias = "onErrorResume")]
+    #[doc(alias = "onErrorResumeNext")]
+    #[doc(alias = "recoverWith")]
+    #[doc(alias = "recoverWithRetries")]
+    pub fn on_error_resume<Q, F>(self, f: F) -> Flux<ops::OnErrorResume<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(Error) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + 'static,
+    {
+        Flux::new(ops::OnErrorResume::new(self.publisher, f))
+    }
+
+    /// Replaces an upstream error with one last item, `f(error)`, then completes.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; the replacement item waits for demand (if all
+    /// requested items were delivered before the error, it goes at the next `request`), and
+    /// completion follows it.
+    ///
+    /// # Drops
+    ///
+    /// The error (handed to `f`). If the downstream cancels before requesting it, the replacement
+    /// item is dropped. A panic in `f` ends the stream with an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(1..4i32)
+    ///     .concat_with(backflow::error(Error::msg("bad row")))
+    ///     .on_error_return(|_e| -1)
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, -1]);
+    /// ```
+    #[doc(alias = "onErrorReturn")]
+    #[doc(alias = "onErrorReturnItem")]
+    #[doc(alias = "recover")]
+    pub fn on_error_return<F>(self, f: F) -> Flux<ops::OnErrorReturn<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(Error) -> P::Item + Send + Sync + 'static,
+    {
+        Flux::new(ops::OnErrorReturn::new(self.publisher, f))
+    }
+
+    /// Transforms the upstream's error with `f`; items and completion pass unchanged.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` is delivered instead of the error, as an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let err = backflow::error::<u8>(Error::msg("connection reset"))
+    ///     .on_error_map(|e| Error::with_source(ErrorKind::Closed, "upstream service down", e))
+    ///     .collect()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Closed);
+    /// ```
+    #[doc(alias = "onErrorMap")]
+    #[doc(alias = "mapError")]
+    pub fn on_error_map<F>(self, f: F) -> Flux<ops::OnErrorMap<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(Error) -> Error + Send + Sync + 'static,
+    {
+        Flux::new(ops::OnErrorMap::new(self.publisher, f))
+    }
+
+    /// Turns an upstream error into completion: the items before it pass, then `on_complete`.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// The error, silently (that is the point; log it first with
+    /// [`on_error_map`](Self::on_error_map) if you need to).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(0..2u8)
+    ///     .concat_with(backflow::error(Error::msg("eof in the middle")))
+    ///     .on_error_complete()
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1]);
+    /// ```
+    #[doc(alias = "onErrorComplete")]
+    #[doc(alias = "onErrorResumeWith")]
+    pub fn on_error_complete(self) -> Flux<ops::OnErrorComplete<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::OnErrorComplete::new(self.publisher))
+    }
+}

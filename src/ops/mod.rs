@@ -87,3 +87,13 @@ mod zip;
 pub use zip::{zip, zip_all, zip_with, Zip, ZipAll, ZipWith, ZIP_PREFETCH};
 mod combine_latest;
 pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH};
+
+// ---- porter parity (issue 10) ----
+mod on_error_complete;
+mod on_error_map;
+mod on_error_resume;
+mod on_error_return;
+pub use on_error_complete::OnErrorComplete;
+pub use on_error_map::OnErrorMap;
+pub use on_error_resume::OnErrorResume;
+pub use on_error_return::OnErrorReturn;

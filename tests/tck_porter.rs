@@ -1,0 +1,63 @@
+//! The conformance verifier over the porter-parity operators (issue 10), on top of `range`.
+
+#[macro_use]
+mod tck_common;
+
+use backflow::prelude::*;
+use backflow::tck::PublisherOptions;
+use tck_common::failing;
+
+fn sync<T: 'static>() -> PublisherOptions<T> {
+    PublisherOptions::default().threaded(false)
+}
+
+fn boom() -> Error {
+    Error::msg("tck: upstream failed")
+}
+
+// ---- error recovery ----
+
+// Half the items from the upstream, the rest from the fallback after the error.
+publisher_tck!(
+    on_error_resume,
+    |n| {
+        let half = n / 2;
+        backflow::range(0..half)
+            .concat_with(backflow::error(boom()))
+            .on_error_resume(move |_| backflow::range(half..n))
+    },
+    sync().failing_factory(|| failing::<u64>().on_error_resume(backflow::error))
+);
+publisher_tck!(
+    on_error_resume_clean,
+    |n| backflow::range(0..n).on_error_resume(|_| backflow::empty()),
+    sync().failing_factory(|| failing::<u64>().on_error_resume(backflow::error))
+);
+// n - 1 items, the error, and the replacement item; n = 0 has no room for the error.
+publisher_tck!(
+    on_error_return,
+    |n| if n == 0 {
+        backflow::empty().on_error_return(|_| 0).boxed()
+    } else {
+        backflow::range(0..n - 1)
+            .concat_with(backflow::error(boom()))
+            .on_error_return(move |_| n - 1)
+            .boxed()
+    },
+    // Its own failure: the replacement function panics.
+    sync().failing_factory(|| failing::<u64>().on_error_return(|_| panic!("tck: no replacement")))
+);
+publisher_tck!(
+    on_error_map,
+    |n| backflow::range(0..n).on_error_map(|e| e),
+    sync().failing_factory(|| failing::<u64>().on_error_map(|e| e))
+);
+publisher_tck!(
+    on_error_complete,
+    |n| backflow::range(0..n)
+        .concat_with(backflow::error(boom()))
+        .on_error_complete(),
+    sync().failing_factory(|| failing::<u64>()
+        .on_error_complete()
+        .concat_with(backflow::error(boom())))
+);
