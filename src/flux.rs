@@ -2411,3 +2411,73 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::OnErrorComplete::new(self.publisher))
     }
 }
+
+// ---- porter parity (issue 10): time ----
+impl<P: Publisher> Flux<P> {
+    /// Collects items into `Vec`s of at most `size`, emitting each chunk when it is full or
+    /// `timeout` after its first item, whichever comes first: the batching stage every database or
+    /// broker sink needs. Reactor's `bufferTimeout(n, d)`, RxJava's `buffer(d, unit, n)`, Akka's
+    /// `groupedWithin(n, d)`.
+    ///
+    /// The clock and the timer are the stage's [`scheduler`](Self::scheduler) (test it on
+    /// [`VirtualTime`](crate::sched::VirtualTime)). A chunk is never empty; the last one, on
+    /// completion, may be shorter.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts chunks. The stage requests `size` items upstream at subscription
+    /// and asks for more only as chunks leave, so what it holds plus what it is owed never exceeds
+    /// `size` items: **a full chunk with no downstream demand is held and the upstream is not asked
+    /// for more** until it leaves. Reactor's `bufferTimeout` signals an overflow error in that case;
+    /// ours backpressures instead. A chunk whose time is up while there is no demand stays open,
+    /// taking items up to `size`, and goes at the next request; so once there is demand no item
+    /// waits more than `timeout`.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. On cancel, the open chunk is dropped (through
+    /// [`on_drop`](Self::on_drop), as one `Vec`, with [`DropReason::Cancelled`](crate::DropReason::Cancelled)).
+    /// On completion the open chunk goes first (as demand allows). On error too, by default
+    /// ([`ErrorMode::AfterDrain`](crate::ops::ErrorMode)) — Reactor discards it — and with
+    /// [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)` it is dropped as `Cancelled`. An
+    /// upstream that sends more than requested fails the stage with an overflow error, the extra
+    /// item dropped (as a one-item `Vec`) with `Overflow`.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let batches = Arc::new(Mutex::new(Vec::new()));
+    /// let b = batches.clone();
+    /// // A tick every 10 ms; batches of up to 3, or whatever came within 25 ms.
+    /// backflow::interval_with(ms(10), clock.clone())
+    ///     .take(5)
+    ///     .chunks_timeout(3, ms(25))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe_with(move |batch| b.lock().unwrap().push(batch), |e| panic!("{e}"), || {});
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*batches.lock().unwrap(), vec![vec![0, 1, 2], vec![3, 4]]);
+    /// ```
+    #[doc(alias = "bufferTimeout")]
+    #[doc(alias = "buffer_timeout")]
+    #[doc(alias = "groupedWithin")]
+    #[doc(alias = "grouped_within")]
+    pub fn chunks_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Flux<ops::ChunksTimeout<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::ChunksTimeout::new(self.publisher, size, timeout))
+    }
+}

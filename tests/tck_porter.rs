@@ -61,3 +61,14 @@ publisher_tck!(
         .on_error_complete()
         .concat_with(backflow::error(boom())))
 );
+
+// ---- time ----
+
+// 3n items in chunks of 3: n chunks. The timer (an hour) never fires within a run.
+publisher_tck!(
+    chunks_timeout,
+    |n| backflow::range(0..3 * n).chunks_timeout(3, std::time::Duration::from_secs(3600)),
+    sync().failing_factory(
+        || failing::<u64>().chunks_timeout(3, std::time::Duration::from_secs(3600))
+    )
+);

@@ -97,3 +97,5 @@ pub use on_error_complete::OnErrorComplete;
 pub use on_error_map::OnErrorMap;
 pub use on_error_resume::OnErrorResume;
 pub use on_error_return::OnErrorReturn;
+mod chunks_timeout;
+pub use chunks_timeout::ChunksTimeout;
