@@ -2481,3 +2481,204 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::ChunksTimeout::new(self.publisher, size, timeout))
     }
 }
+
+// ---- porter parity (issue 10): lifecycle hooks ----
+impl<P: Publisher> Flux<P> {
+    /// Calls `f` with the upstream subscription when the stream is subscribed, before the
+    /// downstream's `on_subscribe`.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` cancels the upstream and rejects the downstream (`on_subscribe`
+    /// then `on_error` with [`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let subscribed = Arc::new(AtomicUsize::new(0));
+    /// let s = subscribed.clone();
+    /// let out = backflow::range(0..3u8)
+    ///     .do_on_subscribe(move |_| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!((out.len(), subscribed.load(Ordering::SeqCst)), (3, 1));
+    /// ```
+    #[doc(alias = "doOnSubscribe")]
+    #[doc(alias = "doFirst")]
+    pub fn do_on_subscribe<F>(self, f: F) -> Flux<ops::DoOnSubscribe<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(&crate::SharedSubscription) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnSubscribe(f)))
+    }
+
+    /// Calls `f` with each downstream `request(n)`, on the requesting thread, before it goes
+    /// upstream.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged (`request(0)` too: the upstream answers rule 3.9).
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` cancels the upstream and goes to the
+    /// [error hook](crate::set_error_hook): a `request` may come from any thread and must not
+    /// signal the downstream itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// backflow::range(0..10u32)
+    ///     .do_on_request(move |n| s.lock().unwrap().push(n))
+    ///     .collect_with(Request::Batch(4))
+    ///     .unwrap();
+    /// assert_eq!(seen.lock().unwrap()[0], 4);
+    /// ```
+    #[doc(alias = "doOnRequest")]
+    pub fn do_on_request<F>(self, f: F) -> Flux<ops::DoOnRequest<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(u64) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnRequest(f)))
+    }
+
+    /// Calls `f` once when the downstream cancels, before the cancel goes upstream.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` goes to the [error hook](crate::set_error_hook) (the downstream
+    /// has left); the upstream is cancelled anyway.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let c = cancelled.clone();
+    /// let (subscriber, probe) = TestSubscriber::new(1);
+    /// backflow::range(0..10u32)
+    ///     .do_on_cancel(move || c.store(true, Ordering::SeqCst))
+    ///     .subscribe(subscriber);
+    /// probe.cancel();
+    /// assert!(cancelled.load(Ordering::SeqCst));
+    /// ```
+    #[doc(alias = "doOnCancel")]
+    #[doc(alias = "doOnDispose")]
+    pub fn do_on_cancel<F>(self, f: F) -> Flux<ops::DoOnCancel<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn() + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnCancel(f)))
+    }
+
+    /// Calls `f` with the upstream's error before passing the error on.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` is delivered instead of the error, as an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// let logged = Arc::new(Mutex::new(String::new()));
+    /// let l = logged.clone();
+    /// let result = backflow::error::<u8>(Error::msg("disk full"))
+    ///     .do_on_error(move |e| *l.lock().unwrap() = e.to_string())
+    ///     .collect();
+    /// assert!(result.is_err());
+    /// assert_eq!(*logged.lock().unwrap(), "disk full");
+    /// ```
+    #[doc(alias = "doOnError")]
+    pub fn do_on_error<F>(self, f: F) -> Flux<ops::DoOnError<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(&Error) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnError(f)))
+    }
+
+    /// Calls `f` when the upstream completes, before passing completion on.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` fails the stream instead (an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error, as Reactor does).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// backflow::range(0..3u8)
+    ///     .do_on_complete(move || d.store(true, Ordering::SeqCst))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(done.load(Ordering::SeqCst));
+    /// ```
+    #[doc(alias = "doOnComplete")]
+    pub fn do_on_complete<F>(self, f: F) -> Flux<ops::DoOnComplete<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn() + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnComplete(f)))
+    }
+
+    /// Calls `f` exactly once when the stream ends, whichever way: after `on_complete` or
+    /// `on_error` went downstream, or after a cancel went upstream. It says which
+    /// ([`SignalType`](ops::SignalType)). When a cancel races with the upstream's end on another
+    /// thread, the first of the two is reported and `f` still runs once.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` goes to the [error hook](crate::set_error_hook): the stream has
+    /// ended, nobody is left to tell.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::ops::SignalType;
+    /// let ended = Arc::new(Mutex::new(Vec::new()));
+    /// let e = ended.clone();
+    /// backflow::range(0..3u8)
+    ///     .do_finally(move |signal| e.lock().unwrap().push(signal))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(*ended.lock().unwrap(), [SignalType::Complete]);
+    /// ```
+    #[doc(alias = "doFinally")]
+    #[doc(alias = "doAfterTerminate")]
+    #[doc(alias = "watchTermination")]
+    pub fn do_finally<F>(self, f: F) -> Flux<ops::DoFinally<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(ops::SignalType) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::Finally(f)))
+    }
+}

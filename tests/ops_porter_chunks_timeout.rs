@@ -12,11 +12,9 @@ use timed_support::*;
 
 const MAX: u64 = u64::MAX;
 
-fn setup(
-    size: usize,
-    d: u64,
-    initial: u64,
-) -> (VirtualTime, Hot<char>, Probe<Vec<char>>, Drops<Vec<char>>) {
+type Fixture = (VirtualTime, Hot<char>, Probe<Vec<char>>, Drops<Vec<char>>);
+
+fn setup(size: usize, d: u64, initial: u64) -> Fixture {
     let clock = VirtualTime::new();
     let hot = Hot::new();
     let (log, on_drop) = drops();

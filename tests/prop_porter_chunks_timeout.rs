@@ -37,7 +37,7 @@ fn check(size: usize, d: u64, gaps: &[u64], requests: &[(u64, u64)]) {
     let mut total_chunks: u64 = 0;
     let delivered =
         |probe: &Probe<Vec<u64>>| probe.values().iter().map(|c| c.len() as u64).sum::<u64>();
-    let mut offer = |now: u64, arrivals: &mut Vec<u64>, all: bool| {
+    let offer = |now: u64, arrivals: &mut Vec<u64>, all: bool| {
         while arrivals.len() < offered.len()
             && (all || offered[arrivals.len()] <= now)
             && hot.total_requested() > arrivals.len() as u64

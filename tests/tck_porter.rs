@@ -72,3 +72,31 @@ publisher_tck!(
         || failing::<u64>().chunks_timeout(3, std::time::Duration::from_secs(3600))
     )
 );
+
+// ---- lifecycle ----
+
+publisher_tck!(
+    do_on_hooks,
+    |n| backflow::range(0..n)
+        .do_on_subscribe(|_| {})
+        .do_on_request(|_| {})
+        .do_on_cancel(|| {})
+        .do_on_error(|_| {})
+        .do_on_complete(|| {}),
+    sync().failing_factory(|| failing::<u64>().do_on_error(|_| {}).do_on_complete(|| {}))
+);
+publisher_tck!(
+    do_finally,
+    |n| backflow::range(0..n).do_finally(|_| {}),
+    sync().failing_factory(|| failing::<u64>().do_finally(|_| {}))
+);
+publisher_tck!(
+    defer,
+    |n| backflow::defer(move || backflow::range(0..n)),
+    sync().failing_factory(|| backflow::defer(failing::<u64>))
+);
+publisher_tck!(
+    using,
+    |n| backflow::using(|| (), move |_| backflow::range(0..n), |_| {}),
+    sync().failing_factory(|| backflow::using(|| (), |_| failing::<u64>(), |_| {}))
+);
