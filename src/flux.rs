@@ -2682,3 +2682,424 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::Hooked::new(self.publisher, ops::Finally(f)))
     }
 }
+
+// ---- porter parity (issue 10): picking, filtering, aggregating ----
+impl<P: Publisher> Flux<P> {
+    /// Passes items until `other` emits its first item, then completes (cancelling both). An
+    /// error from `other` fails the stream; `other` completing empty changes nothing.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests go to the upstream unchanged. `other` is asked for everything
+    /// (only its first item matters, and it is cancelled then). Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Items still in flight from the upstream after the end are discarded with the
+    /// cancelled subscription.
+    ///
+    /// ```
+    /// let out = backflow::range(0..5u32).take_until(backflow::never::<()>()).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3, 4]); // the trigger never fired
+    /// let out = backflow::range(0..5u32).take_until(backflow::just(())).collect().unwrap();
+    /// assert!(out.is_empty()); // it fired at once
+    /// ```
+    #[doc(alias = "takeUntilOther")]
+    #[doc(alias = "takeUntil")]
+    pub fn take_until<Q>(self, other: Q) -> Flux<ops::TakeUntil<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+    {
+        Flux::new(ops::TakeUntil::new(self.publisher, other))
+    }
+
+    /// Discards items until `other` emits its first item, then passes the rest. An error from
+    /// `other` fails the stream; if `other` completes empty, every item is discarded.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests go to the upstream; each item discarded before the trigger is
+    /// replenished with `request(1)` (as `filter` does). `other` is asked for everything and
+    /// cancelled at its first item.
+    ///
+    /// # Drops
+    ///
+    /// The items before the trigger (that is the point); nothing is held.
+    ///
+    /// ```
+    /// let out = backflow::range(0..5u32).skip_until(backflow::just(())).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3, 4]); // open from the start
+    /// let out = backflow::range(0..5u32).skip_until(backflow::empty::<()>()).collect().unwrap();
+    /// assert!(out.is_empty()); // never opened
+    /// ```
+    #[doc(alias = "skipUntilOther")]
+    #[doc(alias = "skipUntil")]
+    pub fn skip_until<Q>(self, other: Q) -> Flux<ops::SkipUntil<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+    {
+        Flux::new(ops::SkipUntil::new(self.publisher, other))
+    }
+
+    /// Emits the last `n` items once the upstream completes.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream (which items are last is known only at the end) and holds at
+    /// most `n`; after completion they go as the downstream asks, then `on_complete`.
+    ///
+    /// # Drops
+    ///
+    /// Items pushed out of the window of the last `n` are simply not emitted. On cancel, or on an
+    /// upstream error (which goes downstream at once, as in Reactor), the held items are dropped
+    /// through [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason::Cancelled).
+    ///
+    /// ```
+    /// let out = backflow::range(0..10u32).take_last(3).collect().unwrap();
+    /// assert_eq!(out, vec![7, 8, 9]);
+    /// ```
+    #[doc(alias = "takeLast")]
+    pub fn take_last(self, n: usize) -> Flux<ops::TakeLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::TakeLast::new(self.publisher, n))
+    }
+
+    /// Emits the last item, if any, once the upstream completes: [`take_last(1)`](Self::take_last).
+    /// An empty upstream completes empty (Reactor's `last()` errors there; add
+    /// [`switch_if_empty`](Self::switch_if_empty)`(backflow::error(..))` for that).
+    ///
+    /// # Demand
+    ///
+    /// As [`take_last`](Self::take_last): everything upstream, one item held.
+    ///
+    /// # Drops
+    ///
+    /// Every item but the last; the held one on cancel or error (`Cancelled`).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).last().collect().unwrap(), vec![9]);
+    /// ```
+    #[doc(alias = "lastElement")]
+    #[doc(alias = "takeLast")]
+    pub fn last(self) -> Flux<ops::TakeLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        self.take_last(1)
+    }
+
+    /// Passes every item except the last `n`.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream, plus `n` once at subscription to fill the window; from
+    /// then on each arriving item pushes the oldest held one downstream, one for one.
+    ///
+    /// # Drops
+    ///
+    /// The last `n` items (that is the point); on cancel or error the held window is freed with
+    /// the subscription.
+    ///
+    /// ```
+    /// let out = backflow::range(0..6u32).skip_last(2).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3]);
+    /// ```
+    #[doc(alias = "skipLast")]
+    pub fn skip_last(self, n: usize) -> Flux<ops::SkipLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::SkipLast::new(self.publisher, n))
+    }
+
+    /// Emits the first item, if any, then completes and cancels upstream: [`take(1)`](Self::take).
+    /// An empty upstream completes empty (RxJava's `firstOrError` errors there; add
+    /// [`switch_if_empty`](Self::switch_if_empty) for that).
+    ///
+    /// # Demand
+    ///
+    /// At most 1 is ever requested upstream.
+    ///
+    /// # Drops
+    ///
+    /// Nothing; the upstream is cancelled after the first item.
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(5..10u32).first().collect().unwrap(), vec![5]);
+    /// ```
+    #[doc(alias = "firstElement")]
+    #[doc(alias = "next")]
+    #[doc(alias = "head")]
+    pub fn first(self) -> Flux<ops::Take<P>>
+    where
+        P::Item: 'static,
+    {
+        self.take(1)
+    }
+
+    /// Emits the item at `index` (0-based), if the upstream has that many, then completes:
+    /// [`skip(index)`](Self::skip) then [`take(1)`](Self::take). A shorter upstream completes
+    /// empty (Reactor's `elementAt` errors with `IndexOutOfBoundsException`; add
+    /// [`switch_if_empty`](Self::switch_if_empty) for that).
+    ///
+    /// # Demand
+    ///
+    /// At most `index + 1` upstream, in one request.
+    ///
+    /// # Drops
+    ///
+    /// The items before `index`; the upstream is cancelled after the one it emits.
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).element_at(3).collect().unwrap(), vec![3]);
+    /// assert!(backflow::range(0..2u32).element_at(3).collect().unwrap().is_empty());
+    /// ```
+    #[doc(alias = "elementAt")]
+    pub fn element_at(self, index: u64) -> Flux<ops::Take<ops::Skip<P>>>
+    where
+        P::Item: 'static,
+    {
+        self.skip(index).take(1)
+    }
+
+    /// Emits `item` if the upstream completes without any item.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; after an empty completion the default item waits
+    /// for demand, then completion follows.
+    ///
+    /// # Drops
+    ///
+    /// Nothing (each subscriber gets a clone of `item`).
+    ///
+    /// ```
+    /// let out = backflow::empty::<u32>().default_if_empty(7).collect().unwrap();
+    /// assert_eq!(out, vec![7]);
+    /// let out = backflow::range(0..2u32).default_if_empty(7).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1]);
+    /// ```
+    #[doc(alias = "defaultIfEmpty")]
+    #[doc(alias = "orElse")]
+    pub fn default_if_empty(self, item: P::Item) -> Flux<ops::DefaultIfEmpty<P, P::Item>>
+    where
+        P::Item: Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::DefaultIfEmpty::new(self.publisher, item))
+    }
+
+    /// Continues with `alternative` if the upstream completes without any item.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; at an empty completion the whole outstanding
+    /// demand is asked of `alternative`, and later requests go to it.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// let out = backflow::empty::<u32>()
+    ///     .switch_if_empty(backflow::range(10..12u32))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 11]);
+    /// ```
+    #[doc(alias = "switchIfEmpty")]
+    #[doc(alias = "orElse")]
+    pub fn switch_if_empty<Q>(self, alternative: Q) -> Flux<ops::SwitchIfEmpty<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+    {
+        Flux::new(ops::SwitchIfEmpty::new(self.publisher, alternative))
+    }
+
+    /// Passes each item the first time it is seen (Reactor's and RxJava's `distinct()`);
+    /// remembers every distinct item (unbounded memory, as they do). For long or endless streams use
+    /// [`distinct_within`](Self::distinct_within).
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream; each repeat discarded is replenished with `request(1)`
+    /// (or, fused, not counted), as `filter` does.
+    ///
+    /// # Drops
+    ///
+    /// Repeats (that is the point). Holds a clone of each distinct item.
+    ///
+    /// ```
+    /// let out = backflow::from_iter(vec![1, 2, 1, 3, 2, 4]).distinct().collect().unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// ```
+    pub fn distinct(self) -> Flux<ops::Distinct<P>>
+    where
+        P::Item: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        Flux::new(ops::Distinct::new(self.publisher, None))
+    }
+
+    /// [`distinct`](Self::distinct) with bounded memory: remembers only the last `memory`
+    /// distinct items, forgetting the oldest first, so an item may pass again once it has been
+    /// forgotten.
+    ///
+    /// # Demand
+    ///
+    /// As [`distinct`](Self::distinct).
+    ///
+    /// # Drops
+    ///
+    /// Repeats of remembered items. Holds at most `memory` items.
+    ///
+    /// # Panics
+    ///
+    /// If `memory` is 0.
+    ///
+    /// ```
+    /// let out = backflow::from_iter(vec![1, 2, 3, 1, 3]).distinct_within(2).collect().unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 1]); // 1 was forgotten when 3 came; 3 still remembered
+    /// ```
+    #[doc(alias = "distinct")]
+    pub fn distinct_within(self, memory: usize) -> Flux<ops::Distinct<P>>
+    where
+        P::Item: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        Flux::new(ops::Distinct::new(self.publisher, Some(memory)))
+    }
+
+    /// Discards every item and passes only the upstream's completion or error.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream (its items are never delivered, so downstream demand does
+    /// not apply); holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Every item.
+    ///
+    /// ```
+    /// assert!(backflow::range(0..100u32).ignore_elements().collect().unwrap().is_empty());
+    /// ```
+    #[doc(alias = "ignoreElements")]
+    pub fn ignore_elements(self) -> Flux<ops::IgnoreElements<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::IgnoreElements::new(self.publisher))
+    }
+
+    /// Runs the upstream to completion, discarding its items, then continues with `next`; an
+    /// upstream error goes downstream instead.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything from the upstream (its items are discarded); downstream demand is
+    /// kept for `next`, which is asked for all of it at once when it is subscribed.
+    ///
+    /// # Drops
+    ///
+    /// Every upstream item.
+    ///
+    /// ```
+    /// let out = backflow::range(0..3u32).then(backflow::just("done")).collect().unwrap();
+    /// assert_eq!(out, vec!["done"]);
+    /// ```
+    #[doc(alias = "thenMany")]
+    #[doc(alias = "andThen")]
+    pub fn then<Q>(self, next: Q) -> Flux<ops::Then<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+        Q::Item: 'static,
+    {
+        Flux::new(ops::Then::new(self.publisher, next))
+    }
+
+    /// Emits whether every item matches `predicate`: `false` at the first that does not (the
+    /// upstream is cancelled then), `true` on completion (also for an empty upstream).
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the one result waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// The items (only the answer is emitted).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).all(|x| *x < 10).collect().unwrap(), vec![true]);
+    /// assert_eq!(backflow::range(0..u32::MAX).all(|x| *x < 10).collect().unwrap(), vec![false]);
+    /// ```
+    #[doc(alias = "forall")]
+    #[doc(alias = "allMatch")]
+    pub fn all<F>(self, predicate: F) -> Flux<ops::All<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+    {
+        Flux::new(ops::All::new(self.publisher, predicate, false))
+    }
+
+    /// Emits whether some item matches `predicate`: `true` at the first that does (the upstream
+    /// is cancelled then), `false` on completion.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the one result waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// The items (only the answer is emitted).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..u64::MAX).any(|x| *x == 5).collect().unwrap(), vec![true]);
+    /// assert_eq!(backflow::empty::<u8>().any(|_| true).collect().unwrap(), vec![false]);
+    /// ```
+    #[doc(alias = "exists")]
+    #[doc(alias = "anyMatch")]
+    #[doc(alias = "hasElement")]
+    pub fn any<F>(self, predicate: F) -> Flux<ops::Any<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+    {
+        Flux::new(ops::All::new(self.publisher, predicate, true))
+    }
+
+    /// Collects the items into one `HashMap`, keyed by `key(&item)` with `value(item)`, emitted
+    /// on completion; a later item with the same key replaces the earlier one.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the map waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// Values replaced by a later one with the same key.
+    ///
+    /// ```
+    /// let by_len = backflow::from_iter(vec!["a", "bb", "cc"])
+    ///     .collect_map(|s| s.len(), |s| s.to_string())
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(by_len[0].get(&2).map(String::as_str), Some("cc"));
+    /// ```
+    #[doc(alias = "collectMap")]
+    #[doc(alias = "toMap")]
+    pub fn collect_map<K, V, Key, Val>(self, key: K, value: V) -> Flux<ops::CollectMap<P, K, V>>
+    where
+        P::Item: Send + 'static,
+        K: Fn(&P::Item) -> Key + Send + Sync + 'static,
+        V: Fn(P::Item) -> Val + Send + Sync + 'static,
+        Key: std::hash::Hash + Eq + Send + 'static,
+        Val: Send + 'static,
+    {
+        Flux::new(ops::CollectMap::new(self.publisher, key, value))
+    }
+}

@@ -28,6 +28,12 @@ pub(crate) trait Aggregate<T>: Send + 'static {
     }
     /// The result after upstream completed; `None` completes the stream empty.
     fn finish(self) -> Option<Self::Output>;
+    /// Whether the result is known already (`any` saw a match): the stage then cancels the
+    /// upstream and finishes without waiting for the rest.
+    #[inline]
+    fn decided(&self) -> bool {
+        false
+    }
 }
 
 /// The upstream-facing subscriber of an aggregating stage.
@@ -178,6 +184,21 @@ impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
     }
 }
 
+impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
+    /// The result is known before the upstream ended: cancel it and finish now.
+    #[cold]
+    fn decide<T>(&mut self)
+    where
+        A: Aggregate<T, Output = R>,
+    {
+        if let Some(held) = &self.held {
+            held.upstream.cancel();
+        }
+        let result = self.state.take().and_then(Aggregate::<T>::finish);
+        self.terminate(Ok(result))
+    }
+}
+
 impl<T, S, A, R> Subscriber<T> for AggregateSubscriber<S, A, R>
 where
     S: Subscriber<R> + Send + 'static,
@@ -226,7 +247,10 @@ where
     #[inline]
     fn on_next(&mut self, item: T) {
         if let Some(state) = &mut self.state {
-            state.push(item)
+            state.push(item);
+            if state.decided() {
+                self.decide();
+            }
         }
     }
 
@@ -235,10 +259,14 @@ where
     where
         I: Iterator<Item = T>,
     {
-        match &mut self.state {
+        let used = match &mut self.state {
             Some(state) => state.push_iter(items),
-            None => 0,
+            None => return 0,
+        };
+        if self.state.as_ref().is_some_and(A::decided) {
+            self.decide();
         }
+        used
     }
 
     fn on_error(&mut self, error: Error) {

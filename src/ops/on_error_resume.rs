@@ -190,11 +190,7 @@ where
             Err(panic) => return deliver_error(&mut downstream, panic),
         };
         arbiter.produced(std::mem::take(&mut self.produced));
-        fallback.subscribe(FallbackSubscriber {
-            downstream: Some(downstream),
-            arbiter,
-            subscribed: false,
-        });
+        fallback.subscribe(FallbackSubscriber::new(downstream, arbiter));
     }
 
     fn on_complete(&mut self) {
@@ -207,10 +203,21 @@ where
 
 /// The fallback-side subscriber: passes everything through; its subscription joins the arbiter,
 /// which asks it for the demand the failed upstream still owed.
-struct FallbackSubscriber<S> {
+pub(crate) struct FallbackSubscriber<S> {
     downstream: Option<S>,
     arbiter: StdArc<Arbiter>,
     subscribed: bool,
+}
+
+impl<S> FallbackSubscriber<S> {
+    /// Delivers to `downstream` what the next publisher sends; its subscription joins `arbiter`.
+    pub(crate) fn new(downstream: S, arbiter: StdArc<Arbiter>) -> Self {
+        FallbackSubscriber {
+            downstream: Some(downstream),
+            arbiter,
+            subscribed: false,
+        }
+    }
 }
 
 /// Names the downstream of a resuming stage in panic messages.

@@ -43,9 +43,7 @@ where
 {
     const PLACE: &'static str = "on_error_return's function";
     fn recover(&self, error: Error) -> OneItem<T> {
-        OneItem {
-            item: Mutex::new(Some((self.0)(error))),
-        }
+        OneItem::new((self.0)(error))
     }
 }
 
@@ -68,9 +66,18 @@ where
     }
 }
 
-/// A one-shot publisher of the recovered item: it waits for a request, delivers, completes.
-struct OneItem<T> {
+/// A one-shot publisher of one item (the recovered one, or `default_if_empty`'s): it waits for a
+/// request, delivers, completes. Subscribed once.
+pub(crate) struct OneItem<T> {
     item: Mutex<Option<T>>,
+}
+
+impl<T> OneItem<T> {
+    pub(crate) fn new(item: T) -> Self {
+        OneItem {
+            item: Mutex::new(Some(item)),
+        }
+    }
 }
 
 impl<T: Send + 'static> Publisher for OneItem<T> {
