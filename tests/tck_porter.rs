@@ -100,3 +100,57 @@ publisher_tck!(
     |n| backflow::using(|| (), move |_| backflow::range(0..n), |_| {}),
     sync().failing_factory(|| backflow::using(|| (), |_| failing::<u64>(), |_| {}))
 );
+
+// ---- picking, filtering, aggregating ----
+
+publisher_tck!(
+    take_until,
+    |n| backflow::range(0..n).take_until(backflow::never::<()>()),
+    sync().failing_factory(|| failing::<u64>().take_until(backflow::never::<()>()))
+);
+publisher_tck!(
+    skip_until,
+    |n| backflow::range(0..n).skip_until(backflow::just(())),
+    sync().failing_factory(|| failing::<u64>().skip_until(backflow::just(())))
+);
+publisher_tck!(
+    take_last,
+    |n| backflow::range(0..n + 7).take_last(n as usize),
+    sync().failing_factory(|| failing::<u64>().take_last(3))
+);
+publisher_tck!(
+    skip_last,
+    |n| backflow::range(0..n + 3).skip_last(3),
+    sync().failing_factory(|| failing::<u64>().skip_last(3))
+);
+publisher_tck!(
+    default_if_empty,
+    // One item: the default of an empty upstream. No run of default_if_empty is ever empty, so
+    // rule 1.05-empty (n = 0) runs on a plain empty source.
+    |n| match n {
+        0 => backflow::empty().boxed(),
+        1 => backflow::empty().default_if_empty(0).boxed(),
+        _ => backflow::range(0..n).default_if_empty(0).boxed(),
+    },
+    sync().failing_factory(|| failing::<u64>().default_if_empty(0))
+);
+publisher_tck!(
+    switch_if_empty,
+    |n| backflow::empty().switch_if_empty(backflow::range(0..n)),
+    sync().failing_factory(|| failing::<u64>().switch_if_empty(backflow::range(0..3)))
+);
+publisher_tck!(
+    distinct,
+    |n| backflow::range(0..2 * n).map(|x| x / 2).distinct(),
+    sync().failing_factory(|| failing::<u64>().distinct())
+);
+publisher_tck!(
+    distinct_within,
+    |n| backflow::range(0..2 * n).map(|x| x / 2).distinct_within(1),
+    sync().failing_factory(|| failing::<u64>().distinct_within(4))
+);
+publisher_tck!(
+    then,
+    |n| backflow::range(0..5u64).then(backflow::range(0..n)),
+    sync().failing_factory(|| failing::<u64>().then(backflow::range(0..3)))
+);

@@ -141,7 +141,9 @@ impl<T: Send, S: Subscriber<T>> Shared<T, S> {
             let mut downstream = slot.take().expect("checked above");
             return deliver_error(&mut downstream, error);
         }
-        while self.demand.get() > 0 && !self.cancelled.load(Ordering::Acquire) {
+        let stopped =
+            || self.cancelled.load(Ordering::Acquire) || self.invalid.load(Ordering::Acquire);
+        while self.demand.get() > 0 && !stopped() {
             let Some(item) = self.held.lock().pop_front() else {
                 break;
             };
@@ -153,8 +155,9 @@ impl<T: Send, S: Subscriber<T>> Shared<T, S> {
             }
             self.demand.produced(1);
         }
-        if self.cancelled.load(Ordering::Acquire) {
-            // Cancelled from inside on_next: the next pass releases everything.
+        if stopped() {
+            // Cancelled or `request(0)` from inside on_next: the next pass (the gate brings the
+            // owner back) handles it.
             return;
         }
         if self.held.lock().is_empty() {
