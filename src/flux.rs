@@ -2480,6 +2480,190 @@ impl<P: Publisher> Flux<P> {
     {
         Flux::new(ops::ChunksTimeout::new(self.publisher, size, timeout))
     }
+
+    /// Shifts each item later by `by`, keeping their order and spacing: an item that arrives at
+    /// `t` goes at `t + by` (or later, when the downstream asks later). Akka's `delay(d)`; Reactor's
+    /// `delayElements(d)` instead spaces items `d` apart after one another.
+    ///
+    /// Runs on the stage's [`scheduler`](Self::scheduler). Completion and errors are not delayed
+    /// beyond the items held before them.
+    ///
+    /// # Demand
+    ///
+    /// Holds at most [`DELAY_CAPACITY`](ops::DELAY_CAPACITY) (32) items: requests that many
+    /// upstream at subscription and tops up in batches of a quarter as held items leave, so a
+    /// slow downstream slows the upstream. Due items wait for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items are dropped (through
+    /// [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled)) on
+    /// cancel, and on an error with [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)`; by
+    /// default the error waits for them. An item beyond what was requested fails the stage with an
+    /// overflow error (dropped as `Overflow`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use backflow::sched::{Scheduler, VirtualTime};
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let (s, c) = (seen.clone(), clock.clone());
+    /// backflow::range(0..3u32)
+    ///     .delay(ms(50))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe_with(move |x| s.lock().unwrap().push((x, c.now())), |e| panic!("{e}"), || {});
+    /// clock.advance_by(ms(49));
+    /// assert!(seen.lock().unwrap().is_empty());
+    /// clock.advance_by(ms(1));
+    /// assert_eq!(seen.lock().unwrap().len(), 3); // all three arrived at 0, all due at 50 ms
+    /// ```
+    #[doc(alias = "delayElements")]
+    #[doc(alias = "delay_elements")]
+    pub fn delay(self, by: std::time::Duration) -> Flux<ops::Delay<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Delay::new(self.publisher, by, ops::DELAY_CAPACITY))
+    }
+
+    /// Subscribes to the upstream only `by` after the downstream subscribed.
+    ///
+    /// The downstream gets its subscription at once; runs its timer on the stage's
+    /// [`scheduler`](Self::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// What the downstream requests before the upstream is subscribed is kept and asked of the
+    /// upstream in one request when it is; later requests pass straight through.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A cancel before the delay is over cancels the pending subscription: the upstream
+    /// is never subscribed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (subscriber, probe) = TestSubscriber::new(10);
+    /// backflow::range(0..3u32)
+    ///     .delay_subscription(Duration::from_secs(1))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(subscriber);
+    /// assert!(probe.values().is_empty());
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1, 2]);
+    /// ```
+    #[doc(alias = "delaySubscription")]
+    #[doc(alias = "initialDelay")]
+    pub fn delay_subscription(self, by: std::time::Duration) -> Flux<ops::DelaySubscription<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::DelaySubscription::new(self.publisher, by))
+    }
+
+    /// Pairs each item with the [`Instant`](crate::sched::Instant) it passed, on the stage's
+    /// [`scheduler`](Self::scheduler)'s clock (the real clock by default; no thread is started).
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let clock = VirtualTime::new();
+    /// clock.advance_by(Duration::from_secs(5));
+    /// let out = backflow::range(0..2u8).timestamp().scheduler(clock).collect().unwrap();
+    /// assert_eq!(out[1].0.since_epoch(), Duration::from_secs(5));
+    /// ```
+    #[doc(alias = "timestamped")]
+    pub fn timestamp(self) -> Flux<ops::Timestamp<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Timestamp::new(self.publisher))
+    }
+
+    /// Pairs each item with the time since the previous item (the first: since the
+    /// subscription), on the stage's [`scheduler`](Self::scheduler)'s clock.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let clock = VirtualTime::new();
+    /// let out = backflow::range(0..2u8).elapsed().scheduler(clock).collect().unwrap();
+    /// assert_eq!(out, vec![(Duration::ZERO, 0), (Duration::ZERO, 1)]);
+    /// ```
+    #[doc(alias = "timeInterval")]
+    pub fn elapsed(self) -> Flux<ops::Elapsed<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Elapsed::new(self.publisher))
+    }
+
+    /// Like [`timeout`](Self::timeout), but when no item comes within `limit` it switches to
+    /// `fallback` instead of failing. Other upstream errors pass unchanged.
+    ///
+    /// # Demand
+    ///
+    /// 1:1 until the timeout; then the demand still outstanding is asked of `fallback`, and later
+    /// requests go to it. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing: upstream items still in flight after the timeout are discarded with the cancelled
+    /// upstream. An upstream error of kind [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+    /// (from a `timeout` further up) switches to the fallback too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (subscriber, probe) = TestSubscriber::new(10);
+    /// backflow::never::<u32>()
+    ///     .timeout_with(Duration::from_secs(1), backflow::range(7..9u32))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(subscriber);
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![7, 8]);
+    /// assert!(probe.is_complete());
+    /// ```
+    #[doc(alias = "timeout")]
+    #[doc(alias = "completionTimeout")]
+    pub fn timeout_with<Q>(
+        self,
+        limit: std::time::Duration,
+        fallback: Q,
+    ) -> Flux<ops::TimeoutWith<P, Q>>
+    where
+        P::Item: Send + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+    {
+        Flux::new(ops::TimeoutWith::new(self.publisher, limit, fallback))
+    }
 }
 
 // ---- porter parity (issue 10): lifecycle hooks ----

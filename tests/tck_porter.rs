@@ -154,3 +154,36 @@ publisher_tck!(
     |n| backflow::range(0..5u64).then(backflow::range(0..n)),
     sync().failing_factory(|| failing::<u64>().then(backflow::range(0..3)))
 );
+
+// ---- time (these run their timers on the default pool: threaded) ----
+
+publisher_tck!(
+    timestamp,
+    |n| backflow::range(0..n).timestamp(),
+    sync().failing_factory(|| failing::<u64>().timestamp())
+);
+publisher_tck!(
+    elapsed,
+    |n| backflow::range(0..n).elapsed(),
+    sync().failing_factory(|| failing::<u64>().elapsed())
+);
+publisher_tck!(
+    delay,
+    |n| backflow::range(0..n).delay(std::time::Duration::from_millis(1)),
+    PublisherOptions::default()
+        .failing_factory(|| failing::<u64>().delay(std::time::Duration::from_millis(1)))
+);
+publisher_tck!(
+    delay_subscription,
+    |n| backflow::range(0..n).delay_subscription(std::time::Duration::from_millis(1)),
+    PublisherOptions::default().failing_factory(
+        || failing::<u64>().delay_subscription(std::time::Duration::from_millis(1))
+    )
+);
+publisher_tck!(
+    timeout_with,
+    |n| backflow::range(0..n).timeout_with(std::time::Duration::from_secs(3600), backflow::empty()),
+    PublisherOptions::default()
+        .failing_factory(|| failing::<u64>()
+            .timeout_with(std::time::Duration::from_secs(3600), backflow::empty()))
+);
