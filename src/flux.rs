@@ -3287,3 +3287,126 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::CollectMap::new(self.publisher, key, value))
     }
 }
+
+// ---- porter parity (issue 10): grouping ----
+impl<P: Publisher> Flux<P> {
+    /// Splits the stream into one [`GroupedFlux`](ops::GroupedFlux) per key: each group is a
+    /// unicast stream of the items with that key (in their order), with its
+    /// [`key`](Flux::key). Subscribe to every group you receive, typically with
+    /// [`flat_map`](Self::flat_map). Reactor's `groupBy`, RxJava's `groupBy`, Akka's `groupBy`
+    /// (sub-streams).
+    ///
+    /// With the defaults at most [`GROUP_BY_MAX_GROUPS`](ops::GROUP_BY_MAX_GROUPS) (256) groups
+    /// are open at once and the groups hold at most [`GROUP_BY_PREFETCH`](ops::GROUP_BY_PREFETCH)
+    /// (256) items together; [`group_by_with`](Self::group_by_with) sets both.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts groups: a new key's group is handed over when the downstream has
+    /// asked for one, and waits (holding its items) until then. Towards the upstream the stage
+    /// requests `prefetch` items and tops up (75%, Reactor's rule) as group subscribers take
+    /// items, so all groups together never hold more than `prefetch`. A group whose subscriber
+    /// does not request holds the others back (the slowest group sets the pace).
+    ///
+    /// # Errors instead of a hang
+    ///
+    /// Reactor's `groupBy` hangs silently when more groups are open than the downstream
+    /// subscribes to (a `flatMap` whose concurrency is below the number of keys): their items
+    /// fill the buffers and the source stalls. Here both causes end the stream with an
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error whose message names the limit:
+    /// - a new key while `max_groups` groups are open;
+    /// - the stall itself: the upstream owes nothing, no budget is left, and every held item
+    ///   belongs to a group nobody has subscribed to.
+    ///
+    /// The upstream ending completes every group (after what it holds) and the downstream of
+    /// groups; an error goes to every group and to the downstream of groups.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while groups are consumed. A group whose subscriber cancels drops what it holds
+    /// (through [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled));
+    /// a later item with its key opens a new group. When the downstream of groups cancels, groups
+    /// it has not taken are dropped the same way, new keys' items are dropped, and groups it took
+    /// carry on; the upstream is cancelled when none is left. The item that meets a limit is
+    /// dropped as `Overflow`.
+    ///
+    /// A panic in `key` fails the stream ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked))
+    /// and cancels the upstream.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let mut sums = backflow::range(1..11u32)
+    ///     .group_by(|x| x % 3)
+    ///     .flat_map(|group| {
+    ///         let key = *group.key();
+    ///         group.reduce(|a, b| a + b).map(move |sum| (key, sum))
+    ///     })
+    ///     .collect()
+    ///     .unwrap();
+    /// sums.sort();
+    /// assert_eq!(sums, vec![(0, 3 + 6 + 9), (1, 1 + 4 + 7 + 10), (2, 2 + 5 + 8)]);
+    /// ```
+    #[doc(alias = "groupBy")]
+    #[doc(alias = "group_by_key")]
+    pub fn group_by<K, F>(self, key: F) -> Flux<ops::GroupBy<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        self.group_by_with(key, ops::GROUP_BY_MAX_GROUPS, ops::GROUP_BY_PREFETCH)
+    }
+
+    /// [`group_by`](Self::group_by) with at most `max_groups` groups open at once and at most
+    /// `prefetch` items held by all groups together (also what is asked of the upstream ahead).
+    ///
+    /// A `flat_map` after it must subscribe to every group: give it a concurrency of at least
+    /// `max_groups` ([`flat_map_with`](Self::flat_map_with)), or the stage reports the stall
+    /// described on [`group_by`](Self::group_by).
+    ///
+    /// # Demand
+    ///
+    /// As [`group_by`](Self::group_by), with this `prefetch`.
+    ///
+    /// # Drops
+    ///
+    /// As [`group_by`](Self::group_by).
+    ///
+    /// # Panics
+    ///
+    /// If `max_groups` or `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// // Three keys, but room for two groups: an error that names the limit, not a hang.
+    /// let err = backflow::range(0..9u32)
+    ///     .group_by_with(|x| x % 3, 2, 16)
+    ///     .flat_map(|g| g)
+    ///     .collect()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Overflow);
+    /// assert!(err.to_string().contains("max_groups = 2"));
+    /// ```
+    #[doc(alias = "groupBy")]
+    pub fn group_by_with<K, F>(
+        self,
+        key: F,
+        max_groups: usize,
+        prefetch: usize,
+    ) -> Flux<ops::GroupBy<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::GroupBy::new(self.publisher, key, max_groups, prefetch))
+    }
+}
+
+impl<K, T> Flux<ops::Grouped<K, T>> {
+    /// The key of this group's items (a group from [`group_by`](Flux::group_by)).
+    pub fn key(&self) -> &K {
+        self.get_ref().key()
+    }
+}

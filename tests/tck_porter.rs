@@ -187,3 +187,20 @@ publisher_tck!(
         .failing_factory(|| failing::<u64>()
             .timeout_with(std::time::Duration::from_secs(3600), backflow::empty()))
 );
+
+// ---- grouping ----
+
+// The groups themselves, as the downstream of group_by sees them: n keys, n groups (never
+// subscribed; each holds its one item, well within the limits).
+publisher_tck!(
+    group_by_groups,
+    |n| backflow::range(0..n).group_by_with(|x| *x, 512, 512),
+    sync()
+        .max_elements(200)
+        .failing_factory(|| failing::<u64>().group_by(|x| *x))
+);
+publisher_tck!(
+    group_by_flat_map,
+    |n| backflow::range(0..n).group_by(|x| x % 3).flat_map(|g| g),
+    sync().failing_factory(|| failing::<u64>().group_by(|x| x % 3).flat_map(|g| g))
+);

@@ -147,3 +147,5 @@ pub use delay_subscription::DelaySubscription;
 pub use elapsed::Elapsed;
 pub use timeout_with::TimeoutWith;
 pub use timestamp::Timestamp;
+mod group_by;
+pub use group_by::{GroupBy, Grouped, GroupedFlux, GROUP_BY_MAX_GROUPS, GROUP_BY_PREFETCH};
