@@ -3327,8 +3327,9 @@ impl<P: Publisher> Flux<P> {
     /// (through [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled));
     /// a later item with its key opens a new group. When the downstream of groups cancels, groups
     /// it has not taken are dropped the same way, new keys' items are dropped, and groups it took
-    /// carry on; the upstream is cancelled when none is left. The item that meets a limit is
-    /// dropped as `Overflow`.
+    /// carry on; the upstream is cancelled when none is left. A group handed downstream and
+    /// dropped unsubscribed after the upstream ended drops what it holds the same way. The item
+    /// that meets a limit is dropped as `Overflow`.
     ///
     /// A panic in `key` fails the stream ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked))
     /// and cancels the upstream.
@@ -3408,5 +3409,61 @@ impl<K, T> Flux<ops::Grouped<K, T>> {
     /// The key of this group's items (a group from [`group_by`](Flux::group_by)).
     pub fn key(&self) -> &K {
         self.get_ref().key()
+    }
+}
+
+// ---- porter parity (issue 10): windows ----
+impl<P: Publisher> Flux<P> {
+    /// Splits the stream into consecutive windows of `size` items (the last may be shorter),
+    /// each a stream of its own: a [`GroupedFlux`](ops::GroupedFlux) whose
+    /// [`key`](Flux::key) is the window's number, from 0. Reactor's and RxJava's `window(n)`;
+    /// the lists-of-items variant is [`chunks`](Self::chunks).
+    ///
+    /// Windows are unicast and backpressured: subscribe to each one you receive (typically in
+    /// [`flat_map`](Self::flat_map) or [`concat_map`](Self::concat_map)). A window dropped
+    /// without being subscribed drops its items (and frees their room); a window kept and never
+    /// subscribed holds its items, and once they fill the stage's room the stream waits for it,
+    /// as in Reactor, which documents an unsubscribed window as the caller's problem. (Unlike
+    /// [`group_by`](Self::group_by), no stall error: a downstream that takes windows late still
+    /// makes progress, because windows complete by size.)
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts windows; a window's items go as its subscriber asks. The stage
+    /// holds at most [`GROUP_BY_PREFETCH`](ops::GROUP_BY_PREFETCH) (256) items across windows:
+    /// it requests that many upstream and tops up (75%) as window subscribers take items.
+    /// (Reactor requests `n` items per window requested instead.)
+    ///
+    /// # Drops
+    ///
+    /// As [`group_by`](Self::group_by): a window whose subscriber cancels drops what it holds
+    /// ([`DropReason::Cancelled`](crate::DropReason::Cancelled)), and a later item starts a
+    /// fresh window with the same number; windows not yet taken when the downstream cancels are
+    /// dropped the same way.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sums = backflow::range(0..7u32)
+    ///     .window(3)
+    ///     .concat_map(|w| w.reduce(|a, b| a + b))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(sums, vec![0 + 1 + 2, 3 + 4 + 5, 6]);
+    /// ```
+    #[doc(alias = "window_count")]
+    #[doc(alias = "windowCount")]
+    pub fn window(self, size: usize) -> Flux<ops::Window<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Window::new(
+            self.publisher,
+            size,
+            ops::GROUP_BY_PREFETCH,
+        ))
     }
 }

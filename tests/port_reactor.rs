@@ -52,7 +52,8 @@ fn error_resume_fallback() {
 fn buffer_timeout_batching_sink() {
     let clock = VirtualTime::new();
     let source = Hot::<u32>::new();
-    let inserted: Arc<Mutex<Vec<(u64, Vec<u32>)>>> = Arc::new(Mutex::new(Vec::new()));
+    type Inserts = Arc<Mutex<Vec<(u64, Vec<u32>)>>>;
+    let inserted: Inserts = Arc::new(Mutex::new(Vec::new()));
     let (db, c) = (inserted.clone(), clock.clone());
     source
         .flux()

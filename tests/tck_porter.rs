@@ -204,3 +204,10 @@ publisher_tck!(
     |n| backflow::range(0..n).group_by(|x| x % 3).flat_map(|g| g),
     sync().failing_factory(|| failing::<u64>().group_by(|x| x % 3).flat_map(|g| g))
 );
+publisher_tck!(
+    window,
+    |n| backflow::range(0..3 * n)
+        .window(3)
+        .concat_map(|w| w.count()),
+    sync().failing_factory(|| failing::<u64>().window(3).concat_map(|w| w.count()))
+);

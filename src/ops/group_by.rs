@@ -125,6 +125,8 @@ struct Group<K, T> {
 
 struct GroupQueue<T> {
     items: VecDeque<T>,
+    /// Items the group has received so far (for `window`, which closes a group at `size`).
+    received: usize,
     end: Option<Result<(), Error>>,
     /// Closed early: arrivals are dropped as `Cancelled`.
     closed: bool,
@@ -294,12 +296,34 @@ impl<K: Send + Sync + 'static, T: Send + 'static> Group<K, T> {
     }
 }
 
+impl<K, T> Drop for Group<K, T> {
+    fn drop(&mut self) {
+        // Nobody can reach this group any more (a complete window or an ended group whose
+        // `GroupedFlux` was dropped unsubscribed): what it holds is dropped, and its budget freed.
+        let held = std::mem::take(&mut self.queue.lock().items);
+        let n = held.len();
+        for item in held {
+            self.options.discard(item, DropReason::Cancelled);
+        }
+        if n > 0 {
+            if let Some(host) = self.host.upgrade() {
+                host.consumed(n);
+            }
+        }
+    }
+}
+
 /// What the core guards with its lock.
 struct State<K, T> {
     /// The open groups by key (handed downstream or pending).
     groups: HashMap<K, StdArc<Group<K, T>>>,
     /// Created and not yet handed downstream (no demand for groups).
     pending: VecDeque<StdArc<Group<K, T>>>,
+    /// Every group that may still hold items (complete windows included), for the stall check;
+    /// pruned of dead ones as it grows.
+    live: Vec<Weak<Group<K, T>>>,
+    /// `live.len()` after the last pruning.
+    live_pruned: usize,
     /// Items in all groups' buffers. Invariant: `held + outstanding + unrequested == prefetch`.
     held: usize,
     /// Requested upstream and not yet received.
@@ -322,6 +346,8 @@ struct Core<K, T, S> {
     upstream: OnceLock<SharedSubscription>,
     max_groups: usize,
     prefetch: usize,
+    /// `window(n)`: a group completes once it has received `n` items.
+    close_after: Option<usize>,
     /// Top up once this much budget is free (75% of the prefetch, Reactor's rule).
     limit: usize,
     options: StageOptions<T>,
@@ -526,6 +552,7 @@ where
                             host: self.me.clone() as Weak<dyn Host<K, T>>,
                             queue: Mutex::new(GroupQueue {
                                 items: VecDeque::new(),
+                                received: 0,
                                 end: None,
                                 closed: false,
                             }),
@@ -534,6 +561,11 @@ where
                         });
                         state.groups.insert(key, group.clone());
                         state.pending.push_back(group.clone());
+                        if state.live.len() > 2 * state.live_pruned + 64 {
+                            state.live.retain(|g| g.strong_count() > 0);
+                            state.live_pruned = state.live.len();
+                        }
+                        state.live.push(StdArc::downgrade(&group));
                         Ok((group, true))
                     }
                 }
@@ -553,15 +585,30 @@ where
                 return;
             }
         };
-        let refused = {
+        let (refused, full) = {
             let mut queue = group.queue.lock();
             if queue.closed {
-                Some(item)
+                (Some(item), false)
             } else {
                 queue.items.push_back(item);
-                None
+                queue.received += 1;
+                (None, self.close_after == Some(queue.received))
             }
         };
+        if full {
+            // A complete window: it ends after what it holds; the next item opens the next one.
+            {
+                let mut state = self.state.lock();
+                if state
+                    .groups
+                    .get(&group.key)
+                    .is_some_and(|open| StdArc::ptr_eq(open, &group))
+                {
+                    state.groups.remove(&group.key);
+                }
+            }
+            group.queue.lock().end = Some(Ok(()));
+        }
         match refused {
             Some(item) => {
                 self.options.discard(item, DropReason::Cancelled);
@@ -584,15 +631,25 @@ where
     /// for, and every held item belongs to a group nobody has subscribed to, so no item can
     /// ever leave and the stream would wait forever.
     fn stalled(&self) -> Option<Error> {
+        if self.close_after.is_some() {
+            // Windows complete by size, so a downstream that takes them late still makes progress:
+            // a full stage waits for it (a window kept and never subscribed is the caller's bug,
+            // as in Reactor).
+            return None;
+        }
         let state = self.state.lock();
         if state.outstanding != 0 || state.unrequested != 0 || state.held == 0 {
             return None;
         }
-        if state
-            .groups
-            .values()
-            .any(|g| g.is_subscribed() && !g.queue.lock().items.is_empty())
-        {
+        // Items held by groups nobody subscribed to (open ones, complete windows).
+        let unsubscribed: usize = state
+            .live
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|g| !g.is_subscribed())
+            .map(|g| g.queue.lock().items.len())
+            .sum();
+        if unsubscribed < state.held {
             return None;
         }
         Some(Error::new(
@@ -691,34 +748,72 @@ where
     where
         S: Subscriber<GroupedFlux<K, P::Item>> + 'static,
     {
-        let prefetch = self.prefetch;
-        let core = StdArc::new_cyclic(|me| Core {
-            me: me.clone(),
-            main: Serial::new(subscriber),
-            main_demand: Demand::new(),
-            main_invalid: AtomicBool::new(false),
-            upstream: OnceLock::new(),
-            max_groups: self.max_groups,
-            prefetch,
-            limit: (prefetch - prefetch / 4).max(1),
-            options: self.options.clone(),
-            state: Mutex::new(State {
-                groups: HashMap::new(),
-                pending: VecDeque::new(),
-                held: 0,
-                outstanding: 0,
-                unrequested: prefetch,
-                end: None,
-                main_cancelled: false,
-                upstream_done: false,
-            }),
-        });
-        self.upstream.subscribe(GroupBySubscriber {
-            core,
-            key: self.key.clone(),
-            subscribed: false,
-        })
+        subscribe_grouping(
+            &self.upstream,
+            subscriber,
+            self.key.clone(),
+            Limits {
+                max_groups: self.max_groups,
+                prefetch: self.prefetch,
+                close_after: None,
+            },
+            self.options.clone(),
+        )
     }
+}
+
+/// The sizes a grouping stage runs with.
+pub(crate) struct Limits {
+    pub(crate) max_groups: usize,
+    pub(crate) prefetch: usize,
+    /// `window(n)`: each group completes after `n` items.
+    pub(crate) close_after: Option<usize>,
+}
+
+/// Subscribes a grouping stage (`group_by`, `window`) to `upstream`.
+pub(crate) fn subscribe_grouping<P, F, K, S>(
+    upstream: &P,
+    subscriber: S,
+    key: StdArc<F>,
+    limits: Limits,
+    options: StageOptions<P::Item>,
+) where
+    P: Publisher,
+    P::Item: Send + 'static,
+    F: Fn(&P::Item) -> K + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: Subscriber<GroupedFlux<K, P::Item>> + 'static,
+{
+    let prefetch = limits.prefetch;
+    let core = StdArc::new_cyclic(|me| Core {
+        me: me.clone(),
+        main: Serial::new(subscriber),
+        main_demand: Demand::new(),
+        main_invalid: AtomicBool::new(false),
+        upstream: OnceLock::new(),
+        max_groups: limits.max_groups,
+        prefetch,
+        close_after: limits.close_after,
+        limit: (prefetch - prefetch / 4).max(1),
+        options,
+        state: Mutex::new(State {
+            groups: HashMap::new(),
+            pending: VecDeque::new(),
+            live: Vec::new(),
+            live_pruned: 0,
+            held: 0,
+            outstanding: 0,
+            unrequested: prefetch,
+            end: None,
+            main_cancelled: false,
+            upstream_done: false,
+        }),
+    });
+    upstream.subscribe(GroupBySubscriber {
+        core,
+        key,
+        subscribed: false,
+    })
 }
 
 struct GroupBySubscriber<K, T, S, F> {

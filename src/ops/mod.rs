@@ -149,3 +149,5 @@ pub use timeout_with::TimeoutWith;
 pub use timestamp::Timestamp;
 mod group_by;
 pub use group_by::{GroupBy, Grouped, GroupedFlux, GROUP_BY_MAX_GROUPS, GROUP_BY_PREFETCH};
+mod window;
+pub use window::Window;
