@@ -3467,3 +3467,50 @@ impl<P: Publisher> Flux<P> {
         ))
     }
 }
+
+// ---- porter parity (issue 10): replay ----
+impl<P: Publisher> Flux<P> {
+    /// Shares one upstream subscription among all subscribers and replays the last `history`
+    /// items to each new one: Reactor's `replay(n).autoConnect()` / `cache(n)`, RxJava's
+    /// `replay(n).autoConnect()`. The upstream is subscribed at the first subscriber; a
+    /// subscriber that comes later gets the items still held, then the live ones; after the
+    /// upstream ended it gets the held items and the terminal signal.
+    ///
+    /// There is no unbounded `cache()`: memory is bounded by `history` (pass a large one
+    /// knowingly if you need everything).
+    ///
+    /// # Demand
+    ///
+    /// Each subscriber is served at its own pace, from the history. The upstream is asked for
+    /// items only so far that no live subscriber falls more than `history` behind, so nothing is
+    /// lost and the slowest subscriber sets the pace (Reactor requests unbounded and lets a slow
+    /// subscriber keep old items alive instead). With no subscriber left the upstream is paused
+    /// with the history full.
+    ///
+    /// # Drops
+    ///
+    /// Items leave the history as newer ones push them out (a late subscriber does not see
+    /// them). A subscriber that joins while items owed to the others are still arriving may
+    /// start at a later item than the oldest it saw at subscription. Nothing is dropped for a
+    /// live subscriber.
+    ///
+    /// # Panics
+    ///
+    /// If `history` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let shared = backflow::range(0..5u32).replay(2);
+    /// assert_eq!(shared.clone().collect().unwrap(), vec![0, 1, 2, 3, 4]); // the first runs it
+    /// assert_eq!(shared.collect().unwrap(), vec![3, 4]); // a late one gets the last two
+    /// ```
+    #[doc(alias = "cache")]
+    #[doc(alias = "replayLast")]
+    pub fn replay(self, history: usize) -> Flux<ops::Replay<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Replay::new(self.publisher, history))
+    }
+}

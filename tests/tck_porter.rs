@@ -211,3 +211,12 @@ publisher_tck!(
         .concat_map(|w| w.count()),
     sync().failing_factory(|| failing::<u64>().window(3).concat_map(|w| w.count()))
 );
+
+// ---- replay: multicast (every subscriber gets the run) ----
+publisher_tck!(
+    replay,
+    |n| backflow::range(0..n).replay(1024),
+    sync()
+        .max_elements(1024)
+        .failing_factory(|| failing::<u64>().replay(4))
+);

@@ -151,3 +151,5 @@ mod group_by;
 pub use group_by::{GroupBy, Grouped, GroupedFlux, GROUP_BY_MAX_GROUPS, GROUP_BY_PREFETCH};
 mod window;
 pub use window::Window;
+mod replay;
+pub use replay::Replay;
