@@ -256,8 +256,11 @@ impl<T: Send> Subscription for MemberHandle<T> {
 /// drain.
 struct MemberHandle<T> {
     member: StdArc<Member<T>>,
-    drain: Box<dyn Fn(&StdArc<Member<T>>) + Send + Sync>,
+    drain: DrainFn<T>,
 }
+
+/// Runs a member's drain on the shared state (erases the upstream's type from the handle).
+type DrainFn<T> = Box<dyn Fn(&StdArc<Member<T>>) + Send + Sync>;
 
 impl<P> Publisher for Replay<P>
 where
