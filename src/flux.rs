@@ -3466,6 +3466,54 @@ impl<P: Publisher> Flux<P> {
             ops::GROUP_BY_PREFETCH,
         ))
     }
+
+    /// Splits the stream into windows of at most `size` items, each closed `timeout` after its
+    /// first item (or when full), each a stream of its own ([`TimedWindow`](ops::TimedWindow)).
+    /// Reactor's `windowTimeout(n, d)`, RxJava's `window(d, unit, n)`.
+    ///
+    /// ⚠ A window is handed downstream when it **closes**, with all its items: these are the
+    /// chunks of [`chunks_timeout`](Self::chunks_timeout) as streams. Reactor opens the window at
+    /// its first item and streams items into it as they come. Timing and the bound are
+    /// `chunks_timeout`'s (set the clock with [`scheduler`](Self::scheduler)); each subscriber of
+    /// a window gets clones of its items.
+    ///
+    /// # Demand
+    ///
+    /// As [`chunks_timeout`](Self::chunks_timeout): demand counts windows; the stage holds at
+    /// most `size` items and a full window without demand pauses the upstream. Each window serves
+    /// its subscriber as it asks.
+    ///
+    /// # Drops
+    ///
+    /// As [`chunks_timeout`](Self::chunks_timeout) (the open window is dropped as one `Vec` on
+    /// cancel). A window dropped without being subscribed drops its items.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let out = backflow::range(0..5u32)
+    ///     .window_timeout(2, Duration::from_millis(10))
+    ///     .scheduler(VirtualTime::new())
+    ///     .concat_map(|w| w.reduce(|a, b| a + b))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 5, 4]);
+    /// ```
+    #[doc(alias = "windowTimeout")]
+    pub fn window_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Flux<ops::WindowTimeout<P>>
+    where
+        P::Item: Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::WindowTimeout::new(self.publisher, size, timeout))
+    }
 }
 
 // ---- porter parity (issue 10): replay ----

@@ -220,3 +220,12 @@ publisher_tck!(
         .max_elements(1024)
         .failing_factory(|| failing::<u64>().replay(4))
 );
+publisher_tck!(
+    window_timeout,
+    |n| backflow::range(0..2 * n)
+        .window_timeout(2, std::time::Duration::from_secs(3600))
+        .concat_map(|w| w.count()),
+    sync().failing_factory(|| failing::<u64>()
+        .window_timeout(2, std::time::Duration::from_secs(3600))
+        .concat_map(|w| w.count()))
+);

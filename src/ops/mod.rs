@@ -153,3 +153,5 @@ mod window;
 pub use window::Window;
 mod replay;
 pub use replay::Replay;
+mod window_timeout;
+pub use window_timeout::{TimedWindow, WindowTimeout};
