@@ -1207,7 +1207,7 @@ impl<P: Publisher> Flux<P> {
     /// `buffer(n, OverflowStrategy.dropNew)`, RxJava's `onBackpressureDrop` with a buffer. **Not**
     /// RxJava's `BackpressureOverflowStrategy.DROP_LATEST`, which evicts the newest *held* item to
     /// make room for the incoming one; this operator keeps what it holds and refuses what arrives.
-    /// Without a buffer, the same idea is [`drop`](Self::drop).
+    /// Without a buffer, the same idea is [`drop_unrequested`](Self::drop_unrequested).
     ///
     /// # Demand
     ///
@@ -1319,16 +1319,19 @@ impl<P: Publisher> Flux<P> {
     /// let d = dropped.clone();
     /// let (subscriber, probe) = TestSubscriber::new(2);
     /// backflow::range(0..5u32)
-    ///     .drop()
+    ///     .drop_unrequested()
     ///     .on_drop(move |x, _reason| d.lock().unwrap().push(x))
     ///     .subscribe(subscriber);
     /// assert_eq!(probe.values(), vec![0, 1]);
     /// assert_eq!(*dropped.lock().unwrap(), vec![2, 3, 4]);
     /// ```
+    ///
+    /// Named for what it does: it was `drop()`, which read like `std::mem::drop`.
     #[doc(alias = "onBackpressureDrop")]
+    #[doc(alias = "on_backpressure_drop")]
+    #[doc(alias = "drop")]
     #[doc(alias = "drop_new")]
-    #[allow(clippy::should_implement_trait)]
-    pub fn drop(self) -> Flux<ops::DropNoDemand<P>>
+    pub fn drop_unrequested(self) -> Flux<ops::DropNoDemand<P>>
     where
         P::Item: Send + 'static,
     {
@@ -3560,5 +3563,71 @@ impl<P: Publisher> Flux<P> {
         P::Item: Clone + Send + 'static,
     {
         Flux::new(ops::Replay::new(self.publisher, history))
+    }
+}
+
+// ---- porter parity (issue 10): one way to set prefetch ----
+// Every prefetching stage takes `.prefetch(n)` on the `Flux` right after it, as `publish_on`
+// does: `backflow::merge(v).prefetch(32)`, `a.zip(b).prefetch(8)`.
+impl<P: Publisher> Flux<ops::Merge<P>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`MERGE_PREFETCH`](ops::MERGE_PREFETCH) by default); each source's queue holds exactly
+    /// that many. The same `.prefetch(n)` sets every prefetching stage (`publish_on`, `zip`,
+    /// `combine_latest`).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// let merged = backflow::merge(vec![backflow::range(0..3u8), backflow::range(3..5u8)]).prefetch(1);
+    /// assert_eq!(merged.collect().unwrap().len(), 5);
+    /// ```
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<A, B, F> Flux<ops::ZipWith<A, B, F>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`ZIP_PREFETCH`](ops::ZIP_PREFETCH) by default), as `.prefetch(n)` does on every
+    /// prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// let zipped = backflow::range(0..3u8).zip(backflow::range(5..8u8)).prefetch(1);
+    /// assert_eq!(zipped.collect().unwrap(), vec![(0, 5), (1, 6), (2, 7)]);
+    /// ```
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<P> Flux<ops::ZipAll<P>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`ZIP_PREFETCH`](ops::ZIP_PREFETCH) by default), as `.prefetch(n)` does on every
+    /// prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<A, B, F> Flux<ops::CombineLatest<A, B, F>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`COMBINE_LATEST_PREFETCH`](ops::COMBINE_LATEST_PREFETCH) by default), as `.prefetch(n)`
+    /// does on every prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
     }
 }
