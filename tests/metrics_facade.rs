@@ -22,6 +22,13 @@ fn snapshotter() -> &'static Snapshotter {
     })
 }
 
+/// Reading the debugging recorder drains every histogram in it, so the tests of this binary take
+/// turns: one test's snapshot must not swallow another's queue-wait samples.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What the facade holds for `stage`: (kind, metric name, other labels) → value.
 fn facade_values(stage: &str) -> Values {
     snapshotter()
@@ -95,6 +102,7 @@ fn assert_same_in(values: &Values, snap: &MetricsSnapshot) {
 
 #[test]
 fn a_thread_hop_reports_to_the_facade_what_it_counts() {
+    let _turn = one_at_a_time();
     snapshotter();
     let registry = Registry::new();
     let hop = registry.stage("facade_hop", 64);
@@ -144,6 +152,7 @@ fn a_thread_hop_reports_to_the_facade_what_it_counts() {
 
 #[test]
 fn drops_rejections_and_gauges_reach_the_facade_by_reason() {
+    let _turn = one_at_a_time();
     snapshotter();
     let lossy = std::sync::Arc::new(StageMetrics::new("facade_lossy", 4));
     // A slow consumer behind a 4-slot drop_newest: most items are refused as overflow.
