@@ -10,7 +10,7 @@
 //! loaded condition).
 //!
 //! Ours is a whole Reactive Streams pipeline, demand accounting included:
-//! `range(0..N).subscribe_on(producer).publish_on_with(consumer, 1024).fold(..)`. `subscribe_on`
+//! `range(0..N).subscribe_on(producer).publish_on(consumer).prefetch(1024).fold(..)`. `subscribe_on`
 //! makes the range run on the `producer` thread (its items are produced inside `request`, which
 //! `subscribe_on` sends there), `publish_on` hands them to the `consumer` thread, where the fold
 //! runs; the bench's own thread only waits for the result. So, like every peer, one thread
@@ -54,7 +54,7 @@ impl Threads {
 fn backflow_publish_on(threads: &Threads, metrics: Option<Arc<StageMetrics>>) -> u64 {
     let stage = backflow::range(0..ITEMS)
         .subscribe_on(threads.producer.clone())
-        .publish_on_with(threads.consumer.clone(), CAPACITY);
+        .publish_on(threads.consumer.clone()).prefetch(CAPACITY);
     let sum = |a: u64, x: u64| a.wrapping_add(x);
     match metrics {
         Some(metrics) => stage.metrics(metrics).fold(0, sum),

@@ -8,7 +8,7 @@
 //! `disruptor_busy_spin`; 4 producers ≥ 1.5× crossbeam.
 //!
 //! Group `emitter_publish_on`: the shape of a real pipeline's entry. A producer thread `emit`s 1M
-//! `u64` into an `Emitter` (capacity 1024) whose stream goes through `publish_on_with(_, 1024)` onto a
+//! `u64` into an `Emitter` (capacity 1024) whose stream goes through `publish_on(_).prefetch(1024)` onto a
 //! scheduler thread and is folded there; the bench's thread waits for the sum. Peer: crossbeam-channel
 //! `bounded(1024)`, a producer thread sending, the consumer folding. Target: ≥ 1.0×.
 //!
@@ -125,7 +125,7 @@ fn emitter_publish_on(consumer: &Single) -> u64 {
                 emitter.emit(i).unwrap();
             }
         });
-        flux.publish_on_with(consumer.clone(), CAPACITY)
+        flux.publish_on(consumer.clone()).prefetch(CAPACITY)
             .fold(0u64, u64::wrapping_add)
             .expect("the pipeline failed")
     })

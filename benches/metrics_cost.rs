@@ -1,5 +1,5 @@
 //! Group `metrics_facade_cost`: what metrics cost on the `boundary` pipeline,
-//! `range(0..10M).subscribe_on(producer).publish_on_with(consumer, 1024).fold(..)` (the pipeline of
+//! `range(0..10M).subscribe_on(producer).publish_on(consumer).prefetch(1024).fold(..)` (the pipeline of
 //! `benches/boundary.rs`), with the `publish_on` stage's metrics
 //!
 //! - `metrics_off`: no `StageMetrics`;
@@ -26,7 +26,7 @@ const CAPACITY: usize = 1024;
 fn boundary(producer: &Single, consumer: &Single, metrics: Option<&Arc<StageMetrics>>) -> u64 {
     let stage = backflow::range(0..ITEMS)
         .subscribe_on(producer.clone())
-        .publish_on_with(consumer.clone(), CAPACITY);
+        .publish_on(consumer.clone()).prefetch(CAPACITY);
     let sum = |a: u64, x: u64| a.wrapping_add(x);
     match metrics {
         Some(metrics) => stage.metrics(metrics.clone()).fold(0, sum),

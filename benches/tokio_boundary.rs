@@ -1,7 +1,7 @@
 //! Group `boundary`, onto tokio (feature `tokio`): 10M `u64` from a producer thread to a tokio
 //! task, capacity 1024, summed on the tokio side.
 //!
-//! - `backflow_publish_on_tokio`: `range(0..N).subscribe_on(producer).publish_on_with(Tokio, 1024)`
+//! - `backflow_publish_on_tokio`: `range(0..N).subscribe_on(producer).publish_on(Tokio).prefetch(1024)`
 //!   folded; the range runs on a dedicated `Single` thread, the drain passes (and the fold) on the
 //!   runtime's worker.
 //! - `tokio_mpsc`: `tokio::sync::mpsc::channel(1024)`, `blocking_send` from a plain producer thread,
@@ -31,7 +31,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn backflow_publish_on_tokio(producer: &Single, on: &Tokio) -> u64 {
     backflow::range(0..ITEMS)
         .subscribe_on(producer.clone())
-        .publish_on_with(on.clone(), CAPACITY)
+        .publish_on(on.clone()).prefetch(CAPACITY)
         .fold(0, |a: u64, x: u64| a.wrapping_add(x))
         .expect("the pipeline failed")
 }

@@ -505,8 +505,8 @@ impl<P: Publisher> Flux<P> {
     /// drain runs as one scheduled task per batch and hands each run down in one call, so a
     /// synchronous chain below stays fused. A drain task keeps going while items and demand keep
     /// coming (like Reactor's), so on a pool it can delay other work pinned to the same thread. Reactor's `publishOn`, RxJava's `observeOn`, Akka's `async` boundary. Tune it with
-    /// [`prefetch`](Flux::prefetch) / [`low_tide`](Flux::low_tide) (or
-    /// [`publish_on_with`](Self::publish_on_with)), and [`error_mode`](Self::error_mode),
+    /// [`prefetch`](Flux::prefetch) / [`low_tide`](Flux::low_tide) (the one way to set a prefetch,
+    /// on every prefetching stage), and [`error_mode`](Self::error_mode),
     /// [`metrics`](Self::metrics), [`on_drop`](Self::on_drop).
     ///
     /// # Demand
@@ -547,31 +547,11 @@ impl<P: Publisher> Flux<P> {
         Sc: crate::sched::Scheduler,
         P::Item: Send + 'static,
     {
-        self.publish_on_with(scheduler, ops::DEFAULT_PREFETCH)
-    }
-
-    /// [`publish_on`](Self::publish_on) with a ring of `prefetch` items (the upstream request size).
-    ///
-    /// # Panics
-    ///
-    /// If `prefetch` is 0.
-    ///
-    /// ```
-    /// use backflow::prelude::*;
-    /// let sum = backflow::range(0..10_000u64)
-    ///     .publish_on_with(backflow::sched::single(), 1024)
-    ///     .fold(0, |a, x| a + x)
-    ///     .unwrap();
-    /// assert_eq!(sum, 49_995_000);
-    /// ```
-    #[doc(alias = "observeOn")]
-    #[doc(alias = "publishOn")]
-    pub fn publish_on_with<Sc>(self, scheduler: Sc, prefetch: usize) -> Flux<ops::PublishOn<P, Sc>>
-    where
-        Sc: crate::sched::Scheduler,
-        P::Item: Send + 'static,
-    {
-        Flux::new(ops::PublishOn::new(self.publisher, scheduler, prefetch))
+        Flux::new(ops::PublishOn::new(
+            self.publisher,
+            scheduler,
+            ops::DEFAULT_PREFETCH,
+        ))
     }
 
     /// Subscribes to this stream on `scheduler`, and sends it every `request` from there.

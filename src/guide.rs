@@ -68,7 +68,7 @@
 //! let workers = sched::pool(2); // a fixed pool
 //! let total = backflow::range(0..100_000u64)
 //!     .subscribe_on(producer) // the range runs on the producer thread
-//!     .publish_on_with(workers, 1024) // the rest runs on a pool thread, 1024 items in flight
+//!     .publish_on(workers).prefetch(1024) // the rest runs on a pool thread, 1024 items in flight
 //!     .map(|x| x % 10)
 //!     .fold(0u64, |sum, x| sum + x)
 //!     .unwrap();

@@ -183,7 +183,7 @@ enum Node {
     Iter(Vec<u64>),
     /// The leaves below are built without boxing inside, so the sources hand runs of items down
     /// through `on_next_iter` (operator fusion) before the first counted edge.
-    /// `range(lo..lo + len).map(k).filter(m)`, then `publish_on_with(pool, p)` if `Some(p)`.
+    /// `range(lo..lo + len).map(k).filter(m)`, then `publish_on(pool).prefetch(p)` if `Some(p)`.
     FusedChain {
         lo: u64,
         len: u64,
@@ -305,7 +305,7 @@ fn build_lin(flux: F, lin: &Lin) -> F {
     match *lin {
         Lin::Map(k) => flux.map(move |x| mapped(k, x)).boxed(),
         Lin::Filter(m) => flux.filter(move |x| kept(m, *x)).boxed(),
-        Lin::PublishOn(prefetch) => flux.publish_on_with(pool(), prefetch).boxed(),
+        Lin::PublishOn(prefetch) => flux.publish_on(pool()).prefetch(prefetch).boxed(),
     }
 }
 
@@ -327,7 +327,7 @@ fn build(node: &Node, path: &str, audit: &Arc<Audit>) -> F {
                 .map(move |x| mapped(k, x))
                 .filter(move |x| kept(m, *x));
             match publish_on {
-                Some(p) => chain.publish_on_with(pool(), *p).boxed(),
+                Some(p) => chain.publish_on(pool()).prefetch(*p).boxed(),
                 None => chain.boxed(),
             }
         }

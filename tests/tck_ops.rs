@@ -222,8 +222,8 @@ publisher_tck!(
 );
 publisher_tck!(
     publish_on_prefetch_2,
-    |n| backflow::range(0..n).publish_on_with(pool(), 2),
-    PublisherOptions::default().failing_factory(|| failing::<u64>().publish_on_with(pool(), 2))
+    |n| backflow::range(0..n).publish_on(pool()).prefetch(2),
+    PublisherOptions::default().failing_factory(|| failing::<u64>().publish_on(pool()).prefetch(2))
 );
 publisher_tck!(
     subscribe_on_pool,

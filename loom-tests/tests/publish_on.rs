@@ -189,7 +189,7 @@ fn subscribe<Sc: Scheduler>(
     };
     let seen = std::sync::Arc::new(StdMutex::new(Seen::default()));
     let handle = std::sync::Arc::new(StdMutex::new(None));
-    let stage = Flux::new(manual).publish_on_with(scheduler, prefetch);
+    let stage = Flux::new(manual).publish_on(scheduler).prefetch(prefetch);
     stage.subscribe(Downstream {
         seen: seen.clone(),
         initial,
