@@ -91,7 +91,11 @@ impl Arbiter {
                 // SAFETY: we own the gate.
                 let owned = unsafe { &mut *owned };
                 if self.cancelled.load(Ordering::Acquire) {
-                    calls.clear();
+                    // Drop the requests collected so far, but keep the cancels: an earlier pass
+                    // of this loop may already have taken an upstream out to cancel it (found by
+                    // loom-tests/tests/concat.rs `cancel_races_the_hand_off`: a `clear()` here
+                    // lost the cancel of an upstream switched to during the cancel).
+                    calls.retain(|call| matches!(call, Call::Cancel(_)));
                     calls.extend(owned.current.take().map(Call::Cancel));
                     calls.extend(switched.map(Call::Cancel));
                     return;
