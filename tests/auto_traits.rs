@@ -18,11 +18,9 @@ use backflow::metrics::{
 use backflow::ops;
 use backflow::protocol::{NoopSubscription, SharedSubscription};
 use backflow::queue::{mpsc, overwrite, spsc};
-use backflow::sched::{
-    Immediate, Instant, Pool, Single, Task, TaskHandle, VirtualTime, Worker,
-};
+use backflow::sched::{Immediate, Instant, Pool, Single, Task, TaskHandle, VirtualTime, Worker};
 use backflow::sink::{
-    BlockingIter, Disposable, Fold, FluxStream, Liveness, ProbeError, ProbeErrorKind, Request,
+    BlockingIter, Disposable, FluxStream, Fold, Liveness, ProbeError, ProbeErrorKind, Request,
     Signal, Terminal, TestProbe, TestSubscriber, TestSubscriberBuilder,
 };
 use backflow::source::{
@@ -75,10 +73,23 @@ type StreamOf = futures::stream::Iter<std::vec::IntoIter<u32>>;
 assert_all!(Error, ErrorKind, ChunkError, EmitError<u32>, PushError<u32>);
 assert_not_impl!(PushError<Rc<u8>>: Send);
 assert_not_impl!(EmitError<Rc<u8>>: Send);
-assert_all!(NoopSubscription, SharedSubscription, Demand, DrainGate, Replenish);
+assert_all!(
+    NoopSubscription,
+    SharedSubscription,
+    Demand,
+    DrainGate,
+    Replenish
+);
 
 // ---- metrics ----
-assert_all!(DropReason, DropCounts, MetricsSnapshot, Registry, StageMetrics, WaitStats);
+assert_all!(
+    DropReason,
+    DropCounts,
+    MetricsSnapshot,
+    Registry,
+    StageMetrics,
+    WaitStats
+);
 
 // ---- rings: the ends move items between threads ----
 assert_impl!(spsc::Producer<u32>: Send, Sync, Unpin);
@@ -97,7 +108,15 @@ assert_impl!(spsc::ReadChunk<'static, u32>: Send);
 assert_impl!(spsc::WriteChunk<'static, u32>: Send);
 
 // ---- schedulers ----
-assert_all!(Immediate, Pool, Single, VirtualTime, Worker, Instant, TaskHandle);
+assert_all!(
+    Immediate,
+    Pool,
+    Single,
+    VirtualTime,
+    Worker,
+    Instant,
+    TaskHandle
+);
 assert_impl!(Task: Send, Unpin);
 
 // ---- the fluent wrapper and type erasure ----
@@ -194,7 +213,13 @@ assert_not_impl!(FluxStream<Rc<u8>>: Send);
 #[cfg(feature = "tck")]
 mod tck {
     use backflow::tck::{Outcome, PublisherOptions, Report, Rule, SubscriberOptions};
-    assert_all!(Outcome, Report, Rule, PublisherOptions<u32>, SubscriberOptions<u32>);
+    assert_all!(
+        Outcome,
+        Report,
+        Rule,
+        PublisherOptions<u32>,
+        SubscriberOptions<u32>
+    );
 }
 
 /// The checks above run at compile time; this makes the file a test target that cargo runs.

@@ -49,8 +49,18 @@ fn unbounded_demand_survives_the_switch() {
         requester.join().unwrap();
         first.join().unwrap();
         let second = &sources[1].upstream;
-        assert_eq!(second.unbounded_calls.load(loom::sync::atomic::Ordering::SeqCst), 1);
-        assert_eq!(second.request_calls.load(loom::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            second
+                .unbounded_calls
+                .load(loom::sync::atomic::Ordering::SeqCst),
+            1
+        );
+        assert_eq!(
+            second
+                .request_calls
+                .load(loom::sync::atomic::Ordering::SeqCst),
+            1
+        );
         sources[1].spawn(vec![], true).join().unwrap();
         assert_eq!(probe.record().completed, 1);
         assert!(probe.released());

@@ -44,7 +44,11 @@ fn first_item_follows_the_seed_hand_off() {
         let requester = loom::thread::spawn(move || handle.request(2));
         requester.join().unwrap();
         producer.join().unwrap();
-        assert_eq!(upstream.upstream.requested(), 1, "2 asked, 1 spent on the seed");
+        assert_eq!(
+            upstream.upstream.requested(),
+            1,
+            "2 asked, 1 spent on the seed"
+        );
         let record = probe.record();
         assert_eq!(record.items, vec![100, 105]);
         assert_eq!(record.completed, 1);
@@ -64,7 +68,11 @@ fn cancel_races_a_held_terminal() {
         probe.handle().cancel();
         producer.join().unwrap();
         let record = probe.record();
-        assert_eq!(record, Default::default(), "nothing after a cancel before the seed");
+        assert_eq!(
+            record,
+            Default::default(),
+            "nothing after a cancel before the seed"
+        );
         assert!(upstream.upstream.is_cancelled());
         assert!(probe.released(), "downstream released (3.13)");
     });

@@ -36,7 +36,9 @@ fn concurrent_requests_are_forwarded_exactly() {
     loom::model(|| {
         let upstream = Manual::new();
         let (down, probe) = downstream(0);
-        Flux::new(upstream.clone()).subscribe_on(Inline).subscribe(down);
+        Flux::new(upstream.clone())
+            .subscribe_on(Inline)
+            .subscribe(down);
         let handle = probe.handle();
         let other = loom::thread::spawn(move || handle.request(1));
         probe.handle().request(2);
@@ -56,7 +58,9 @@ fn unbounded_demand_is_forwarded_once() {
     loom::model(|| {
         let upstream = Manual::new();
         let (down, probe) = downstream(0);
-        Flux::new(upstream.clone()).subscribe_on(Inline).subscribe(down);
+        Flux::new(upstream.clone())
+            .subscribe_on(Inline)
+            .subscribe(down);
         let handle = probe.handle();
         let other = loom::thread::spawn(move || {
             handle.request(1);

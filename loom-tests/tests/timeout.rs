@@ -39,7 +39,10 @@ fn timer_races_an_item_and_the_completion() {
             assert_eq!(record.items, vec![7]);
         } else {
             assert_eq!(record.errors, vec![ErrorKind::Timeout]);
-            assert!(upstream.upstream.is_cancelled(), "a time-out cancels upstream");
+            assert!(
+                upstream.upstream.is_cancelled(),
+                "a time-out cancels upstream"
+            );
         }
         assert!(probe.released(), "downstream released (3.13)");
     });

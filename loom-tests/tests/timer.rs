@@ -36,7 +36,11 @@ fn rearm_races_stop() {
         assert_eq!(record.items, vec![1]);
         assert_eq!(record.completed, 1, "{record:?}");
         assert!(record.errors.is_empty());
-        assert_eq!(clock.pending(), 0, "a timer armed after the stop was not cancelled");
+        assert_eq!(
+            clock.pending(),
+            0,
+            "a timer armed after the stop was not cancelled"
+        );
         clock.advance_by(LIMIT * 4);
         assert_eq!(probe.record().terminals(), 1);
         assert!(probe.released(), "downstream released (3.13)");
