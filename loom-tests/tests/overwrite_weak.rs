@@ -61,7 +61,7 @@ fn pop_never_reports_empty_after_an_eviction_capacity_1() {
     });
 }
 
-/// A consumer that saw the producer's tail (through `len`) must find the item `pop`: the tail
+/// A consumer that saw the producer's tail (through `is_empty`) must find the item `pop`: the tail
 /// re-check and the stamps agree.
 #[test]
 fn len_then_pop_agree() {
@@ -71,7 +71,7 @@ fn len_then_pop_agree() {
             assert_eq!(producer.push_overwrite(7u32), None);
             producer
         });
-        if consumer.len() > 0 {
+        if !consumer.is_empty() {
             assert_eq!(consumer.pop(), Some(7));
         }
         let _producer = writer.join().unwrap();
