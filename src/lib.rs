@@ -36,15 +36,23 @@ pub mod demand;
 pub mod error;
 pub mod flux;
 pub mod metrics;
+// ecosystem: every stage's metrics reported to the `metrics` facade (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub mod metrics_facade;
+// ecosystem: the guided tour (docs only).
+pub mod guide;
 pub mod ops;
 pub mod protocol;
 pub mod queue;
 pub mod sched;
 pub mod sink;
 pub mod source;
+mod stage;
 mod sync;
+// The wait strategy of every hand-off consumer (spin, announce, re-check, park); stands on sync.
 #[cfg(feature = "tck")]
 pub mod tck;
+mod wait;
 
 pub use error::{clear_error_hook, set_error_hook, Error, ErrorKind};
 pub use flux::{Boxed, Flux};
@@ -58,7 +66,7 @@ pub use source::{emitter, emitter_with, Emitter};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
 // ---- graphs (issue 5): fan-in ----
-pub use ops::{combine_latest, merge, zip, zip_all, zip_with};
+pub use flux::{combine_latest, merge, zip, zip_all, zip_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

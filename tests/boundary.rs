@@ -796,6 +796,12 @@ fn cancel_mid_stream_from_a_third_thread_releases_everything() {
     dropped
         .recv_timeout(PATIENCE)
         .expect("the subscriber is released after the cancel");
+    // `Counter::drop` signals before its fields (`_alive` last) are dropped on the drain's thread:
+    // wait for that thread to finish dropping them.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+        thread::yield_now();
+    }
     assert!(weak.upgrade().is_none());
     // Both stages let go of their workers: no drain, no forwarded request, nothing left queued.
     for released in [&upstream_released, &downstream_released] {
@@ -969,4 +975,57 @@ fn low_tide_must_be_below_the_prefetch() {
     let _ = backflow::range(0..1u8)
         .publish_on_with(sched::immediate(), 8)
         .low_tide(8);
+}
+
+// ---- the lingering drain shares its thread ----
+
+/// A publish_on drain that spins for more items (free cores) must not keep its scheduler thread
+/// from the other tasks queued there: while a producer keeps the stage busy, tasks scheduled on
+/// the same thread still run, in order, and the stream still delivers everything.
+#[test]
+fn a_lingering_drain_lets_the_other_tasks_on_its_thread_run() {
+    let single = sched::single();
+    let (emitter, flux) = backflow::emitter::<u64>(64);
+    let (done_tx, done) = mpsc::channel();
+    let sum = Arc::new(AtomicU64::new(0));
+    let total = sum.clone();
+    let _handle = flux.publish_on(single.clone()).subscribe_with(
+        move |x| {
+            total.fetch_add(x, Ordering::Relaxed);
+        },
+        |e| panic!("{e}"),
+        move || done_tx.send(()).unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                emitter.emit(sent).unwrap();
+                sent += 1;
+            }
+            sent
+        })
+    };
+    let (ran_tx, ran) = mpsc::channel();
+    for i in 0..10 {
+        let ran_tx = ran_tx.clone();
+        single.schedule(move || ran_tx.send(i).unwrap());
+    }
+    let order: Vec<i32> = (0..10)
+        .map(|_| ran.recv_timeout(PATIENCE).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        (0..10).collect::<Vec<_>>(),
+        "queued tasks run, in order"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let sent = producer.join().unwrap();
+    done.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(
+        sum.load(Ordering::Relaxed),
+        sent * sent.saturating_sub(1) / 2
+    );
 }

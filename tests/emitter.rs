@@ -1104,3 +1104,189 @@ fn handles_are_send_sync_and_clone() {
     fn send_sync<X: Send + Sync>() {}
     send_sync::<EmitError<Opaque>>();
 }
+
+// ---- capacity = buffered + outstanding demand, with a drain busy in the subscriber ----
+
+/// A subscriber that requests `initial`, then blocks inside its first `on_next` until the test
+/// opens the gate, and records everything.
+struct Blocking {
+    initial: u64,
+    entered: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    items: Arc<Mutex<Vec<(u32, u32)>>>,
+    subscription: Arc<Mutex<Option<SharedSubscription>>>,
+}
+
+fn set(flag: &(Mutex<bool>, std::sync::Condvar)) {
+    *flag.0.lock().unwrap() = true;
+    flag.1.notify_all();
+}
+
+fn wait_set(flag: &(Mutex<bool>, std::sync::Condvar)) {
+    let mut set = flag.0.lock().unwrap();
+    while !*set {
+        set = flag.1.wait(set).unwrap();
+    }
+}
+
+impl Subscriber<(u32, u32)> for Blocking {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        s.request(self.initial);
+        *self.subscription.lock().unwrap() = Some(s);
+    }
+    fn on_next(&mut self, item: (u32, u32)) {
+        let first = self.items.lock().unwrap().is_empty();
+        self.items.lock().unwrap().push(item);
+        if first {
+            set(&self.entered);
+            wait_set(&self.open);
+        }
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn an_item_offered_with_outstanding_demand_is_taken_even_while_the_drain_is_busy() {
+    // Capacity 1, demand 10. The first item goes down and its subscriber is busy with it (it
+    // blocks in on_next, holding the drain). 9 credits are outstanding and 1 slot is free: the
+    // emitter must take 10 more items (SEMANTICS §4: capacity = buffered + outstanding demand),
+    // from several producers at once, and refuse the 11th.
+    let (emitter, flux) = backflow::emitter::<(u32, u32)>(1);
+    let entered = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let open = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let subscription = Arc::new(Mutex::new(None));
+    flux.subscribe(Blocking {
+        initial: 10,
+        entered: entered.clone(),
+        open: open.clone(),
+        items: items.clone(),
+        subscription: subscription.clone(),
+    });
+    let first = {
+        let emitter = emitter.clone();
+        thread::spawn(move || emitter.try_emit((9, 0)).is_ok())
+    };
+    wait_set(&entered);
+    let producers: Vec<_> = (0..3u32)
+        .map(|p| {
+            let emitter = emitter.clone();
+            thread::spawn(move || {
+                let mut taken = Vec::new();
+                for i in 0..5u32 {
+                    match emitter.try_emit((p, i)) {
+                        Ok(()) => taken.push(i),
+                        Err(refused) => {
+                            assert!(refused.is_full(), "only Full is expected here");
+                            assert_eq!(refused.into_inner(), (p, i), "the item is handed back");
+                        }
+                    }
+                }
+                taken
+            })
+        })
+        .collect();
+    let taken: Vec<Vec<u32>> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+    let accepted: usize = taken.iter().map(Vec::len).sum();
+    assert_eq!(
+        accepted, 10,
+        "1 free slot + 9 outstanding credits: {taken:?}"
+    );
+    assert_eq!(emitter.len(), 10);
+    assert!(emitter.try_emit((7, 7)).unwrap_err().is_full());
+    set(&open);
+    assert!(first.join().unwrap());
+    // The subscriber gets its 10 credits' worth, in each producer's order; one waits in the slot.
+    let got = items.lock().unwrap().clone();
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert_eq!(got[0], (9, 0));
+    for p in 0..3u32 {
+        let mine: Vec<u32> = got
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, i)| *i)
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "producer {p}: {mine:?}"
+        );
+    }
+    assert_eq!(emitter.len(), 1);
+    subscription.lock().unwrap().clone().unwrap().request(5);
+    assert_eq!(items.lock().unwrap().len(), 11);
+    assert!(emitter.is_empty());
+    for (p, mine) in taken.iter().enumerate() {
+        let delivered: Vec<u32> = items
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(q, _)| *q == p as u32)
+            .map(|(_, i)| *i)
+            .collect();
+        assert_eq!(
+            &delivered, mine,
+            "every item taken from producer {p} is delivered"
+        );
+    }
+}
+
+#[test]
+fn a_request_after_cancel_is_a_no_op_and_is_not_counted() {
+    let registry = Registry::new();
+    let (emitter, flux) = Emitter::<u32>::builder(4)
+        .metrics(registry.stage("emitter", 4))
+        .build();
+    let (subscriber, probe) = recorder(2);
+    flux.subscribe(subscriber);
+    let subscription = probe.subscription();
+    subscription.cancel();
+    subscription.request(100);
+    subscription.request(0); // rule 3.6: no error either
+    assert_eq!(emitter.requested(), 2, "no demand added after the cancel");
+    assert_eq!(registry.snapshot()[0].requested, 2);
+    assert!(probe.error().is_none());
+    assert!(emitter.try_emit(1).unwrap_err().is_closed());
+}
+
+/// Claims to have used more items than it pulled.
+struct OverReports {
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Subscriber<u32> for OverReports {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        s.request(3);
+    }
+    fn on_next(&mut self, item: u32) {
+        self.seen.lock().unwrap().push(item);
+    }
+    fn on_next_iter<I: Iterator<Item = u32>>(&mut self, mut items: I) -> u64 {
+        if let Some(item) = items.next() {
+            self.seen.lock().unwrap().push(item);
+        }
+        1_000
+    }
+    fn on_error(&mut self, _: Error) {}
+    fn on_complete(&mut self) {}
+}
+
+#[test]
+fn a_subscriber_that_over_reports_its_credits_spends_only_what_it_pulled() {
+    let (emitter, flux) = backflow::emitter::<u32>(8);
+    for i in 0..6 {
+        emitter.try_emit(i).unwrap();
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    flux.subscribe(OverReports { seen: seen.clone() });
+    // One item pulled per run, "1000 used" claimed: one credit is spent, not 1000.
+    assert_eq!(*seen.lock().unwrap(), [0]);
+    assert_eq!(emitter.requested(), 2);
+    // Each later signal runs one more pass: three items in all for three credits (rule 1.01).
+    for i in 6..9 {
+        emitter.try_emit(i).unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
+    assert_eq!(emitter.requested(), 0);
+    assert_eq!(emitter.len(), 6);
+}

@@ -135,3 +135,52 @@ fn leftovers_dropped_once() {
         log.assert_each_dropped_once();
     });
 }
+
+/// Weak memory: a pop that happens-before a push (here through a Release/Acquire flag) always
+/// leaves room for it. A ring of one: the consumer pops the only item and raises the flag; a
+/// producer that sees the flag must find the slot free (no spurious `Full` from a stale stamp or
+/// a stale head, on any ordering loom explores).
+#[test]
+fn a_pop_that_happens_before_a_push_leaves_room() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(1);
+        producer.push(1).unwrap();
+        let popped = std::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let producer = producer.clone();
+            let popped = popped.clone();
+            thread::spawn(move || {
+                if popped.load(std::sync::atomic::Ordering::Acquire) {
+                    assert!(producer.push(2).is_ok(), "spurious Full after a pop");
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        assert_eq!(consumer.pop(), Some(1));
+        popped.store(true, std::sync::atomic::Ordering::Release);
+        let pushed = writer.join().unwrap();
+        assert_eq!(consumer.pop(), pushed.then_some(2));
+    });
+}
+
+/// Two producers, one slot, the consumer popping between: whoever claims second sees either the
+/// item still held (`Full`, honest) or the freed slot, never a lost or doubled item.
+#[test]
+fn two_producers_and_a_pop_on_a_ring_of_one() {
+    loom::model(|| {
+        let (producer, mut consumer) = mpsc::channel::<u32>(1);
+        let other = {
+            let producer = producer.clone();
+            thread::spawn(move || producer.push(2).is_ok())
+        };
+        let mine = producer.push(1).is_ok();
+        let first = consumer.pop();
+        let theirs = other.join().unwrap();
+        let mut got: Vec<u32> = first.into_iter().collect();
+        got.extend(consumer.pop());
+        assert!(mine || theirs);
+        assert_eq!(got.len(), usize::from(mine) + usize::from(theirs));
+    });
+}

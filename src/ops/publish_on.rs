@@ -362,8 +362,14 @@ where
         else {
             return;
         };
-        let outcome = catch("publish_on's downstream", || {
-            self.emit(consumer, downstream, replenish, upstream.as_ref(), taken)
+        let outcome = catch("publish_on's downstream", || loop {
+            let outcome = self.emit(consumer, downstream, replenish, upstream.as_ref(), taken);
+            // Free cores: the producer is usually a few hundred nanoseconds from its next run.
+            // Wait for it here (bounded) rather than leave and be rescheduled per few items.
+            if matches!(outcome, Pass::Idle) && self.linger(consumer) {
+                continue;
+            }
+            break outcome;
         });
         match outcome {
             Ok(Pass::Idle) => {}
@@ -371,6 +377,29 @@ where
             // Rule 2.13: a panicking subscriber counts as cancelled, and hears why.
             Err(panic) => self.finish(drain, Err(panic), true),
         }
+    }
+
+    /// After a pass that emptied the ring: spins a short bounded time ([`crate::wait`]) for the
+    /// next items, and says whether something came. Only while it delays nobody: on a scheduler
+    /// thread with no other task waiting ([`sched::may_linger`](crate::sched::may_linger)), with
+    /// demand left, the upstream still running and nobody cancelled. Everything else that can
+    /// happen meanwhile (a request, a cancel) enters the gate and gets its own pass after this.
+    #[inline]
+    fn linger(&self, consumer: &Consumer<T>) -> bool {
+        let worth_it = crate::sched::may_linger()
+            && self.demand.get() > 0
+            && self.upstream_end.load(Ordering::Relaxed) == RUNNING
+            && !self.cancelled.load(Ordering::Relaxed);
+        worth_it
+            && crate::wait::spin_until(|| {
+                let waiting = !consumer.is_empty()
+                    || self.upstream_end.load(Ordering::Relaxed) != RUNNING
+                    || self.cancelled.load(Ordering::Relaxed)
+                    || !crate::sched::may_linger();
+                waiting.then_some(())
+            })
+            .is_some()
+            && !consumer.is_empty()
     }
 
     /// Ends the subscription with `end`: releases upstream (cancelling it if asked), signals the
@@ -443,6 +472,9 @@ where
             // never overshoot the demand.
             let used = downstream.on_next_iter(&mut run);
             let taken = want - run.len();
+            // Clamp to what was actually pulled: a subscriber that over-reports cannot spend
+            // credits it did not use (the subtraction below never underflows).
+            let used = used.min(taken as u64);
             // Hand the slots back before asking for more, so the items asked for always fit.
             drop(run);
             emitted += used;

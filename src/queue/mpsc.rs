@@ -103,8 +103,17 @@ struct Ring<T> {
     /// Position of the next pop. Written only by the consumer, after it stamped the slot free;
     /// producers read it (after a SeqCst fence) only to tell "full" from "a stale stamp".
     head: CachePadded<AtomicUsize>,
-    /// Position of the next push, claimed by producers with a compare-and-swap. The CAS only
-    /// arbitrates between producers (Relaxed): the slot itself is handed over through its stamp.
+    /// Position of the next push, claimed by producers with a compare-and-swap. The slot itself
+    /// is handed over through its stamp; the CAS is SeqCst (as in crossbeam's `ArrayQueue`) so
+    /// that it takes part in the single total order of SeqCst operations and fences:
+    ///
+    /// - the full check below (`fence(SeqCst)`, then `head`) is ordered against every claim, so a
+    ///   producer reports `Full` only if, at a point of that order after its own stale reads,
+    ///   every slot was claimed and not popped (see [`Producer::push`]);
+    /// - a user of the ring can hand an item over without a read-modify-write of its own: "claim
+    ///   (SeqCst CAS), then a SeqCst load of a *busy* flag" pairs with "clear the flag, SeqCst
+    ///   fence, read the tail" on the consumer's side (the emitter's drain does this, see
+    ///   `source/emitter.rs`). On x86 a Relaxed and a SeqCst CAS are the same instruction.
     tail: CachePadded<AtomicUsize>,
     /// Live producers. Decremented with Release when one is dropped; the consumer's Acquire load
     /// in `is_abandoned` pairs with it, so every push of a dropped producer is visible.
@@ -189,6 +198,18 @@ pub struct Producer<T> {
 
 impl<T> Producer<T> {
     /// Moves `value` into the ring, or hands it back in [`PushError::Full`] if the ring is full.
+    ///
+    /// # When `Full` is reported (weak memory)
+    ///
+    /// Only when the slot at the tail this producer read still holds the item one lap behind
+    /// *and*, after a SeqCst fence, `head` says that item was not popped. The stamp is read with
+    /// Acquire and the consumer stamps a slot free (Release) before it moves `head`, so a pop
+    /// that happened-before this call is always seen (coherence: a load cannot read a value older
+    /// than one that happens-before it), through the stamp or through `head`; a stale `tail` only
+    /// makes the check look at a slot whose item was claimed earlier, which is full-er, never
+    /// emptier, and then `head` decides. So `Full` is never reported for a ring that was not full
+    /// at an instant during the call, on ARM and POWER as on x86 (`loom-tests/tests/mpsc.rs`
+    /// explores the weak orderings: a pop that happens-before a push leaves room for it).
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
         let ring = &*self.ring;
         let mut backoff = Backoff::new();
@@ -200,7 +221,7 @@ impl<T> Producer<T> {
                 match ring.tail.compare_exchange_weak(
                     tail,
                     ring.next(tail),
-                    Ordering::Relaxed,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
@@ -253,6 +274,14 @@ impl<T> Producer<T> {
     /// Whether the [`Consumer`] has been dropped; pushed items will never be read.
     pub fn is_abandoned(&self) -> bool {
         self.ring.consumer_gone.load(Ordering::Acquire)
+    }
+
+    /// The position of the next claim: it changes with every successful push and with nothing
+    /// else, so two equal readings mean no item was claimed in between. Relaxed: callers order
+    /// it with a SeqCst fence of their own (see `tail`).
+    #[inline]
+    pub(crate) fn tail_token(&self) -> usize {
+        self.ring.tail.load(Ordering::Relaxed)
     }
 }
 

@@ -9,32 +9,60 @@ use super::clock::{real_now, Instant};
 use super::task::{run_caught, Route, Target, Task, TaskHandle, TimedTask};
 use super::timer::Timer;
 use super::{Scheduler, Worker};
-use crate::sync::{thread, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, StdArc};
+use crate::sync::{thread, Arc, AtomicBool, AtomicUsize, Mutex, Ordering, StdArc};
+use crate::wait::Parker;
 
 /// The task queue of one worker thread, and how the thread sleeps and wakes.
 ///
-/// Wake-up protocol: the queue, the `parked` flag and `closed` live under one lock. The worker sets
-/// `parked` and waits on `wake` only after seeing, under that lock, an empty queue and an open
-/// core; `push` queues and reads-and-clears `parked` under the same lock, and notifies when it was
-/// set. So a push either lands before the worker's check (the worker sees the task) or after the
-/// worker is waiting (the worker is notified): no lost wake-up. `loom-tests/tests/worker_wakeup.rs`
-/// model-checks it.
+/// Wake-up protocol: the crate's one wait strategy ([`Parker`]). `push` queues under the lock,
+/// sets the `has_work` hint, and then notifies the parker (a SeqCst fence and a load: a lock and a
+/// condvar notify only when the worker announced that it parks). The worker, when its queue is
+/// empty, spins briefly on `has_work`, announces itself, looks again (under the lock), and parks.
+/// So a push either lands before the worker's last look (the worker sees the task) or its notify
+/// sees the announcement (the worker is woken): no lost wake-up.
+/// `loom-tests/tests/worker_wakeup.rs` model-checks it.
 pub(crate) struct Core {
     queue: Mutex<Queue>,
-    /// Notified by `push` when the worker is parked, and (all) by `close`.
-    wake: Condvar,
-    /// A hint for the spinning worker: stored under the lock by `push` and by the worker when it
-    /// takes the queue, read without the lock while spinning. Relaxed: a stale read costs at most a
-    /// spin or a lock, since the decision to park is re-made under the lock.
+    parker: Parker,
+    /// Tasks were queued (or the core closed) since the worker last took the queue. Stored under
+    /// the lock (Relaxed; the lock's release and the parker's fence order it), read without the
+    /// lock by the spinning or re-checking worker and by [`may_linger`].
     has_work: AtomicBool,
 }
 
 struct Queue {
     tasks: VecDeque<Task>,
-    /// The worker is waiting (or about to wait) on `wake`.
-    parked: bool,
     /// No handle is left: run what is queued, then exit.
     closed: bool,
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The core whose worker loop runs on this thread (null: not a scheduler thread), and how
+    /// many tasks of the current batch are still to run.
+    static CURRENT: std::cell::Cell<(*const Core, usize)> =
+        const { std::cell::Cell::new((std::ptr::null(), 0)) };
+}
+
+/// Whether a task running now may keep its thread a little longer (spin for more work of its
+/// own) without delaying anyone: it runs on a [`Single`] / [`Pool`] thread, no task of its batch
+/// is waiting behind it, and nothing new was queued on that thread. `false` anywhere else (the
+/// immediate scheduler, a virtual clock, a user's scheduler), where the caller's thread is
+/// someone else's.
+pub(crate) fn may_linger() -> bool {
+    #[cfg(not(loom))]
+    {
+        let (core, pending) = CURRENT.with(|current| current.get());
+        if core.is_null() || pending > 0 {
+            return false;
+        }
+        // SAFETY: CURRENT holds the core only while `Core::work` runs on this thread, and `work`
+        // borrows it (`&self`) for that whole time.
+        let core = unsafe { &*core };
+        !core.has_work.load(Ordering::Relaxed)
+    }
+    #[cfg(loom)]
+    false
 }
 
 impl Core {
@@ -42,15 +70,14 @@ impl Core {
         Core {
             queue: Mutex::new(Queue {
                 tasks: VecDeque::new(),
-                parked: false,
                 closed: false,
             }),
-            wake: Condvar::new(),
+            parker: Parker::new(),
             has_work: AtomicBool::new(false),
         }
     }
 
-    /// Queues a task and wakes the worker if it sleeps.
+    /// Queues a task and wakes the worker if it parks.
     pub(crate) fn push(&self, task: Task) {
         let mut queue = self.queue.lock();
         if queue.closed {
@@ -62,66 +89,60 @@ impl Core {
         }
         queue.tasks.push_back(task);
         self.has_work.store(true, Ordering::Relaxed);
-        let parked = std::mem::replace(&mut queue.parked, false);
         drop(queue);
-        if parked {
-            self.wake.notify_one();
-        }
+        self.parker.notify();
     }
 
     /// Lets the worker exit once the queue is empty.
     pub(crate) fn close(&self) {
-        self.queue.lock().closed = true;
-        self.wake.notify_all();
+        let mut queue = self.queue.lock();
+        queue.closed = true;
+        self.has_work.store(true, Ordering::Relaxed);
+        drop(queue);
+        self.parker.notify();
     }
 
     /// The worker thread's loop: run batches of tasks until the core is closed and drained.
     pub(crate) fn work(&self) {
+        #[cfg(not(loom))]
+        CURRENT.with(|current| current.set((self as *const Core, 0)));
         let mut batch = VecDeque::new();
         while self.next_batch(&mut batch) {
-            for task in batch.drain(..) {
+            while let Some(task) = batch.pop_front() {
+                #[cfg(not(loom))]
+                CURRENT.with(|current| current.set((self as *const Core, batch.len())));
                 run_caught(task);
             }
         }
+        #[cfg(not(loom))]
+        CURRENT.with(|current| current.set((std::ptr::null(), 0)));
     }
 
     /// Swaps the whole queue into `batch` (one lock per batch, not per task), waiting for work if
-    /// there is none. Returns `false` when the core is closed and empty.
+    /// there is none (spin, announce, look again, park). Returns `false` when the core is closed
+    /// and empty.
     fn next_batch(&self, batch: &mut VecDeque<Task>) -> bool {
-        self.spin_for_work();
+        self.parker.wait(|| self.take(batch), None).unwrap_or(false)
+    }
+
+    /// One look at the queue: `Some(true)` with a batch, `Some(false)` when closed and empty,
+    /// `None` when there is nothing yet.
+    fn take(&self, batch: &mut VecDeque<Task>) -> Option<bool> {
+        if !self.has_work.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut queue = self.queue.lock();
-        loop {
-            if !queue.tasks.is_empty() {
-                std::mem::swap(batch, &mut queue.tasks);
-                queue.parked = false;
-                self.has_work.store(false, Ordering::Relaxed);
-                return true;
-            }
-            if queue.closed {
-                return false;
-            }
-            queue.parked = true;
-            queue = self.wake.wait(queue);
+        // A closed core keeps the hint up: every later look must reach `closed`.
+        self.has_work.store(queue.closed, Ordering::Relaxed);
+        if !queue.tasks.is_empty() {
+            std::mem::swap(batch, &mut queue.tasks);
+            return Some(true);
         }
-    }
-
-    /// A short bounded spin (a few hundred nanoseconds, then a few yields) before parking: a drain
-    /// task that reschedules at once should not pay for a futex wake-up. Never a busy wait: the
-    /// `Backoff` completes after a fixed number of steps.
-    #[cfg(not(loom))]
-    fn spin_for_work(&self) {
-        let backoff = crossbeam_utils::Backoff::new();
-        while !backoff.is_completed() {
-            if self.has_work.load(Ordering::Relaxed) {
-                return;
-            }
-            backoff.snooze();
+        if queue.closed {
+            return Some(false);
         }
+        None
     }
-
-    /// Under loom the spin only multiplies interleavings; the protocol does not depend on it.
-    #[cfg(loom)]
-    fn spin_for_work(&self) {}
 }
 
 /// The threads of a [`Single`] or [`Pool`]; dropping it (with the last handle) stops them.

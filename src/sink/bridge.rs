@@ -2,12 +2,14 @@
 //! `futures_core::Stream`.
 //!
 //! Both stand on one core: a subscriber that pushes into a bounded spsc ring (the prefetch), and a
-//! consumer end that pops, tops demand up at 75% consumed, and sleeps when the ring is empty. The
-//! producer side wakes the sleeper only when it set its `sleeping` flag, checked once per run of
-//! items behind a SeqCst fence (a Dekker hand-off), so the steady state costs no lock and no wake-up.
+//! consumer end that pops, tops demand up at 75% consumed, and waits when the ring is empty the
+//! crate's one way ([`Parker`](crate::wait::Parker)): a short bounded spin on the ring, then it
+//! announces that it parks, looks once more, and parks (a thread) or returns `Pending` (a task).
+//! The producer side checks for a parked consumer once per run of items, behind a SeqCst fence,
+//! so the steady state costs no lock and no wake-up.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
@@ -15,13 +17,8 @@ use crate::demand::Replenish;
 use crate::error::Error;
 use crate::protocol::{Publisher, SharedSubscription, Subscriber};
 use crate::queue::spsc;
-use crate::sync::{fence, Arc, AtomicBool, Condvar, Mutex, Ordering};
-
-/// Who is waiting for items: a blocked thread or an async task.
-enum Sleeper {
-    Thread,
-    Task(Option<Waker>),
-}
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::wait::Parker;
 
 /// State shared by the subscriber (producer side) and the consumer end.
 struct Shared {
@@ -31,49 +28,34 @@ struct Shared {
     dropped: AtomicBool,
     /// `Some` once the stream ended; written before `finished` is set.
     terminal: Mutex<Option<Result<(), Error>>>,
-    /// Set (SeqCst) after `terminal` is written; the consumer checks it after the ring is empty.
+    /// Set (Release) after `terminal` is written; the consumer checks it (Acquire) after the
+    /// ring is empty.
     finished: AtomicBool,
-    /// The consumer is about to sleep or sleeps. SeqCst on both sides: pairs the producer's
-    /// "push, fence, load sleeping" with the consumer's "store sleeping, re-check the ring".
-    sleeping: AtomicBool,
-    sleeper: Mutex<Sleeper>,
-    wake: Condvar,
+    /// Where the consumer end waits; the subscriber notifies it after each run and at the end.
+    parker: Parker,
 }
 
 impl Shared {
-    fn new(sleeper: Sleeper) -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Shared {
             subscription: Mutex::new(None),
             dropped: AtomicBool::new(false),
             terminal: Mutex::new(None),
             finished: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
-            sleeper: Mutex::new(sleeper),
-            wake: Condvar::new(),
+            parker: Parker::new(),
         })
     }
 
-    /// Producer side, after publishing items or the terminal signal.
+    /// Producer side, after publishing items or the terminal signal: one fence and one load
+    /// unless the consumer parked.
+    #[inline]
     fn notify(&self) {
-        fence(Ordering::SeqCst);
-        // One waker per sleep: whoever flips the flag back wakes the sleeper.
-        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
-            let mut sleeper = self.sleeper.lock();
-            match &mut *sleeper {
-                Sleeper::Thread => self.wake.notify_one(),
-                Sleeper::Task(waker) => {
-                    if let Some(waker) = waker.take() {
-                        drop(sleeper);
-                        waker.wake();
-                    }
-                }
-            }
-        }
+        self.parker.notify();
     }
 
     fn finish(&self, end: Result<(), Error>) {
         *self.terminal.lock() = Some(end);
-        self.finished.store(true, Ordering::SeqCst);
+        self.finished.store(true, Ordering::Release);
         self.notify();
     }
 
@@ -192,13 +174,13 @@ enum Next<T> {
 }
 
 impl<T: Send + 'static> ConsumerEnd<T> {
-    fn subscribe<P>(publisher: &P, prefetch: usize, sleeper: Sleeper) -> Self
+    fn subscribe<P>(publisher: &P, prefetch: usize) -> Self
     where
         P: Publisher<Item = T>,
     {
         assert!(prefetch > 0, "prefetch must be at least 1");
         let (producer, consumer) = spsc::channel(prefetch);
-        let shared = Shared::new(sleeper);
+        let shared = Shared::new();
         let end = ConsumerEnd {
             consumer,
             shared: shared.clone(),
@@ -227,7 +209,7 @@ impl<T: Send + 'static> ConsumerEnd<T> {
             }
             return Next::Item(item);
         }
-        if self.shared.finished.load(Ordering::SeqCst) {
+        if self.shared.finished.load(Ordering::Acquire) {
             // The terminal signal was written after the last item: drain what raced in first.
             if let Some(item) = self.consumer.pop() {
                 return Next::Item(item);
@@ -239,17 +221,9 @@ impl<T: Send + 'static> ConsumerEnd<T> {
         Next::Empty
     }
 
-    /// Announces the intent to sleep; returns false if something arrived meanwhile.
-    fn prepare_sleep(&self) -> bool {
-        self.shared.sleeping.store(true, Ordering::SeqCst);
-        // Pairs with the fence in `notify`: either the producer sees `sleeping`, or we see its item.
-        // (A SeqCst store followed by an Acquire load may be reordered; the fence forbids it.)
-        fence(Ordering::SeqCst);
-        if !self.consumer.is_empty() || self.shared.finished.load(Ordering::SeqCst) {
-            self.shared.sleeping.store(false, Ordering::SeqCst);
-            return false;
-        }
-        true
+    /// Whether `try_next` has something to answer: an item, or the end.
+    fn ready(&self) -> Option<()> {
+        (!self.consumer.is_empty() || self.shared.finished.load(Ordering::Acquire)).then_some(())
     }
 }
 
@@ -272,7 +246,7 @@ pub struct BlockingIter<T> {
 impl<T: Send + 'static> BlockingIter<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         BlockingIter {
-            end: ConsumerEnd::subscribe(publisher, prefetch, Sleeper::Thread),
+            end: ConsumerEnd::subscribe(publisher, prefetch),
         }
     }
 }
@@ -287,13 +261,9 @@ impl<T: Send + 'static> Iterator for BlockingIter<T> {
                 Next::End(error) => return error.map(Err),
                 Next::Empty => {}
             }
-            let shared = self.end.shared.clone();
-            let mut guard = shared.sleeper.lock();
-            if self.end.prepare_sleep() {
-                guard = shared.wake.wait(guard);
-                shared.sleeping.store(false, Ordering::SeqCst);
-            }
-            drop(guard);
+            // Spin briefly, announce, look again, park (crate::wait).
+            let end = &self.end;
+            end.shared.parker.wait(|| end.ready(), None);
         }
     }
 }
@@ -317,7 +287,7 @@ pub struct FluxStream<T> {
 impl<T: Send + 'static> FluxStream<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         FluxStream {
-            end: ConsumerEnd::subscribe(publisher, prefetch, Sleeper::Task(None)),
+            end: ConsumerEnd::subscribe(publisher, prefetch),
         }
     }
 }
@@ -335,11 +305,13 @@ impl<T: Send + 'static> Stream for FluxStream<T> {
                 Next::End(error) => return Poll::Ready(error.map(Err)),
                 Next::Empty => {}
             }
+            let end = &this.end;
+            if end
+                .shared
+                .parker
+                .register(cx.waker(), || end.ready())
+                .is_none()
             {
-                let mut sleeper = this.end.shared.sleeper.lock();
-                *sleeper = Sleeper::Task(Some(cx.waker().clone()));
-            }
-            if this.end.prepare_sleep() {
                 return Poll::Pending;
             }
         }

@@ -44,19 +44,33 @@
 //!
 //! # Design
 //!
-//! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)) and
-//! then run the drain loop if nobody else does ([`DrainGate`]). The drain pops as many items as
-//! there is demand and hands them down as one run ([`Subscriber::on_next_iter`]). A producer that
-//! waits for room parks on a condition variable; the drain wakes it whenever it frees a slot, and
-//! a cancel or a terminal signal wakes it with `Closed`. The lock is touched only when someone
-//! waits: producers that never block never take it.
+//! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)); one
+//! drain loop at a time ([`GateCell`]) pops and hands items down in runs
+//! ([`Subscriber::on_next_iter`]). The common paths cost:
+//!
+//! - **nobody drains** (one producer, a subscriber with demand): the producer takes the gate and
+//!   hands its item straight to the subscriber, without the ring; credits are taken from the
+//!   demand counter in bulk, so one item costs the gate's enter and leave.
+//! - **a drain is running** (several producers, or a consumer requesting): a producer only
+//!   claims a slot (one CAS) and reads the gate (a SeqCst load); the running drain looks at the
+//!   ring's tail once more after it left the gate, behind a SeqCst fence, so the item is never
+//!   stranded (`loom-tests/tests/emitter.rs`).
+//! - **the ring is full while the subscriber has demand** (its drain is busy in a slow
+//!   `on_next`): the item is taken all the same into a small locked spill, delivered after the
+//!   ring's items, so capacity really is buffered items plus outstanding demand.
+//!
+//! A producer that waits for room spins briefly and then parks ([`crate::wait`]); the drain
+//! wakes it after freeing slots, a cancel or a terminal signal wakes it with `Closed`. The lock
+//! is touched only when someone parks.
 
 use std::fmt;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::demand::{Demand, DrainGate, UNBOUNDED};
+use std::collections::VecDeque;
+
+use crate::demand::{Demand, GateCell, UNBOUNDED};
 use crate::error::{report_undeliverable, EmitError, Error, ErrorKind};
 use crate::flux::Flux;
 use crate::metrics::{DropReason, StageMetrics};
@@ -68,8 +82,9 @@ use crate::protocol::{
 use crate::queue::{mpsc, Backoff};
 use crate::sched::Scheduler;
 use crate::sync::{
-    Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, StdArc, UnsafeCell,
+    fence, Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, UnsafeCell,
 };
+use crate::wait::Parker;
 
 /// Items handed down per run, between two checks of the demand counter.
 const CHUNK: u64 = 1024;
@@ -246,21 +261,22 @@ impl<T: Send + 'static> EmitterBuilder<T> {
         let (inlet, consumer) = mpsc::channel(self.capacity);
         let epoch = std::time::Instant::now();
         let shared = Arc::new(Shared {
-            gate: CachePadded::new(DrainGate::new()),
-            demand: CachePadded::new(Demand::new()),
-            inlet,
-            outlet: UnsafeCell::new(Outlet {
-                consumer,
-                popped: 0,
-            }),
-            outlet_lock: Mutex::new(()),
-            stage: UnsafeCell::new(Stage {
+            stage: CachePadded::new(GateCell::new(Stage {
                 target: None,
                 adopted: false,
                 over: false,
                 delivered: 0,
                 received_seen: 0,
-            }),
+                credits: 0,
+                handed_over: false,
+            })),
+            demand: CachePadded::new(Demand::new()),
+            inlet,
+            outlet: OutletCell(UnsafeCell::new(Outlet {
+                consumer,
+                popped: 0,
+            })),
+            outlet_lock: Mutex::new(()),
             flags: Flags {
                 closed: AtomicBool::new(false),
                 cancelled: AtomicBool::new(false),
@@ -268,18 +284,17 @@ impl<T: Send + 'static> EmitterBuilder<T> {
                 terminated: AtomicBool::new(false),
                 subscribed: AtomicBool::new(false),
                 handed_over: AtomicBool::new(false),
+                spilled: AtomicUsize::new(0),
             },
+            spill: Mutex::new(VecDeque::new()),
             pending: Mutex::new(None),
             terminal: Mutex::new(None),
-            parking: Parking {
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                room: Condvar::new(),
-            },
+            room: Parker::new(),
             senders: AtomicUsize::new(1),
             sources: AtomicUsize::new(1),
             rate: CachePadded::new(RateProbe {
                 delivered: AtomicU64::new(0),
+                in_hand: AtomicU64::new(0),
                 since_ns: AtomicU64::new(0),
                 delivered_then: AtomicU64::new(0),
                 per_item_ns: AtomicU64::new(0),
@@ -445,9 +460,10 @@ impl<T: Send + 'static> Emitter<T> {
         self.shared.flags.closed.load(Ordering::Acquire)
     }
 
-    /// The number of items buffered now (a snapshot).
+    /// The number of items buffered now (a snapshot), including those taken against
+    /// outstanding demand beyond the capacity.
     pub fn len(&self) -> usize {
-        self.shared.inlet.len()
+        self.shared.held()
     }
 
     /// Whether no item is buffered now (a snapshot).
@@ -464,7 +480,7 @@ impl<T: Send + 'static> Emitter<T> {
     /// A producer that can choose when to produce may produce only this much.
     #[doc(alias = "requestedFromDownstream")]
     pub fn requested(&self) -> u64 {
-        self.shared.demand.get()
+        self.shared.requested_now()
     }
 }
 
@@ -584,6 +600,10 @@ struct Link<T>(Arc<Shared<T>>);
 impl<T: Send + 'static> Subscription for Link<T> {
     fn request(&self, n: u64) {
         let shared = &self.0;
+        if shared.flags.cancelled.load(Ordering::Acquire) {
+            // Rule 3.6: after a cancel, a request is a no-op (no demand, no metrics).
+            return;
+        }
         if n == 0 {
             shared.flags.invalid.store(true, Ordering::Release);
         } else {
@@ -622,27 +642,35 @@ enum Wait {
 
 /// The state shared by the producers' handles, the publisher and the subscription.
 struct Shared<T> {
-    /// Entered by every producer after a push and by every `request` / `cancel`; its owner alone
-    /// touches `stage` and (except under `DropOldest`) `outlet`.
-    gate: CachePadded<DrainGate>,
-    /// The subscriber's outstanding demand.
+    /// The drain's own state behind the drain gate. Entered by `request` / `cancel` / the end,
+    /// and by a producer that finds it idle; a producer that finds it busy leaves its pushed item
+    /// to the owner without a read-modify-write (see [`Shared::signal`]). Its owner alone touches
+    /// the stage and (except under `DropOldest`) `outlet`.
+    stage: CachePadded<GateCell<Stage<T>>>,
+    /// The subscriber's outstanding demand not yet taken by the drain (which holds what it took
+    /// in `Stage::credits`, mirrored in `RateProbe::in_hand`).
     demand: CachePadded<Demand>,
     /// Where producers push. Holds at most `capacity` items.
     inlet: mpsc::Producer<T>,
     /// The ring's consuming end. Accessed by the gate owner; under [`Overflow::DropOldest`] also
     /// by producers that evict, so under that policy every access holds `outlet_lock`.
-    outlet: UnsafeCell<Outlet<T>>,
+    outlet: OutletCell<T>,
     /// Serialises `outlet` between the drain and evicting producers (`DropOldest` only). Held for
     /// one pop at a time, never across user code.
     outlet_lock: Mutex<()>,
-    /// The drain's own state; only the gate owner touches it.
-    stage: UnsafeCell<Stage<T>>,
     flags: Flags,
+    /// Items taken against outstanding demand while the ring was full (capacity = buffered +
+    /// outstanding demand): at most as many as the subscriber asked for and the ring could not
+    /// hold. Delivered after the ring's items; while it holds any, every offer joins it, so each
+    /// producer's order is kept. Cold: a slow subscriber with demand, several producers.
+    spill: Mutex<VecDeque<T>>,
     /// The subscriber, from `subscribe` (after its `on_subscribe` returned) until the drain adopts it.
     pending: Mutex<Option<Box<dyn Target<T>>>>,
     /// How the producers ended the stream; set once, under the lock, before `flags.terminated`.
     terminal: Mutex<Option<Result<(), Error>>>,
-    parking: Parking,
+    /// Where producers wait for room ([`Parker`]: they spin briefly, announce, re-check, park;
+    /// the drain notifies after freeing slots, and `close` after closing).
+    room: Parker,
     /// Live [`Emitter`] handles; the last one to go completes the stream. Incremented Relaxed by
     /// `clone` (a live handle already keeps it above zero); decremented AcqRel by `drop`, so the
     /// last handle's completion comes after every other handle's offers.
@@ -662,20 +690,20 @@ struct Shared<T> {
     epoch: std::time::Instant,
 }
 
-// Soundness: `stage` is accessed only by the thread that owns `gate` (DrainGate::enter returned true,
-// until leave returns 0), and the gate's AcqRel RMWs order those accesses; `outlet` likewise, and
-// under DropOldest additionally only while `outlet_lock` is held (the evicting producers hold it
-// too). The items they hold are `T: Send`; every other field is Sync.
-// SAFETY: every access follows the protocol just described.
-unsafe impl<T: Send> Sync for Shared<T> {}
-// SAFETY: every field is Send when `T` is: the cells hold the ring's consumer end and a boxed
-// `Send` subscriber.
-unsafe impl<T: Send> Send for Shared<T> {}
+/// The ring's consuming end, shared between the gate owner and (under `DropOldest`) evicting
+/// producers; see [`Shared::with_outlet`].
+struct OutletCell<T>(UnsafeCell<Outlet<T>>);
+
+// SAFETY: the outlet is reached only through `Shared::with_outlet` / `pop_owned`, whose callers
+// own the drain gate (one thread at a time, ordered by the gate's AcqRel RMWs), and under
+// `DropOldest` every access additionally holds `outlet_lock` (the evicting producers too), or
+// through `&mut` in `Drop`. It holds the ring's consumer end and `T: Send` items.
+unsafe impl<T: Send> Sync for OutletCell<T> {}
 
 /// The one-way switches of a subscription.
 struct Flags {
-    /// Offers are refused from now on. Stored (Release, by `close`) before the waiters count is
-    /// read-modify-written, so a producer that registers as a waiter afterwards sees it (Acquire).
+    /// Offers are refused from now on. Stored with Release by `close`, which then notifies
+    /// `room` (a fence and a load): a producer that registered there sees it.
     closed: AtomicBool,
     /// The subscriber cancelled, or the stream ended: no signal follows. Set with Release (AcqRel
     /// swap) before the drain is entered; the drain's Acquire load pairs with it. `PopRun` also
@@ -692,28 +720,21 @@ struct Flags {
     subscribed: AtomicBool,
     /// `pending` holds the subscriber (Release after the store; the drain's Acquire load pairs).
     handed_over: AtomicBool,
+    /// `spill.len()`, stored under its lock with Release; offers read it (Acquire) to tell
+    /// whether they must join the spill. A producer always sees its own spilled items.
+    spilled: AtomicUsize,
 }
 
-/// Where producers wait for room.
-///
-/// A producer registers (an RMW on `waiters`) under `lock`, then tries once more, then waits on
-/// `room`. The drain, after freeing slots, reads `waiters` with an RMW too: RMWs on one atomic are
-/// totally ordered and each reads the latest value, so either the drain sees the registration and
-/// notifies (taking `lock`, so the producer is already waiting or has not checked yet), or the
-/// producer's registration reads-from the drain's RMW and its retry sees the freed slot. No lost
-/// wake-up, and producers that never wait never touch the lock.
-struct Parking {
-    /// Producers registered to wait for room. AcqRel RMWs only, paired with each other.
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    room: Condvar,
-}
-
-/// What the drain measures for the `retry_after` estimate. All Relaxed: it is a hint, read and
-/// written by whoever gets there; each value is a self-contained number.
+/// What the drain measures for the `retry_after` estimate, and the credits it holds. All
+/// Relaxed: each is a hint, read and written by whoever gets there; each value is a
+/// self-contained number.
 struct RateProbe {
     /// Items handed to the subscriber so far. Written by the drain owner once per pass.
     delivered: AtomicU64,
+    /// The credits the drain took from `demand` and has not spent on items popped yet
+    /// (`Stage::credits` less the current run's pops). Written by the drain owner only; read by
+    /// `Emitter::requested` and by offers that meet a full ring.
+    in_hand: AtomicU64,
     /// When the current measuring span started (nanoseconds on the emitter's clock).
     since_ns: AtomicU64,
     /// `delivered` when the current span started.
@@ -750,14 +771,24 @@ struct Stage<T> {
     delivered: u64,
     /// `received` already recorded in the metrics.
     received_seen: u64,
+    /// Credits taken from `demand` (all of it at once, one RMW) and not spent yet; `UNBOUNDED`
+    /// is sticky.
+    credits: u64,
+    /// An offer just handed its item straight through: the pass that follows in the same gate
+    /// ownership has nothing to do (the ring was empty, later claims are caught by the look after
+    /// the gate is left, other signals get passes of their own) and is skipped.
+    handed_over: bool,
 }
 
 /// The subscriber, type-erased once per subscription: the drain makes one dynamic call per pass,
 /// and the item loop inside is monomorphised for the subscriber's type.
 trait Target<T>: Send {
-    /// Delivers buffered items while there is demand; adds the number popped to `popped`, even
+    /// Delivers buffered items while there are credits; adds the number popped to `popped`, even
     /// if the subscriber panics half way.
-    fn deliver(&mut self, shared: &Shared<T>, popped: &mut u64);
+    fn deliver(&mut self, shared: &Shared<T>, credits: &mut u64, popped: &mut u64);
+    /// Hands `item` straight to the subscriber, as a run of one; gives it back if the subscriber
+    /// did not take it. Spends the credit it used.
+    fn deliver_one(&mut self, item: T, credits: &mut u64) -> Option<T>;
     fn complete(&mut self);
     fn fail(&mut self, error: Error);
 }
@@ -769,8 +800,22 @@ where
     T: Send + 'static,
     S: Subscriber<T>,
 {
-    fn deliver(&mut self, shared: &Shared<T>, popped: &mut u64) {
-        shared.deliver_to(&mut self.0, popped)
+    fn deliver(&mut self, shared: &Shared<T>, credits: &mut u64, popped: &mut u64) {
+        shared.deliver_to(&mut self.0, credits, popped)
+    }
+
+    #[inline]
+    fn deliver_one(&mut self, item: T, credits: &mut u64) -> Option<T> {
+        let mut one = One(Some(item));
+        let used = self.0.on_next_iter(&mut one);
+        let left = one.0.take();
+        // Clamp to what was pulled: a subscriber that over-reports cannot spend credits it did
+        // not use.
+        let used = used.min(u64::from(left.is_none()));
+        if *credits != UNBOUNDED {
+            *credits -= used;
+        }
+        left
     }
 
     fn complete(&mut self) {
@@ -782,11 +827,34 @@ where
     }
 }
 
-/// A run of at most `left` items popped from the ring as the subscriber takes them.
+/// A run of one item, which remembers whether the subscriber pulled it.
+struct One<T>(Option<T>);
+
+impl<T> Iterator for One<T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        self.0.take()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::from(self.0.is_some());
+        (n, Some(n))
+    }
+}
+
+/// A run of at most `left` items popped from the ring (then from the spill) as the subscriber
+/// takes them.
 struct PopRun<'a, T> {
     shared: &'a Shared<T>,
     left: u64,
     popped: &'a mut u64,
+    /// The credits when the run started, for the `in_hand` mirror (`UNBOUNDED`: no mirror).
+    credits: u64,
+    /// Pops in this run.
+    taken: u64,
 }
 
 impl<T> Iterator for PopRun<'_, T> {
@@ -804,9 +872,17 @@ impl<T> Iterator for PopRun<'_, T> {
             return None;
         }
         // SAFETY: a PopRun only exists inside `deliver_to`, called by the gate owner.
-        let item = unsafe { self.shared.pop_owned() }?;
+        let item = unsafe { self.shared.pop_waiting() }?;
         self.left -= 1;
+        self.taken += 1;
         *self.popped += 1;
+        if self.credits != UNBOUNDED {
+            // A plain store on the drain's own line: producers that meet a full ring read it.
+            self.shared
+                .rate
+                .in_hand
+                .store(self.credits - self.taken, Ordering::Relaxed);
+        }
         Some(item)
     }
 
@@ -814,6 +890,14 @@ impl<T> Iterator for PopRun<'_, T> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, usize::try_from(self.left).ok())
     }
+}
+
+/// What [`Shared::pop_spilled`] found.
+enum Spilled<T> {
+    Item(T),
+    Empty,
+    /// The ring holds items again: they go first.
+    RingFirst,
 }
 
 #[cfg(not(loom))]
@@ -832,7 +916,7 @@ impl<T> Shared<T> {
     #[inline]
     unsafe fn with_outlet<R>(&self, f: impl FnOnce(&mut Outlet<T>) -> R) -> R {
         let _lock = (self.overflow == Overflow::DropOldest).then(|| self.outlet_lock.lock());
-        self.outlet.with_mut(|outlet| {
+        self.outlet.0.with_mut(|outlet| {
             // SAFETY: per this function's contract, no other thread accesses the outlet now.
             f(unsafe { &mut *outlet })
         })
@@ -849,18 +933,72 @@ impl<T> Shared<T> {
         unsafe { self.with_outlet(Outlet::pop) }
     }
 
-    /// Marks the emitter closed to offers and wakes every waiting producer (they get `Closed`).
-    fn close(&self) {
-        if !self.flags.closed.swap(true, Ordering::AcqRel) {
-            self.wake_producers();
+    /// Pops the oldest item, from the ring, then from the spill. A slot claimed by a producer
+    /// that has not finished writing it is waited for (it is a few instructions from done): a
+    /// drain stops on "empty" only when no claimed item is left, which is what lets producers
+    /// that see the drain busy leave their items to it (see [`signal`](Self::signal)).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the drain gate.
+    #[inline]
+    unsafe fn pop_waiting(&self) -> Option<T> {
+        let mut backoff = Backoff::new();
+        loop {
+            // SAFETY: forwarded from the caller.
+            if let Some(item) = unsafe { self.pop_owned() } {
+                return Some(item);
+            }
+            if self.inlet.is_empty() {
+                match self.pop_spilled() {
+                    Spilled::Item(item) => return Some(item),
+                    Spilled::Empty => return None,
+                    Spilled::RingFirst => {}
+                }
+            }
+            backoff.snooze();
         }
     }
 
-    /// Wakes the producers waiting for room, if any (see [`Parking`]).
-    fn wake_producers(&self) {
-        if self.parking.waiters.fetch_add(0, Ordering::AcqRel) != 0 {
-            let _lock = self.parking.lock.lock();
-            self.parking.room.notify_all();
+    /// Pops the oldest spilled item, if any, and only while the ring is empty (looked at under
+    /// the spill's lock): an item spills only after its producer found the ring
+    /// full under that lock, so every ring item pushed before it is then visible, and is taken
+    /// first. The caller owns the drain gate.
+    #[inline]
+    fn pop_spilled(&self) -> Spilled<T> {
+        if self.flags.spilled.load(Ordering::Acquire) == 0 {
+            return Spilled::Empty;
+        }
+        let mut spill = self.spill.lock();
+        if !self.inlet.is_empty() {
+            return Spilled::RingFirst;
+        }
+        let Some(item) = spill.pop_front() else {
+            return Spilled::Empty;
+        };
+        self.flags.spilled.store(spill.len(), Ordering::Release);
+        drop(spill);
+        // SAFETY: the caller owns the drain gate.
+        unsafe { self.with_outlet(|o| o.popped += 1) };
+        Spilled::Item(item)
+    }
+
+    /// Items held: in the ring and in the spill.
+    fn held(&self) -> usize {
+        self.inlet.len() + self.flags.spilled.load(Ordering::Acquire)
+    }
+
+    /// The subscriber's outstanding demand: what the drain holds plus what it has not taken.
+    fn requested_now(&self) -> u64 {
+        self.demand
+            .get()
+            .saturating_add(self.rate.in_hand.load(Ordering::Relaxed))
+    }
+
+    /// Marks the emitter closed to offers and wakes every waiting producer (they get `Closed`).
+    fn close(&self) {
+        if !self.flags.closed.swap(true, Ordering::AcqRel) {
+            self.room.notify();
         }
     }
 
@@ -932,49 +1070,98 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Enters the drain gate; runs the drain loop if this thread now owns it.
-    fn drain(&self) {
-        if self.gate.enter() {
-            self.drain_owned();
+    /// After a push into the ring: makes sure a drain will see the item, without a
+    /// read-modify-write when one is running.
+    ///
+    /// The push's claim is a SeqCst CAS, and the gate is read with a SeqCst load: either that
+    /// load is ordered after a running drain's `leave` (it sees the gate idle and enters), or the
+    /// drain's look at the tail after it left, behind a SeqCst fence, sees the claim and drains
+    /// again (see [`drain`](Self::drain)). The drain waits for a claimed slot to be written
+    /// ([`pop_waiting`](Self::pop_waiting)), so it never leaves a claimed item behind.
+    #[inline]
+    fn signal(&self) {
+        // Loom regards SeqCst accesses as AcqRel: the fence stands for the SeqCst order that the
+        // C++ model gives the CAS and the load (see `DrainGate::is_idle`).
+        #[cfg(loom)]
+        fence(Ordering::SeqCst);
+        if self.stage.is_idle() {
+            self.drain();
         }
     }
 
-    /// Runs drain passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self) {
-        self.gate.run_owned(|| {
-            #[cfg(not(loom))]
-            self.drainer.store(thread_token(), Ordering::Relaxed);
-            self.stage.with_mut(|stage| {
-                // SAFETY: the caller owns the gate, so no other thread touches `stage`.
-                self.pass(unsafe { &mut *stage })
-            });
-            #[cfg(not(loom))]
-            self.drainer.store(0, Ordering::Relaxed);
+    /// Enters the drain gate; runs the drain loop if this thread now owns it.
+    fn drain(&self) {
+        let mut seen = self.inlet.tail_token();
+        self.stage.drain(|stage| {
+            seen = self.inlet.tail_token();
+            self.pass(stage)
         });
+        self.recheck(seen);
+    }
+
+    /// After the gate was released: items claimed since the last pass began may belong to
+    /// producers that saw the gate busy and left them to us. Look (behind a SeqCst fence) and
+    /// drain again if so; if another thread took the gate meanwhile, it sees them.
+    #[inline]
+    fn recheck(&self, mut seen: usize) {
+        loop {
+            fence(Ordering::SeqCst);
+            if self.inlet.tail_token() == seen {
+                return;
+            }
+            let mut owned = false;
+            self.stage.drain(|stage| {
+                owned = true;
+                seen = self.inlet.tail_token();
+                self.pass(stage)
+            });
+            if !owned {
+                return;
+            }
+        }
     }
 
     /// One drain pass: adopt the subscriber, deliver what demand allows, deliver the end, discard
     /// what arrives after it, wake producers if slots freed up.
     fn pass(&self, stage: &mut Stage<T>) {
-        if !stage.adopted && self.flags.handed_over.load(Ordering::Acquire) {
-            stage.target = self.pending.lock().take();
-            stage.adopted = true;
+        if std::mem::take(&mut stage.handed_over) {
+            return;
         }
+        #[cfg(not(loom))]
+        self.drainer.store(thread_token(), Ordering::Relaxed);
+        self.adopt(stage);
         let mut freed = 0;
         if !stage.over {
             freed += self.serve(stage);
         }
         if stage.over {
             stage.target = None;
-            // SAFETY: we own the gate (`pass` runs only inside `drain_owned`).
-            while let Some(item) = unsafe { self.pop_owned() } {
+            // Waiting for claimed slots too: an offer that raced the end and saw the gate busy
+            // left its item to this pass.
+            // SAFETY: we own the gate (`pass` runs only inside the gate cell).
+            while let Some(item) = unsafe { self.pop_waiting() } {
                 self.options.discard(item, DropReason::Cancelled);
                 freed += 1;
             }
         }
         if freed > 0 {
-            self.wake_producers();
+            self.room.notify();
         }
+        self.record_counts(stage);
+        #[cfg(not(loom))]
+        self.drainer.store(0, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn adopt(&self, stage: &mut Stage<T>) {
+        if !stage.adopted && self.flags.handed_over.load(Ordering::Acquire) {
+            stage.target = self.pending.lock().take();
+            stage.adopted = true;
+        }
+    }
+
+    #[inline]
+    fn record_counts(&self, stage: &mut Stage<T>) {
         if let Some(metrics) = self.options.metrics() {
             // SAFETY: we own the gate.
             let (received, buffered) = unsafe {
@@ -983,9 +1170,11 @@ impl<T> Shared<T> {
                     (o.popped + held, held)
                 })
             };
+            let spilled = self.flags.spilled.load(Ordering::Acquire) as u64;
+            let received = received + spilled;
             metrics.record_received(received.saturating_sub(stage.received_seen));
             stage.received_seen = stage.received_seen.max(received);
-            metrics.set_buffered(buffered);
+            metrics.set_buffered(buffered + spilled);
         }
     }
 
@@ -996,7 +1185,10 @@ impl<T> Shared<T> {
             stage.over = true;
             return 0;
         }
-        let Some(target) = stage.target.as_mut() else {
+        let Stage {
+            target, credits, ..
+        } = stage;
+        let Some(target) = target.as_mut() else {
             // Nobody subscribed yet: items wait in the buffer.
             return 0;
         };
@@ -1017,15 +1209,9 @@ impl<T> Shared<T> {
         }
         let mut popped = 0;
         let delivered = catch("an emitter's subscriber", || {
-            target.deliver(self, &mut popped)
+            target.deliver(self, credits, &mut popped)
         });
-        stage.delivered += popped;
-        self.rate
-            .delivered
-            .store(stage.delivered, Ordering::Relaxed);
-        if let Some(metrics) = self.options.metrics() {
-            metrics.record_emitted(popped);
-        }
+        self.delivered(stage, popped);
         if let Err(panic) = delivered {
             // Rule 2.13: a panicking subscriber counts as cancelled; its panic is reported.
             self.finish(stage, Err(panic));
@@ -1036,15 +1222,26 @@ impl<T> Shared<T> {
             self.finish(stage, Err(Error::invalid_demand()));
             return popped;
         }
-        if terminated {
-            // SAFETY: we own the gate.
-            let empty = unsafe { self.with_outlet(|o| o.consumer.is_empty()) };
-            if empty {
-                let end = self.terminal.lock().take().unwrap_or(Ok(()));
-                self.finish(stage, end);
-            }
+        if terminated && self.held() == 0 {
+            let end = self.terminal.lock().take().unwrap_or(Ok(()));
+            self.finish(stage, end);
         }
         popped
+    }
+
+    /// Counts `n` items handed to the subscriber.
+    #[inline]
+    fn delivered(&self, stage: &mut Stage<T>, n: u64) {
+        if n == 0 {
+            return;
+        }
+        stage.delivered += n;
+        self.rate
+            .delivered
+            .store(stage.delivered, Ordering::Relaxed);
+        if let Some(metrics) = self.options.metrics() {
+            metrics.record_emitted(n);
+        }
     }
 
     /// Ends the subscription with `end` (unless the subscriber cancelled meanwhile), releases the
@@ -1067,6 +1264,79 @@ impl<T> Shared<T> {
             Err(error) => target.fail(error),
         }
     }
+
+    /// The gate owner's first step of an offer: hand `item` straight to the subscriber when it
+    /// has demand and nothing is held ahead of it; else push it into the ring. Gives the item
+    /// back if the ring is full.
+    #[inline]
+    fn hand_over(&self, stage: &mut Stage<T>, item: T) -> Option<T> {
+        self.adopt(stage);
+        let item = match self.try_direct(stage, item) {
+            Ok(()) => return None,
+            Err(item) => item,
+        };
+        self.inlet.push(item).err().map(|full| full.into_inner())
+    }
+
+    /// Delivers `item` at once if the subscriber listens, has a credit, and no item is held.
+    #[inline]
+    fn try_direct(&self, stage: &mut Stage<T>, item: T) -> Result<(), T> {
+        if stage.over
+            || stage.target.is_none()
+            || self.flags.cancelled.load(Ordering::Acquire)
+            || self.flags.invalid.load(Ordering::Acquire)
+            || self.flags.terminated.load(Ordering::Acquire)
+            || !self.inlet.is_empty()
+            || self.flags.spilled.load(Ordering::Acquire) != 0
+        {
+            return Err(item);
+        }
+        if stage.credits == 0 {
+            stage.credits = self.demand.take();
+            if stage.credits == 0 {
+                return Err(item);
+            }
+        }
+        let Stage {
+            target, credits, ..
+        } = stage;
+        let Some(target) = target.as_mut() else {
+            return Err(item);
+        };
+        if *credits != UNBOUNDED {
+            self.rate.in_hand.store(*credits - 1, Ordering::Relaxed);
+        }
+        #[cfg(not(loom))]
+        self.drainer.store(thread_token(), Ordering::Relaxed);
+        let outcome = catch("an emitter's subscriber", || {
+            target.deliver_one(item, credits)
+        });
+        #[cfg(not(loom))]
+        self.drainer.store(0, Ordering::Relaxed);
+        if stage.credits != UNBOUNDED {
+            self.rate.in_hand.store(stage.credits, Ordering::Relaxed);
+        }
+        match outcome {
+            Ok(None) => {
+                self.delivered(stage, 1);
+                // SAFETY: we own the gate.
+                unsafe { self.with_outlet(|o| o.popped += 1) };
+                // Metrics are counted by a pass: keep it then.
+                stage.handed_over = self.options.metrics().is_none();
+                Ok(())
+            }
+            // Not pulled: it goes into the buffer like any other.
+            Ok(Some(item)) => Err(item),
+            Err(panic) => {
+                // The item went down with the subscriber's panic (it was pulled and dropped).
+                self.delivered(stage, 1);
+                // SAFETY: we own the gate.
+                unsafe { self.with_outlet(|o| o.popped += 1) };
+                self.finish(stage, Err(panic));
+                Ok(())
+            }
+        }
+    }
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -1076,9 +1346,46 @@ impl<T: Send + 'static> Shared<T> {
         if self.flags.closed.load(Ordering::Acquire) {
             return Err(EmitError::Closed(item));
         }
+        if self.flags.spilled.load(Ordering::Acquire) != 0 {
+            return self.on_full(item, wait);
+        }
+        if self.stage.is_idle() {
+            // Nobody drains: take the gate and hand the item straight through (or buffer it).
+            let mut refused = None;
+            let mut item = Some(item);
+            let mut seen = self.inlet.tail_token();
+            let entered = self.stage.enter_with(
+                |stage| {
+                    if let Some(item) = item.take() {
+                        refused = self.hand_over(stage, item);
+                    }
+                },
+                |stage| {
+                    seen = self.inlet.tail_token();
+                    self.pass(stage)
+                },
+            );
+            if entered.is_some() || item.is_none() {
+                self.recheck(seen);
+                return match refused {
+                    None => Ok(()),
+                    Some(item) => self.on_full(item, wait),
+                };
+            }
+            // Someone else took the gate first (our signal is recorded): push as usual.
+            let Some(back) = item else {
+                return Ok(());
+            };
+            return self.push(back, wait);
+        }
+        self.push(item, wait)
+    }
+
+    #[inline]
+    fn push(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
         match self.inlet.push(item) {
             Ok(()) => {
-                self.drain();
+                self.signal();
                 Ok(())
             }
             Err(full) => self.on_full(full.into_inner(), wait),
@@ -1087,6 +1394,10 @@ impl<T: Send + 'static> Shared<T> {
 
     #[cold]
     fn on_full(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+        let item = match self.spill_against_demand(item) {
+            Ok(outcome) => return outcome,
+            Err(item) => item,
+        };
         match self.overflow {
             Overflow::Backpressure => match wait {
                 Wait::Never => Err(self.refuse(item)),
@@ -1112,6 +1423,51 @@ impl<T: Send + 'static> Shared<T> {
                 })
             }
         }
+    }
+
+    /// Capacity = buffered items + outstanding demand: an item that finds the ring full while
+    /// the subscriber has demand the held items do not cover is taken all the same, into the
+    /// spill (delivered after the ring's items). Also where every offer goes while the spill
+    /// holds items, so that each producer's order is kept. `Err(item)`: no room and no demand
+    /// for it, the policy decides.
+    fn spill_against_demand(&self, item: T) -> Result<Result<(), EmitError<T>>, T> {
+        let mut spill = self.spill.lock();
+        if self.flags.closed.load(Ordering::Acquire) {
+            return Ok(Err(EmitError::Closed(item)));
+        }
+        let mut item = item;
+        if spill.is_empty() {
+            // Room may have come meanwhile: the ring first.
+            match self.inlet.push(item) {
+                Ok(()) => {
+                    drop(spill);
+                    self.signal();
+                    return Ok(Ok(()));
+                }
+                Err(full) => item = full.into_inner(),
+            }
+        }
+        let held = (self.inlet.len() + spill.len()) as u64;
+        let room = (self.inlet.capacity() as u64).saturating_add(self.requested_now());
+        if held >= room {
+            if spill.is_empty() || self.overflow != Overflow::DropOldest {
+                // The policy decides; while the spill holds items, a waiting offer waits for it
+                // to empty (it must not overtake them into the ring).
+                return Err(item);
+            }
+            // DropOldest behind a spill: evict the oldest held item, queue this one last.
+            // SAFETY: the policy is DropOldest, so `with_outlet` holds `outlet_lock`.
+            let oldest = unsafe { self.pop_owned() }.or_else(|| spill.pop_front());
+            if let Some(oldest) = oldest {
+                self.options.discard(oldest, DropReason::Evicted);
+            }
+        }
+        spill.push_back(item);
+        self.flags.spilled.store(spill.len(), Ordering::Release);
+        drop(spill);
+        // Cold path: the read-modify-write of entering the gate is fine here.
+        self.drain();
+        Ok(Ok(()))
     }
 
     /// A `Full` refusal, counted.
@@ -1141,7 +1497,7 @@ impl<T: Send + 'static> Shared<T> {
             }
             match self.inlet.push(item) {
                 Ok(()) => {
-                    self.drain();
+                    self.signal();
                     return Ok(());
                 }
                 Err(full) => item = full.into_inner(),
@@ -1149,10 +1505,11 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
-    /// Parks until `item` fits, the emitter closes, or `deadline` passes.
+    /// Waits until `item` fits, the emitter closes, or `deadline` passes: spins briefly, then
+    /// parks on `room` (the drain notifies it after freeing slots).
     fn wait_for_room(
         &self,
-        mut item: T,
+        item: T,
         deadline: Option<std::time::Instant>,
         forever: bool,
     ) -> Result<(), EmitError<T>> {
@@ -1163,71 +1520,85 @@ impl<T: Send + 'static> Shared<T> {
                  signal handler): waiting for room there would block forever"
             );
         }
-        let mut guard = self.parking.lock.lock();
-        self.parking.waiters.fetch_add(1, Ordering::AcqRel);
-        let outcome = loop {
-            if self.flags.closed.load(Ordering::Acquire) {
-                break Err(EmitError::Closed(item));
-            }
-            match self.inlet.push(item) {
-                Ok(()) => break Ok(()),
-                Err(full) => item = full.into_inner(),
-            }
-            match deadline {
-                Some(deadline) if !forever => {
-                    let (woken, timed_out) = self.parking.room.wait_until(guard, deadline);
-                    guard = woken;
-                    if timed_out {
-                        // One last look: room or the end may have come with the deadline.
-                        if self.flags.closed.load(Ordering::Acquire) {
-                            break Err(EmitError::Closed(item));
-                        }
-                        match self.inlet.push(item) {
-                            Ok(()) => break Ok(()),
-                            Err(full) => break Err(EmitError::Timeout(full.into_inner())),
-                        }
+        let mut item = Some(item);
+        let deadline = if forever { None } else { deadline };
+        let outcome = self.room.wait(
+            || {
+                if self.flags.closed.load(Ordering::Acquire) {
+                    return item.take().map(|offered| Err(EmitError::Closed(offered)));
+                }
+                if self.flags.spilled.load(Ordering::Acquire) != 0 {
+                    // Items taken against demand are ahead: do not overtake them.
+                    return None;
+                }
+                let offered = item.take()?;
+                match self.inlet.push(offered) {
+                    Ok(()) => Some(Ok(())),
+                    Err(full) => {
+                        item = Some(full.into_inner());
+                        None
                     }
                 }
-                _ => guard = self.parking.room.wait(guard),
-            }
-        };
-        self.parking.waiters.fetch_sub(1, Ordering::AcqRel);
-        drop(guard);
+            },
+            deadline,
+        );
         match outcome {
-            Ok(()) => self.drain(),
-            Err(EmitError::Timeout(_)) => {
+            Some(Ok(())) => {
+                self.signal();
+                Ok(())
+            }
+            Some(Err(closed)) => Err(closed),
+            None => {
                 if let Some(m) = self.options.metrics() {
                     m.record_rejected(1);
                 }
+                let item = item.expect("an offer that timed out still holds its item");
+                Err(EmitError::Timeout(item))
             }
-            Err(_) => {}
         }
-        outcome
     }
 
     /// The item loop of one pass, monomorphised for the subscriber's type: runs of up to
-    /// [`CHUNK`] items go down in one [`Subscriber::on_next_iter`] call, demand is settled once
-    /// per run.
+    /// [`CHUNK`] items go down in one [`Subscriber::on_next_iter`] call. Credits are taken from
+    /// `demand` all at once (one read-modify-write for many items) and spent locally.
     #[inline]
-    fn deliver_to<S: Subscriber<T>>(&self, subscriber: &mut S, popped: &mut u64) {
-        let mut requested = self.demand.get();
-        while requested != 0 {
-            let unbounded = requested == UNBOUNDED;
+    fn deliver_to<S: Subscriber<T>>(
+        &self,
+        subscriber: &mut S,
+        credits: &mut u64,
+        popped: &mut u64,
+    ) {
+        loop {
+            if *credits == 0 {
+                *credits = self.demand.take();
+                if *credits == 0 {
+                    self.rate.in_hand.store(0, Ordering::Relaxed);
+                    return;
+                }
+            }
+            let unbounded = *credits == UNBOUNDED;
             let want = if unbounded {
                 CHUNK
             } else {
-                requested.min(CHUNK)
+                (*credits).min(CHUNK)
             };
             let before = *popped;
             let used = subscriber.on_next_iter(PopRun {
                 shared: self,
                 left: want,
                 popped: &mut *popped,
+                credits: *credits,
+                taken: 0,
             });
-            if !unbounded && used > 0 {
-                requested = self.demand.produced(used);
+            let taken = *popped - before;
+            // Clamp to what was pulled: a subscriber that over-reports cannot spend credits it
+            // did not use (rule 1.01 holds whatever it returns).
+            let used = used.min(taken);
+            if !unbounded {
+                *credits -= used;
+                self.rate.in_hand.store(*credits, Ordering::Relaxed);
             }
-            if *popped - before < want {
+            if taken < want {
                 // The buffer ran dry, or the subscriber cancelled.
                 return;
             }
@@ -1239,12 +1610,15 @@ impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
         // Nobody can reach the emitter any more: items still held (nobody subscribed, or offers
         // that raced the end) go to on_drop rather than vanish.
-        self.outlet.with_mut(|outlet| {
+        self.outlet.0.with_mut(|outlet| {
             // SAFETY: `&mut self`: no other reference exists.
             let outlet = unsafe { &mut *outlet };
             while let Some(item) = outlet.pop() {
                 self.options.discard(item, DropReason::Cancelled);
             }
         });
+        for item in std::mem::take(&mut *self.spill.lock()) {
+            self.options.discard(item, DropReason::Cancelled);
+        }
     }
 }
