@@ -1,7 +1,7 @@
 //! Group `timed_ingest`: the per-item cost of the timed stages on a fast producer (1M `u64` from a
 //! synchronous `range`, one thread), side by side. The lossy stages (`sample`, `throttle_first`,
 //! `debounce`) face a consumer that wants one item, so they discard almost everything, against
-//! `drop()` doing the same; `timeout` passes everything, against the bare chain. Timers are an hour
+//! `drop_unrequested()` doing the same; `timeout` passes everything, against the bare chain. Timers are an hour
 //! away: this measures the item path, not the timer.
 
 use std::hint::black_box;
@@ -47,7 +47,7 @@ fn timed_ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("timed_ingest");
     group.throughput(Throughput::Elements(N));
     group.bench_function("drop", |b| {
-        b.iter(|| run(backflow::range(0..black_box(N)).drop(), 1))
+        b.iter(|| run(backflow::range(0..black_box(N)).drop_unrequested(), 1))
     });
     group.bench_function("sample", |b| {
         b.iter(|| run(backflow::range(0..black_box(N)).sample(HOUR), 1))

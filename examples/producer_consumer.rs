@@ -108,7 +108,7 @@ const STRATEGIES: &[Strategy] = &[
     },
     Strategy {
         name: "drop (shed)",
-        about: "emitter + .drop(): items pass only while the consumer has demand, the rest are shed at once",
+        about: "emitter + .drop_unrequested(): items pass only while the consumer has demand, the rest are shed at once",
         run: shed,
     },
     Strategy {
@@ -193,7 +193,10 @@ fn drop_newest_operator(strategy: &Strategy) -> Outcome {
 fn shed(strategy: &Strategy) -> Outcome {
     through(strategy, Emitter::builder(LIMIT), HandOver::Emit, |flux| {
         let metrics = stage_metrics(strategy, 0);
-        (flux.drop().metrics(metrics.clone()), Some(metrics))
+        (
+            flux.drop_unrequested().metrics(metrics.clone()),
+            Some(metrics),
+        )
     })
 }
 

@@ -1207,7 +1207,7 @@ impl<P: Publisher> Flux<P> {
     /// `buffer(n, OverflowStrategy.dropNew)`, RxJava's `onBackpressureDrop` with a buffer. **Not**
     /// RxJava's `BackpressureOverflowStrategy.DROP_LATEST`, which evicts the newest *held* item to
     /// make room for the incoming one; this operator keeps what it holds and refuses what arrives.
-    /// Without a buffer, the same idea is [`drop`](Self::drop).
+    /// Without a buffer, the same idea is [`drop_unrequested`](Self::drop_unrequested).
     ///
     /// # Demand
     ///
@@ -1319,16 +1319,19 @@ impl<P: Publisher> Flux<P> {
     /// let d = dropped.clone();
     /// let (subscriber, probe) = TestSubscriber::new(2);
     /// backflow::range(0..5u32)
-    ///     .drop()
+    ///     .drop_unrequested()
     ///     .on_drop(move |x, _reason| d.lock().unwrap().push(x))
     ///     .subscribe(subscriber);
     /// assert_eq!(probe.values(), vec![0, 1]);
     /// assert_eq!(*dropped.lock().unwrap(), vec![2, 3, 4]);
     /// ```
+    ///
+    /// Named for what it does: it was `drop()`, which read like `std::mem::drop`.
     #[doc(alias = "onBackpressureDrop")]
+    #[doc(alias = "on_backpressure_drop")]
+    #[doc(alias = "drop")]
     #[doc(alias = "drop_new")]
-    #[allow(clippy::should_implement_trait)]
-    pub fn drop(self) -> Flux<ops::DropNoDemand<P>>
+    pub fn drop_unrequested(self) -> Flux<ops::DropNoDemand<P>>
     where
         P::Item: Send + 'static,
     {
@@ -2538,5 +2541,1356 @@ impl<P: Publisher> Flux<crate::ops::Throttle<P>> {
     /// Fails the stream when an item finds no token: `mode(ThrottleMode::Enforcing)`.
     pub fn enforcing(self) -> Self {
         self.mode(crate::ops::ThrottleMode::Enforcing)
+    }
+}
+
+// ---- porter parity (issue 10): error recovery ----
+impl<P: Publisher> Flux<P> {
+    /// Continues with the publisher `f` returns when the upstream fails: the downstream sees the
+    /// upstream's items, then the fallback's, and never the error.
+    ///
+    /// To recover from some errors only, return a failing publisher for the others (box both
+    /// branches to give them one type: `backflow::error(e).boxed()`).
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; at the error, the demand still outstanding
+    /// (requested and not delivered) is asked of the fallback in one request, and later requests go
+    /// to it. Nothing is held. A downstream that cancelled before the error gets no fallback.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. The error is handed to `f` by value. A panic in `f` ends the stream with an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error (the upstream has already ended).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(0..3u32)
+    ///     .concat_with(backflow::error(Error::msg("disk gone")))
+    ///     .on_error_resume(|_e| backflow::range(100..102u32))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 100, 101]);
+    /// ```
+    #[doc(alias = "onErrorResume")]
+    #[doc(alias = "onErrorResumeNext")]
+    #[doc(alias = "recoverWith")]
+    #[doc(alias = "recoverWithRetries")]
+    pub fn on_error_resume<Q, F>(self, f: F) -> Flux<ops::OnErrorResume<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(Error) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = P::Item> + 'static,
+    {
+        Flux::new(ops::OnErrorResume::new(self.publisher, f))
+    }
+
+    /// Replaces an upstream error with one last item, `f(error)`, then completes.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; the replacement item waits for demand (if all
+    /// requested items were delivered before the error, it goes at the next `request`), and
+    /// completion follows it.
+    ///
+    /// # Drops
+    ///
+    /// The error (handed to `f`). If the downstream cancels before requesting it, the replacement
+    /// item is dropped. A panic in `f` ends the stream with an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(1..4i32)
+    ///     .concat_with(backflow::error(Error::msg("bad row")))
+    ///     .on_error_return(|_e| -1)
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, -1]);
+    /// ```
+    #[doc(alias = "onErrorReturn")]
+    #[doc(alias = "onErrorReturnItem")]
+    #[doc(alias = "recover")]
+    pub fn on_error_return<F>(self, f: F) -> Flux<ops::OnErrorReturn<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(Error) -> P::Item + Send + Sync + 'static,
+    {
+        Flux::new(ops::OnErrorReturn::new(self.publisher, f))
+    }
+
+    /// Transforms the upstream's error with `f`; items and completion pass unchanged.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` is delivered instead of the error, as an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let err = backflow::error::<u8>(Error::msg("connection reset"))
+    ///     .on_error_map(|e| Error::with_source(ErrorKind::Closed, "upstream service down", e))
+    ///     .collect()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Closed);
+    /// ```
+    #[doc(alias = "onErrorMap")]
+    #[doc(alias = "mapError")]
+    pub fn on_error_map<F>(self, f: F) -> Flux<ops::OnErrorMap<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(Error) -> Error + Send + Sync + 'static,
+    {
+        Flux::new(ops::OnErrorMap::new(self.publisher, f))
+    }
+
+    /// Turns an upstream error into completion: the items before it pass, then `on_complete`.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// The error, silently (that is the point; log it first with
+    /// [`on_error_map`](Self::on_error_map) if you need to).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let out = backflow::range(0..2u8)
+    ///     .concat_with(backflow::error(Error::msg("eof in the middle")))
+    ///     .on_error_complete()
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![0, 1]);
+    /// ```
+    #[doc(alias = "onErrorComplete")]
+    #[doc(alias = "onErrorResumeWith")]
+    pub fn on_error_complete(self) -> Flux<ops::OnErrorComplete<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::OnErrorComplete::new(self.publisher))
+    }
+}
+
+// ---- porter parity (issue 10): time ----
+impl<P: Publisher> Flux<P> {
+    /// Collects items into `Vec`s of at most `size`, emitting each chunk when it is full or
+    /// `timeout` after its first item, whichever comes first: the batching stage every database or
+    /// broker sink needs. Reactor's `bufferTimeout(n, d)`, RxJava's `buffer(d, unit, n)`, Akka's
+    /// `groupedWithin(n, d)`.
+    ///
+    /// The clock and the timer are the stage's [`scheduler`](Self::scheduler) (test it on
+    /// [`VirtualTime`](crate::sched::VirtualTime)). A chunk is never empty; the last one, on
+    /// completion, may be shorter.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts chunks. The stage requests `size` items upstream at subscription
+    /// and asks for more only as chunks leave, so what it holds plus what it is owed never exceeds
+    /// `size` items: **a full chunk with no downstream demand is held and the upstream is not asked
+    /// for more** until it leaves. Reactor's `bufferTimeout` signals an overflow error in that case;
+    /// ours backpressures instead. A chunk whose time is up while there is no demand stays open,
+    /// taking items up to `size`, and goes at the next request; so once there is demand no item
+    /// waits more than `timeout`.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. On cancel, the open chunk is dropped (through
+    /// [`on_drop`](Self::on_drop), as one `Vec`, with [`DropReason::Cancelled`](crate::DropReason::Cancelled)).
+    /// On completion the open chunk goes first (as demand allows). On error too, by default
+    /// ([`ErrorMode::AfterDrain`](crate::ops::ErrorMode)) — Reactor discards it — and with
+    /// [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)` it is dropped as `Cancelled`. An
+    /// upstream that sends more than requested fails the stage with an overflow error, the extra
+    /// item dropped (as a one-item `Vec`) with `Overflow`.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let batches = Arc::new(Mutex::new(Vec::new()));
+    /// let b = batches.clone();
+    /// // A tick every 10 ms; batches of up to 3, or whatever came within 25 ms.
+    /// backflow::interval_with(ms(10), clock.clone())
+    ///     .take(5)
+    ///     .chunks_timeout(3, ms(25))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe_with(move |batch| b.lock().unwrap().push(batch), |e| panic!("{e}"), || {});
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*batches.lock().unwrap(), vec![vec![0, 1, 2], vec![3, 4]]);
+    /// ```
+    #[doc(alias = "bufferTimeout")]
+    #[doc(alias = "buffer_timeout")]
+    #[doc(alias = "groupedWithin")]
+    #[doc(alias = "grouped_within")]
+    pub fn chunks_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Flux<ops::ChunksTimeout<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::ChunksTimeout::new(self.publisher, size, timeout))
+    }
+
+    /// Shifts each item later by `by`, keeping their order and spacing: an item that arrives at
+    /// `t` goes at `t + by` (or later, when the downstream asks later). Akka's `delay(d)`; Reactor's
+    /// `delayElements(d)` instead spaces items `d` apart after one another.
+    ///
+    /// Runs on the stage's [`scheduler`](Self::scheduler). Completion and errors are not delayed
+    /// beyond the items held before them.
+    ///
+    /// # Demand
+    ///
+    /// Holds at most [`DELAY_CAPACITY`](ops::DELAY_CAPACITY) (32) items: requests that many
+    /// upstream at subscription and tops up in batches of a quarter as held items leave, so a
+    /// slow downstream slows the upstream. Due items wait for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items are dropped (through
+    /// [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled)) on
+    /// cancel, and on an error with [`error_mode`](Self::error_mode)`(ErrorMode::Immediate)`; by
+    /// default the error waits for them. An item beyond what was requested fails the stage with an
+    /// overflow error (dropped as `Overflow`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use backflow::sched::{Scheduler, VirtualTime};
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let (s, c) = (seen.clone(), clock.clone());
+    /// backflow::range(0..3u32)
+    ///     .delay(ms(50))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe_with(move |x| s.lock().unwrap().push((x, c.now())), |e| panic!("{e}"), || {});
+    /// clock.advance_by(ms(49));
+    /// assert!(seen.lock().unwrap().is_empty());
+    /// clock.advance_by(ms(1));
+    /// assert_eq!(seen.lock().unwrap().len(), 3); // all three arrived at 0, all due at 50 ms
+    /// ```
+    #[doc(alias = "delayElements")]
+    #[doc(alias = "delay_elements")]
+    pub fn delay(self, by: std::time::Duration) -> Flux<ops::Delay<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Delay::new(self.publisher, by, ops::DELAY_CAPACITY))
+    }
+
+    /// Subscribes to the upstream only `by` after the downstream subscribed.
+    ///
+    /// The downstream gets its subscription at once; runs its timer on the stage's
+    /// [`scheduler`](Self::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// What the downstream requests before the upstream is subscribed is kept and asked of the
+    /// upstream in one request when it is; later requests pass straight through.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A cancel before the delay is over cancels the pending subscription: the upstream
+    /// is never subscribed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (subscriber, probe) = TestSubscriber::new(10);
+    /// backflow::range(0..3u32)
+    ///     .delay_subscription(Duration::from_secs(1))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(subscriber);
+    /// assert!(probe.values().is_empty());
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![0, 1, 2]);
+    /// ```
+    #[doc(alias = "delaySubscription")]
+    #[doc(alias = "initialDelay")]
+    pub fn delay_subscription(self, by: std::time::Duration) -> Flux<ops::DelaySubscription<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        Flux::new(ops::DelaySubscription::new(self.publisher, by))
+    }
+
+    /// Pairs each item with the [`Instant`](crate::sched::Instant) it passed, on the stage's
+    /// [`scheduler`](Self::scheduler)'s clock (the real clock by default; no thread is started).
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let clock = VirtualTime::new();
+    /// clock.advance_by(Duration::from_secs(5));
+    /// let out = backflow::range(0..2u8).timestamp().scheduler(clock).collect().unwrap();
+    /// assert_eq!(out[1].0.since_epoch(), Duration::from_secs(5));
+    /// ```
+    #[doc(alias = "timestamped")]
+    pub fn timestamp(self) -> Flux<ops::Timestamp<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Timestamp::new(self.publisher))
+    }
+
+    /// Pairs each item with the time since the previous item (the first: since the
+    /// subscription), on the stage's [`scheduler`](Self::scheduler)'s clock.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let clock = VirtualTime::new();
+    /// let out = backflow::range(0..2u8).elapsed().scheduler(clock).collect().unwrap();
+    /// assert_eq!(out, vec![(Duration::ZERO, 0), (Duration::ZERO, 1)]);
+    /// ```
+    #[doc(alias = "timeInterval")]
+    pub fn elapsed(self) -> Flux<ops::Elapsed<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::Elapsed::new(self.publisher))
+    }
+
+    /// Like [`timeout`](Self::timeout), but when no item comes within `limit` it switches to
+    /// `fallback` instead of failing. Other upstream errors pass unchanged.
+    ///
+    /// # Demand
+    ///
+    /// 1:1 until the timeout; then the demand still outstanding is asked of `fallback`, and later
+    /// requests go to it. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing: upstream items still in flight after the timeout are discarded with the cancelled
+    /// upstream. An upstream error of kind [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)
+    /// (from a `timeout` further up) switches to the fallback too.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (subscriber, probe) = TestSubscriber::new(10);
+    /// backflow::never::<u32>()
+    ///     .timeout_with(Duration::from_secs(1), backflow::range(7..9u32))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(subscriber);
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), vec![7, 8]);
+    /// assert!(probe.is_complete());
+    /// ```
+    #[doc(alias = "timeout")]
+    #[doc(alias = "completionTimeout")]
+    pub fn timeout_with<Q>(
+        self,
+        limit: std::time::Duration,
+        fallback: Q,
+    ) -> Flux<ops::TimeoutWith<P, Q>>
+    where
+        P::Item: Send + 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+    {
+        Flux::new(ops::TimeoutWith::new(self.publisher, limit, fallback))
+    }
+}
+
+// ---- porter parity (issue 10): lifecycle hooks ----
+impl<P: Publisher> Flux<P> {
+    /// Calls `f` with the upstream subscription when the stream is subscribed, before the
+    /// downstream's `on_subscribe`.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` cancels the upstream and rejects the downstream (`on_subscribe`
+    /// then `on_error` with [`ErrorKind::Panicked`](crate::ErrorKind::Panicked)).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let subscribed = Arc::new(AtomicUsize::new(0));
+    /// let s = subscribed.clone();
+    /// let out = backflow::range(0..3u8)
+    ///     .do_on_subscribe(move |_| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!((out.len(), subscribed.load(Ordering::SeqCst)), (3, 1));
+    /// ```
+    #[doc(alias = "doOnSubscribe")]
+    #[doc(alias = "doFirst")]
+    pub fn do_on_subscribe<F>(self, f: F) -> Flux<ops::DoOnSubscribe<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(&crate::SharedSubscription) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnSubscribe(f)))
+    }
+
+    /// Calls `f` with each downstream `request(n)`, on the requesting thread, before it goes
+    /// upstream.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged (`request(0)` too: the upstream answers rule 3.9).
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` cancels the upstream and goes to the
+    /// [error hook](crate::set_error_hook): a `request` may come from any thread and must not
+    /// signal the downstream itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// backflow::range(0..10u32)
+    ///     .do_on_request(move |n| s.lock().unwrap().push(n))
+    ///     .collect_with(Request::Batch(4))
+    ///     .unwrap();
+    /// assert_eq!(seen.lock().unwrap()[0], 4);
+    /// ```
+    #[doc(alias = "doOnRequest")]
+    pub fn do_on_request<F>(self, f: F) -> Flux<ops::DoOnRequest<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(u64) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnRequest(f)))
+    }
+
+    /// Calls `f` once when the downstream cancels, before the cancel goes upstream.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` goes to the [error hook](crate::set_error_hook) (the downstream
+    /// has left); the upstream is cancelled anyway.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let c = cancelled.clone();
+    /// let (subscriber, probe) = TestSubscriber::new(1);
+    /// backflow::range(0..10u32)
+    ///     .do_on_cancel(move || c.store(true, Ordering::SeqCst))
+    ///     .subscribe(subscriber);
+    /// probe.cancel();
+    /// assert!(cancelled.load(Ordering::SeqCst));
+    /// ```
+    #[doc(alias = "doOnCancel")]
+    #[doc(alias = "doOnDispose")]
+    pub fn do_on_cancel<F>(self, f: F) -> Flux<ops::DoOnCancel<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn() + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnCancel(f)))
+    }
+
+    /// Calls `f` with the upstream's error before passing the error on.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` is delivered instead of the error, as an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// let logged = Arc::new(Mutex::new(String::new()));
+    /// let l = logged.clone();
+    /// let result = backflow::error::<u8>(Error::msg("disk full"))
+    ///     .do_on_error(move |e| *l.lock().unwrap() = e.to_string())
+    ///     .collect();
+    /// assert!(result.is_err());
+    /// assert_eq!(*logged.lock().unwrap(), "disk full");
+    /// ```
+    #[doc(alias = "doOnError")]
+    pub fn do_on_error<F>(self, f: F) -> Flux<ops::DoOnError<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(&Error) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnError(f)))
+    }
+
+    /// Calls `f` when the upstream completes, before passing completion on.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` fails the stream instead (an
+    /// [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) error, as Reactor does).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// backflow::range(0..3u8)
+    ///     .do_on_complete(move || d.store(true, Ordering::SeqCst))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(done.load(Ordering::SeqCst));
+    /// ```
+    #[doc(alias = "doOnComplete")]
+    pub fn do_on_complete<F>(self, f: F) -> Flux<ops::DoOnComplete<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn() + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::OnComplete(f)))
+    }
+
+    /// Calls `f` exactly once when the stream ends, whichever way: after `on_complete` or
+    /// `on_error` went downstream, or after a cancel went upstream. It says which
+    /// ([`SignalType`](ops::SignalType)). When a cancel races with the upstream's end on another
+    /// thread, the first of the two is reported and `f` still runs once.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. A panic in `f` goes to the [error hook](crate::set_error_hook): the stream has
+    /// ended, nobody is left to tell.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::ops::SignalType;
+    /// let ended = Arc::new(Mutex::new(Vec::new()));
+    /// let e = ended.clone();
+    /// backflow::range(0..3u8)
+    ///     .do_finally(move |signal| e.lock().unwrap().push(signal))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(*ended.lock().unwrap(), [SignalType::Complete]);
+    /// ```
+    #[doc(alias = "doFinally")]
+    #[doc(alias = "doAfterTerminate")]
+    #[doc(alias = "watchTermination")]
+    pub fn do_finally<F>(self, f: F) -> Flux<ops::DoFinally<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(ops::SignalType) + Send + Sync + 'static,
+    {
+        Flux::new(ops::Hooked::new(self.publisher, ops::Finally(f)))
+    }
+}
+
+// ---- porter parity (issue 10): picking, filtering, aggregating ----
+impl<P: Publisher> Flux<P> {
+    /// Passes items until `other` emits its first item, then completes (cancelling both). An
+    /// error from `other` fails the stream; `other` completing empty changes nothing.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: downstream requests go to the upstream unchanged. `other` is asked for everything
+    /// (only its first item matters, and it is cancelled then). Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Items still in flight from the upstream after the end are discarded with the
+    /// cancelled subscription.
+    ///
+    /// ```
+    /// let out = backflow::range(0..5u32).take_until(backflow::never::<()>()).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3, 4]); // the trigger never fired
+    /// let out = backflow::range(0..5u32).take_until(backflow::just(())).collect().unwrap();
+    /// assert!(out.is_empty()); // it fired at once
+    /// ```
+    #[doc(alias = "takeUntilOther")]
+    #[doc(alias = "takeUntil")]
+    pub fn take_until<Q>(self, other: Q) -> Flux<ops::TakeUntil<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+    {
+        Flux::new(ops::TakeUntil::new(self.publisher, other))
+    }
+
+    /// Discards items until `other` emits its first item, then passes the rest. An error from
+    /// `other` fails the stream; if `other` completes empty, every item is discarded.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests go to the upstream; each item discarded before the trigger is
+    /// replenished with `request(1)` (as `filter` does). `other` is asked for everything and
+    /// cancelled at its first item.
+    ///
+    /// # Drops
+    ///
+    /// The items before the trigger (that is the point); nothing is held.
+    ///
+    /// ```
+    /// let out = backflow::range(0..5u32).skip_until(backflow::just(())).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3, 4]); // open from the start
+    /// let out = backflow::range(0..5u32).skip_until(backflow::empty::<()>()).collect().unwrap();
+    /// assert!(out.is_empty()); // never opened
+    /// ```
+    #[doc(alias = "skipUntilOther")]
+    #[doc(alias = "skipUntil")]
+    pub fn skip_until<Q>(self, other: Q) -> Flux<ops::SkipUntil<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+    {
+        Flux::new(ops::SkipUntil::new(self.publisher, other))
+    }
+
+    /// Emits the last `n` items once the upstream completes.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream (which items are last is known only at the end) and holds at
+    /// most `n`; after completion they go as the downstream asks, then `on_complete`.
+    ///
+    /// # Drops
+    ///
+    /// Items pushed out of the window of the last `n` are simply not emitted. On cancel, or on an
+    /// upstream error (which goes downstream at once, as in Reactor), the held items are dropped
+    /// through [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason::Cancelled).
+    ///
+    /// ```
+    /// let out = backflow::range(0..10u32).take_last(3).collect().unwrap();
+    /// assert_eq!(out, vec![7, 8, 9]);
+    /// ```
+    #[doc(alias = "takeLast")]
+    pub fn take_last(self, n: usize) -> Flux<ops::TakeLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::TakeLast::new(self.publisher, n))
+    }
+
+    /// Emits the last item, if any, once the upstream completes: [`take_last(1)`](Self::take_last).
+    /// An empty upstream completes empty (Reactor's `last()` errors there; add
+    /// [`switch_if_empty`](Self::switch_if_empty)`(backflow::error(..))` for that).
+    ///
+    /// # Demand
+    ///
+    /// As [`take_last`](Self::take_last): everything upstream, one item held.
+    ///
+    /// # Drops
+    ///
+    /// Every item but the last; the held one on cancel or error (`Cancelled`).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).last().collect().unwrap(), vec![9]);
+    /// ```
+    #[doc(alias = "lastElement")]
+    #[doc(alias = "takeLast")]
+    pub fn last(self) -> Flux<ops::TakeLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        self.take_last(1)
+    }
+
+    /// Passes every item except the last `n`.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream, plus `n` once at subscription to fill the window; from
+    /// then on each arriving item pushes the oldest held one downstream, one for one.
+    ///
+    /// # Drops
+    ///
+    /// The last `n` items (that is the point); on cancel or error the held window is freed with
+    /// the subscription.
+    ///
+    /// ```
+    /// let out = backflow::range(0..6u32).skip_last(2).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1, 2, 3]);
+    /// ```
+    #[doc(alias = "skipLast")]
+    pub fn skip_last(self, n: usize) -> Flux<ops::SkipLast<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::SkipLast::new(self.publisher, n))
+    }
+
+    /// Emits the first item, if any, then completes and cancels upstream: [`take(1)`](Self::take).
+    /// An empty upstream completes empty (RxJava's `firstOrError` errors there; add
+    /// [`switch_if_empty`](Self::switch_if_empty) for that).
+    ///
+    /// # Demand
+    ///
+    /// At most 1 is ever requested upstream.
+    ///
+    /// # Drops
+    ///
+    /// Nothing; the upstream is cancelled after the first item.
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(5..10u32).first().collect().unwrap(), vec![5]);
+    /// ```
+    #[doc(alias = "firstElement")]
+    #[doc(alias = "next")]
+    #[doc(alias = "head")]
+    pub fn first(self) -> Flux<ops::Take<P>>
+    where
+        P::Item: 'static,
+    {
+        self.take(1)
+    }
+
+    /// Emits the item at `index` (0-based), if the upstream has that many, then completes:
+    /// [`skip(index)`](Self::skip) then [`take(1)`](Self::take). A shorter upstream completes
+    /// empty (Reactor's `elementAt` errors with `IndexOutOfBoundsException`; add
+    /// [`switch_if_empty`](Self::switch_if_empty) for that).
+    ///
+    /// # Demand
+    ///
+    /// At most `index + 1` upstream, in one request.
+    ///
+    /// # Drops
+    ///
+    /// The items before `index`; the upstream is cancelled after the one it emits.
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).element_at(3).collect().unwrap(), vec![3]);
+    /// assert!(backflow::range(0..2u32).element_at(3).collect().unwrap().is_empty());
+    /// ```
+    #[doc(alias = "elementAt")]
+    pub fn element_at(self, index: u64) -> Flux<ops::Take<ops::Skip<P>>>
+    where
+        P::Item: 'static,
+    {
+        self.skip(index).take(1)
+    }
+
+    /// Emits `item` if the upstream completes without any item.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; after an empty completion the default item waits
+    /// for demand, then completion follows.
+    ///
+    /// # Drops
+    ///
+    /// Nothing (each subscriber gets a clone of `item`).
+    ///
+    /// ```
+    /// let out = backflow::empty::<u32>().default_if_empty(7).collect().unwrap();
+    /// assert_eq!(out, vec![7]);
+    /// let out = backflow::range(0..2u32).default_if_empty(7).collect().unwrap();
+    /// assert_eq!(out, vec![0, 1]);
+    /// ```
+    #[doc(alias = "defaultIfEmpty")]
+    #[doc(alias = "orElse")]
+    pub fn default_if_empty(self, item: P::Item) -> Flux<ops::DefaultIfEmpty<P, P::Item>>
+    where
+        P::Item: Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::DefaultIfEmpty::new(self.publisher, item))
+    }
+
+    /// Continues with `alternative` if the upstream completes without any item.
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass to the upstream; at an empty completion the whole outstanding
+    /// demand is asked of `alternative`, and later requests go to it.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// let out = backflow::empty::<u32>()
+    ///     .switch_if_empty(backflow::range(10..12u32))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![10, 11]);
+    /// ```
+    #[doc(alias = "switchIfEmpty")]
+    #[doc(alias = "orElse")]
+    pub fn switch_if_empty<Q>(self, alternative: Q) -> Flux<ops::SwitchIfEmpty<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher<Item = P::Item> + Send + Sync + 'static,
+    {
+        Flux::new(ops::SwitchIfEmpty::new(self.publisher, alternative))
+    }
+
+    /// Passes each item the first time it is seen (Reactor's and RxJava's `distinct()`);
+    /// remembers every distinct item (unbounded memory, as they do). For long or endless streams use
+    /// [`distinct_within`](Self::distinct_within).
+    ///
+    /// # Demand
+    ///
+    /// Downstream requests pass upstream; each repeat discarded is replenished with `request(1)`
+    /// (or, fused, not counted), as `filter` does.
+    ///
+    /// # Drops
+    ///
+    /// Repeats (that is the point). Holds a clone of each distinct item.
+    ///
+    /// ```
+    /// let out = backflow::from_iter(vec![1, 2, 1, 3, 2, 4]).distinct().collect().unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 4]);
+    /// ```
+    pub fn distinct(self) -> Flux<ops::Distinct<P>>
+    where
+        P::Item: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        Flux::new(ops::Distinct::new(self.publisher, None))
+    }
+
+    /// [`distinct`](Self::distinct) with bounded memory: remembers only the last `memory`
+    /// distinct items, forgetting the oldest first, so an item may pass again once it has been
+    /// forgotten.
+    ///
+    /// # Demand
+    ///
+    /// As [`distinct`](Self::distinct).
+    ///
+    /// # Drops
+    ///
+    /// Repeats of remembered items. Holds at most `memory` items.
+    ///
+    /// # Panics
+    ///
+    /// If `memory` is 0.
+    ///
+    /// ```
+    /// let out = backflow::from_iter(vec![1, 2, 3, 1, 3]).distinct_within(2).collect().unwrap();
+    /// assert_eq!(out, vec![1, 2, 3, 1]); // 1 was forgotten when 3 came; 3 still remembered
+    /// ```
+    #[doc(alias = "distinct")]
+    pub fn distinct_within(self, memory: usize) -> Flux<ops::Distinct<P>>
+    where
+        P::Item: std::hash::Hash + Eq + Clone + Send + 'static,
+    {
+        Flux::new(ops::Distinct::new(self.publisher, Some(memory)))
+    }
+
+    /// Discards every item and passes only the upstream's completion or error.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream (its items are never delivered, so downstream demand does
+    /// not apply); holds nothing.
+    ///
+    /// # Drops
+    ///
+    /// Every item.
+    ///
+    /// ```
+    /// assert!(backflow::range(0..100u32).ignore_elements().collect().unwrap().is_empty());
+    /// ```
+    #[doc(alias = "ignoreElements")]
+    pub fn ignore_elements(self) -> Flux<ops::IgnoreElements<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::IgnoreElements::new(self.publisher))
+    }
+
+    /// Runs the upstream to completion, discarding its items, then continues with `next`; an
+    /// upstream error goes downstream instead.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything from the upstream (its items are discarded); downstream demand is
+    /// kept for `next`, which is asked for all of it at once when it is subscribed.
+    ///
+    /// # Drops
+    ///
+    /// Every upstream item.
+    ///
+    /// ```
+    /// let out = backflow::range(0..3u32).then(backflow::just("done")).collect().unwrap();
+    /// assert_eq!(out, vec!["done"]);
+    /// ```
+    #[doc(alias = "thenMany")]
+    #[doc(alias = "andThen")]
+    pub fn then<Q>(self, next: Q) -> Flux<ops::Then<P, Q>>
+    where
+        P::Item: 'static,
+        Q: Publisher + Send + Sync + 'static,
+        Q::Item: 'static,
+    {
+        Flux::new(ops::Then::new(self.publisher, next))
+    }
+
+    /// Emits whether every item matches `predicate`: `false` at the first that does not (the
+    /// upstream is cancelled then), `true` on completion (also for an empty upstream).
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the one result waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// The items (only the answer is emitted).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..10u32).all(|x| *x < 10).collect().unwrap(), vec![true]);
+    /// assert_eq!(backflow::range(0..u32::MAX).all(|x| *x < 10).collect().unwrap(), vec![false]);
+    /// ```
+    #[doc(alias = "forall")]
+    #[doc(alias = "allMatch")]
+    pub fn all<F>(self, predicate: F) -> Flux<ops::All<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+    {
+        Flux::new(ops::All::new(self.publisher, predicate, false))
+    }
+
+    /// Emits whether some item matches `predicate`: `true` at the first that does (the upstream
+    /// is cancelled then), `false` on completion.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the one result waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// The items (only the answer is emitted).
+    ///
+    /// ```
+    /// assert_eq!(backflow::range(0..u64::MAX).any(|x| *x == 5).collect().unwrap(), vec![true]);
+    /// assert_eq!(backflow::empty::<u8>().any(|_| true).collect().unwrap(), vec![false]);
+    /// ```
+    #[doc(alias = "exists")]
+    #[doc(alias = "anyMatch")]
+    #[doc(alias = "hasElement")]
+    pub fn any<F>(self, predicate: F) -> Flux<ops::Any<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> bool + Send + Sync + 'static,
+    {
+        Flux::new(ops::All::new(self.publisher, predicate, true))
+    }
+
+    /// Collects the items into one `HashMap`, keyed by `key(&item)` with `value(item)`, emitted
+    /// on completion; a later item with the same key replaces the earlier one.
+    ///
+    /// # Demand
+    ///
+    /// Requests everything upstream; the map waits for downstream demand.
+    ///
+    /// # Drops
+    ///
+    /// Values replaced by a later one with the same key.
+    ///
+    /// ```
+    /// let by_len = backflow::from_iter(vec!["a", "bb", "cc"])
+    ///     .collect_map(|s| s.len(), |s| s.to_string())
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(by_len[0].get(&2).map(String::as_str), Some("cc"));
+    /// ```
+    #[doc(alias = "collectMap")]
+    #[doc(alias = "toMap")]
+    pub fn collect_map<K, V, Key, Val>(self, key: K, value: V) -> Flux<ops::CollectMap<P, K, V>>
+    where
+        P::Item: Send + 'static,
+        K: Fn(&P::Item) -> Key + Send + Sync + 'static,
+        V: Fn(P::Item) -> Val + Send + Sync + 'static,
+        Key: std::hash::Hash + Eq + Send + 'static,
+        Val: Send + 'static,
+    {
+        Flux::new(ops::CollectMap::new(self.publisher, key, value))
+    }
+}
+
+// ---- porter parity (issue 10): grouping ----
+impl<P: Publisher> Flux<P> {
+    /// Splits the stream into one [`GroupedFlux`](ops::GroupedFlux) per key: each group is a
+    /// unicast stream of the items with that key (in their order), with its
+    /// [`key`](Flux::key). Subscribe to every group you receive, typically with
+    /// [`flat_map`](Self::flat_map). Reactor's `groupBy`, RxJava's `groupBy`, Akka's `groupBy`
+    /// (sub-streams).
+    ///
+    /// With the defaults at most [`GROUP_BY_MAX_GROUPS`](ops::GROUP_BY_MAX_GROUPS) (256) groups
+    /// are open at once and the groups hold at most [`GROUP_BY_PREFETCH`](ops::GROUP_BY_PREFETCH)
+    /// (256) items together; [`group_by_with`](Self::group_by_with) sets both.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts groups: a new key's group is handed over when the downstream has
+    /// asked for one, and waits (holding its items) until then. Towards the upstream the stage
+    /// requests `prefetch` items and tops up (75%, Reactor's rule) as group subscribers take
+    /// items, so all groups together never hold more than `prefetch`. A group whose subscriber
+    /// does not request holds the others back (the slowest group sets the pace).
+    ///
+    /// # Errors instead of a hang
+    ///
+    /// Reactor's `groupBy` hangs silently when more groups are open than the downstream
+    /// subscribes to (a `flatMap` whose concurrency is below the number of keys): their items
+    /// fill the buffers and the source stalls. Here both causes end the stream with an
+    /// [`ErrorKind::Overflow`](crate::ErrorKind::Overflow) error whose message names the limit:
+    /// - a new key while `max_groups` groups are open;
+    /// - the stall itself: the upstream owes nothing, no budget is left, and every held item
+    ///   belongs to a group nobody has subscribed to.
+    ///
+    /// The upstream ending completes every group (after what it holds) and the downstream of
+    /// groups; an error goes to every group and to the downstream of groups.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while groups are consumed. A group whose subscriber cancels drops what it holds
+    /// (through [`on_drop`](Self::on_drop), [`DropReason::Cancelled`](crate::DropReason::Cancelled));
+    /// a later item with its key opens a new group. When the downstream of groups cancels, groups
+    /// it has not taken are dropped the same way, new keys' items are dropped, and groups it took
+    /// carry on; the upstream is cancelled when none is left. A group handed downstream and
+    /// dropped unsubscribed after the upstream ended drops what it holds the same way. The item
+    /// that meets a limit is dropped as `Overflow`.
+    ///
+    /// A panic in `key` fails the stream ([`ErrorKind::Panicked`](crate::ErrorKind::Panicked))
+    /// and cancels the upstream.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    ///
+    /// let mut sums = backflow::range(1..11u32)
+    ///     .group_by(|x| x % 3)
+    ///     .flat_map(|group| {
+    ///         let key = *group.key();
+    ///         group.reduce(|a, b| a + b).map(move |sum| (key, sum))
+    ///     })
+    ///     .collect()
+    ///     .unwrap();
+    /// sums.sort();
+    /// assert_eq!(sums, vec![(0, 3 + 6 + 9), (1, 1 + 4 + 7 + 10), (2, 2 + 5 + 8)]);
+    /// ```
+    #[doc(alias = "groupBy")]
+    #[doc(alias = "group_by_key")]
+    pub fn group_by<K, F>(self, key: F) -> Flux<ops::GroupBy<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        self.group_by_with(key, ops::GROUP_BY_MAX_GROUPS, ops::GROUP_BY_PREFETCH)
+    }
+
+    /// [`group_by`](Self::group_by) with at most `max_groups` groups open at once and at most
+    /// `prefetch` items held by all groups together (also what is asked of the upstream ahead).
+    ///
+    /// A `flat_map` after it must subscribe to every group: give it a concurrency of at least
+    /// `max_groups` ([`flat_map_with`](Self::flat_map_with)), or the stage reports the stall
+    /// described on [`group_by`](Self::group_by).
+    ///
+    /// # Demand
+    ///
+    /// As [`group_by`](Self::group_by), with this `prefetch`.
+    ///
+    /// # Drops
+    ///
+    /// As [`group_by`](Self::group_by).
+    ///
+    /// # Panics
+    ///
+    /// If `max_groups` or `prefetch` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// // Three keys, but room for two groups: an error that names the limit, not a hang.
+    /// let err = backflow::range(0..9u32)
+    ///     .group_by_with(|x| x % 3, 2, 16)
+    ///     .flat_map(|g| g)
+    ///     .collect()
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Overflow);
+    /// assert!(err.to_string().contains("max_groups = 2"));
+    /// ```
+    #[doc(alias = "groupBy")]
+    pub fn group_by_with<K, F>(
+        self,
+        key: F,
+        max_groups: usize,
+        prefetch: usize,
+    ) -> Flux<ops::GroupBy<P, F>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(&P::Item) -> K + Send + Sync + 'static,
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::GroupBy::new(self.publisher, key, max_groups, prefetch))
+    }
+}
+
+impl<K, T> Flux<ops::Grouped<K, T>> {
+    /// The key of this group's items (a group from [`group_by`](Flux::group_by)).
+    pub fn key(&self) -> &K {
+        self.get_ref().key()
+    }
+}
+
+// ---- porter parity (issue 10): windows ----
+impl<P: Publisher> Flux<P> {
+    /// Splits the stream into consecutive windows of `size` items (the last may be shorter),
+    /// each a stream of its own: a [`GroupedFlux`](ops::GroupedFlux) whose
+    /// [`key`](Flux::key) is the window's number, from 0. Reactor's and RxJava's `window(n)`;
+    /// the lists-of-items variant is [`chunks`](Self::chunks).
+    ///
+    /// Windows are unicast and backpressured: subscribe to each one you receive (typically in
+    /// [`flat_map`](Self::flat_map) or [`concat_map`](Self::concat_map)). A window dropped
+    /// without being subscribed drops its items (and frees their room); a window kept and never
+    /// subscribed holds its items, and once they fill the stage's room the stream waits for it,
+    /// as in Reactor, which documents an unsubscribed window as the caller's problem. (Unlike
+    /// [`group_by`](Self::group_by), no stall error: a downstream that takes windows late still
+    /// makes progress, because windows complete by size.)
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand counts windows; a window's items go as its subscriber asks. The stage
+    /// holds at most [`GROUP_BY_PREFETCH`](ops::GROUP_BY_PREFETCH) (256) items across windows:
+    /// it requests that many upstream and tops up (75%) as window subscribers take items.
+    /// (Reactor requests `n` items per window requested instead.)
+    ///
+    /// # Drops
+    ///
+    /// As [`group_by`](Self::group_by): a window whose subscriber cancels drops what it holds
+    /// ([`DropReason::Cancelled`](crate::DropReason::Cancelled)), and a later item starts a
+    /// fresh window with the same number; windows not yet taken when the downstream cancels are
+    /// dropped the same way.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sums = backflow::range(0..7u32)
+    ///     .window(3)
+    ///     .concat_map(|w| w.reduce(|a, b| a + b))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(sums, vec![0 + 1 + 2, 3 + 4 + 5, 6]);
+    /// ```
+    #[doc(alias = "window_count")]
+    #[doc(alias = "windowCount")]
+    pub fn window(self, size: usize) -> Flux<ops::Window<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::Window::new(
+            self.publisher,
+            size,
+            ops::GROUP_BY_PREFETCH,
+        ))
+    }
+
+    /// Splits the stream into windows of at most `size` items, each closed `timeout` after its
+    /// first item (or when full), each a stream of its own ([`TimedWindow`](ops::TimedWindow)).
+    /// Reactor's `windowTimeout(n, d)`, RxJava's `window(d, unit, n)`.
+    ///
+    /// ⚠ A window is handed downstream when it **closes**, with all its items: these are the
+    /// chunks of [`chunks_timeout`](Self::chunks_timeout) as streams. Reactor opens the window at
+    /// its first item and streams items into it as they come. Timing and the bound are
+    /// `chunks_timeout`'s (set the clock with [`scheduler`](Self::scheduler)); each subscriber of
+    /// a window gets clones of its items.
+    ///
+    /// # Demand
+    ///
+    /// As [`chunks_timeout`](Self::chunks_timeout): demand counts windows; the stage holds at
+    /// most `size` items and a full window without demand pauses the upstream. Each window serves
+    /// its subscriber as it asks.
+    ///
+    /// # Drops
+    ///
+    /// As [`chunks_timeout`](Self::chunks_timeout) (the open window is dropped as one `Vec` on
+    /// cancel). A window dropped without being subscribed drops its items.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::sched::VirtualTime;
+    /// let out = backflow::range(0..5u32)
+    ///     .window_timeout(2, Duration::from_millis(10))
+    ///     .scheduler(VirtualTime::new())
+    ///     .concat_map(|w| w.reduce(|a, b| a + b))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, vec![1, 5, 4]);
+    /// ```
+    #[doc(alias = "windowTimeout")]
+    pub fn window_timeout(
+        self,
+        size: usize,
+        timeout: std::time::Duration,
+    ) -> Flux<ops::WindowTimeout<P>>
+    where
+        P::Item: Clone + Send + Sync + 'static,
+    {
+        Flux::new(ops::WindowTimeout::new(self.publisher, size, timeout))
+    }
+}
+
+// ---- porter parity (issue 10): replay ----
+impl<P: Publisher> Flux<P> {
+    /// Shares one upstream subscription among all subscribers and replays the last `history`
+    /// items to each new one: Reactor's `replay(n).autoConnect()` / `cache(n)`, RxJava's
+    /// `replay(n).autoConnect()`. The upstream is subscribed at the first subscriber; a
+    /// subscriber that comes later gets the items still held, then the live ones; after the
+    /// upstream ended it gets the held items and the terminal signal.
+    ///
+    /// There is no unbounded `cache()`: memory is bounded by `history` (pass a large one
+    /// knowingly if you need everything).
+    ///
+    /// # Demand
+    ///
+    /// Each subscriber is served at its own pace, from the history. The upstream is asked for
+    /// items only so far that no live subscriber falls more than `history` behind, so nothing is
+    /// lost and the slowest subscriber sets the pace (Reactor requests unbounded and lets a slow
+    /// subscriber keep old items alive instead). With no subscriber left the upstream is paused
+    /// with the history full.
+    ///
+    /// # Drops
+    ///
+    /// Items leave the history as newer ones push them out (a late subscriber does not see
+    /// them). A subscriber that joins while items owed to the others are still arriving may
+    /// start at a later item than the oldest it saw at subscription. Nothing is dropped for a
+    /// live subscriber.
+    ///
+    /// # Panics
+    ///
+    /// If `history` is 0.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let shared = backflow::range(0..5u32).replay(2);
+    /// assert_eq!(shared.clone().collect().unwrap(), vec![0, 1, 2, 3, 4]); // the first runs it
+    /// assert_eq!(shared.collect().unwrap(), vec![3, 4]); // a late one gets the last two
+    /// ```
+    #[doc(alias = "cache")]
+    #[doc(alias = "replayLast")]
+    pub fn replay(self, history: usize) -> Flux<ops::Replay<P>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: Clone + Send + 'static,
+    {
+        Flux::new(ops::Replay::new(self.publisher, history))
+    }
+}
+
+// ---- porter parity (issue 10): one way to set prefetch ----
+// Every prefetching stage takes `.prefetch(n)` on the `Flux` right after it, as `publish_on`
+// does: `backflow::merge(v).prefetch(32)`, `a.zip(b).prefetch(8)`.
+impl<P: Publisher> Flux<ops::Merge<P>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`MERGE_PREFETCH`](ops::MERGE_PREFETCH) by default); each source's queue holds exactly
+    /// that many. The same `.prefetch(n)` sets every prefetching stage (`publish_on`, `zip`,
+    /// `combine_latest`).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// let merged = backflow::merge(vec![backflow::range(0..3u8), backflow::range(3..5u8)]).prefetch(1);
+    /// assert_eq!(merged.collect().unwrap().len(), 5);
+    /// ```
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<A, B, F> Flux<ops::ZipWith<A, B, F>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`ZIP_PREFETCH`](ops::ZIP_PREFETCH) by default), as `.prefetch(n)` does on every
+    /// prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    ///
+    /// ```
+    /// let zipped = backflow::range(0..3u8).zip(backflow::range(5..8u8)).prefetch(1);
+    /// assert_eq!(zipped.collect().unwrap(), vec![(0, 5), (1, 6), (2, 7)]);
+    /// ```
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<P> Flux<ops::ZipAll<P>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`ZIP_PREFETCH`](ops::ZIP_PREFETCH) by default), as `.prefetch(n)` does on every
+    /// prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
+    }
+}
+
+impl<A, B, F> Flux<ops::CombineLatest<A, B, F>> {
+    /// Sets how many items each source is asked for ahead
+    /// ([`COMBINE_LATEST_PREFETCH`](ops::COMBINE_LATEST_PREFETCH) by default), as `.prefetch(n)`
+    /// does on every prefetching stage.
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0.
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        Flux::new(self.into_inner().prefetch(prefetch))
     }
 }

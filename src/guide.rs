@@ -257,7 +257,7 @@
 //! });
 //! let n = backflow::range(0..5u32)
 //!     .map(|x| x + 1)
-//!     .drop()
+//!     .drop_unrequested()
 //!     .metrics(stage)
 //!     .count()
 //!     .collect()

@@ -84,3 +84,5 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+// ---- porter parity (issue 10) ----
+pub use source::{defer, using};

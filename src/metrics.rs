@@ -44,7 +44,7 @@ pub enum DropReason {
     Overflow,
     /// The buffer was full and the *oldest held* item was evicted to make room (`drop_oldest`).
     Evicted,
-    /// There was no downstream demand and the stage does not buffer (`drop()`).
+    /// There was no downstream demand and the stage does not buffer (`drop_unrequested()`).
     NoDemand,
     /// A newer item replaced it before it could be emitted (`sample`, `latest`).
     Overwritten,

@@ -1,4 +1,4 @@
-//! `chunks(n)` and `drop()`: demand translation, what is emitted, what is dropped and where it goes.
+//! `chunks(n)` and `drop_unrequested()`: demand translation, what is emitted, what is dropped and where it goes.
 
 use std::sync::{Arc, Mutex};
 
@@ -147,7 +147,7 @@ fn drop_forwards_only_with_demand_and_counts_every_drop() {
     let got = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(Mutex::new(false));
     backflow::range(0..10u64)
-        .drop()
+        .drop_unrequested()
         .on_drop(move |x, reason| d.lock().unwrap().push((x, reason)))
         .metrics(stage.clone())
         .subscribe(Takes {
@@ -176,7 +176,10 @@ fn drop_forwards_only_with_demand_and_counts_every_drop() {
 #[test]
 fn drop_requests_unbounded_upstream() {
     let (src, requests) = recording(5);
-    let out = src.drop().collect_with(Request::Unbounded).unwrap();
+    let out = src
+        .drop_unrequested()
+        .collect_with(Request::Unbounded)
+        .unwrap();
     assert_eq!(out, vec![0, 1, 2, 3, 4]);
     assert_eq!(*requests.lock().unwrap(), vec![u64::MAX]);
 }
@@ -187,7 +190,7 @@ fn drop_without_callback_still_counts() {
     let stage = registry.stage("quiet", 0);
     let got = Arc::new(Mutex::new(Vec::new()));
     backflow::range(0..4u64)
-        .drop()
+        .drop_unrequested()
         .metrics(stage.clone())
         .subscribe(Takes {
             n: 1,
@@ -203,7 +206,7 @@ fn a_panicking_on_drop_does_not_stop_the_stream() {
     let got = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(Mutex::new(false));
     backflow::range(0..5u64)
-        .drop()
+        .drop_unrequested()
         .on_drop(|_, _| panic!("bad callback"))
         .subscribe(Takes {
             n: 2,

@@ -407,7 +407,8 @@ fn merge_keeps_each_inputs_order_and_loses_nothing() {
 fn merge_demand_per_input_never_exceeds_prefetch() {
     let (a, log_a) = spied(backflow::range(0..1000u32));
     let (b, log_b) = spied(backflow::range(0..1000u32));
-    let out = Flux::new(backflow::merge(vec![a, b]).into_inner().prefetch(16))
+    let out = backflow::merge(vec![a, b])
+        .prefetch(16)
         .fold_with(Request::Batch(7), 0usize, |n, _| n + 1)
         .unwrap();
     assert_eq!(out, 2000);
@@ -517,7 +518,8 @@ fn merge_inputs_on_different_threads() {
     let sources: Vec<Threaded> = (0..4u64)
         .map(|i| threaded(i * 100_000..i * 100_000 + 20_000))
         .collect();
-    let out = Flux::new(backflow::merge(sources.clone()).into_inner().prefetch(32))
+    let out = backflow::merge(sources.clone())
+        .prefetch(32)
         .collect()
         .unwrap();
     for s in &sources {
@@ -768,7 +770,7 @@ fn zip_requests_only_what_it_can_pair() {
     let (a, log_a) = spied(backflow::range(0..100u32));
     let (b, log_b) = spied(backflow::range(0..100u32));
     let (m, probe) = manual();
-    Flux::new(backflow::zip(a, b).into_inner().prefetch(4)).subscribe(m);
+    backflow::zip(a, b).prefetch(4).subscribe(m);
     assert_eq!((log_a.requests(), log_b.requests()), (vec![4], vec![4]));
     probe.request(2);
     assert_eq!(probe.items(), vec![(0, 0), (1, 1)]);

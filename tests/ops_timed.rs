@@ -966,7 +966,7 @@ fn interval_with_drop_is_lossy_instead() {
     let (log, on_drop) = drops();
     let (sub, probe) = probe(&clock, 1);
     backflow::interval_with(ms(10), clock.clone())
-        .drop()
+        .drop_unrequested()
         .on_drop(on_drop)
         .subscribe(sub);
     at(&clock, 30);

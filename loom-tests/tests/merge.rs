@@ -150,12 +150,14 @@ fn setup(up_front: u64) -> Model {
     let subscription = Arc::new(Mutex::new(None));
     let alive = std::sync::Arc::new(());
     let weak = std::sync::Arc::downgrade(&alive);
-    Flux::new(backflow::merge(inputs.clone()).into_inner().prefetch(2)).subscribe(Downstream {
-        seen: seen.clone(),
-        up_front,
-        subscription: subscription.clone(),
-        _alive: alive,
-    });
+    backflow::merge(inputs.clone())
+        .prefetch(2)
+        .subscribe(Downstream {
+            seen: seen.clone(),
+            up_front,
+            subscription: subscription.clone(),
+            _alive: alive,
+        });
     Model {
         log: DropLog::new(2),
         inputs,

@@ -33,6 +33,12 @@ pub(crate) trait Aggregate<T>: Send + 'static {
     }
     /// The result after upstream completed; `None` completes the stream empty.
     fn finish(self) -> Option<Self::Output>;
+    /// Whether the result is known already (`any` saw a match): the stage then cancels the
+    /// upstream and finishes without waiting for the rest.
+    #[inline]
+    fn decided(&self) -> bool {
+        false
+    }
 }
 
 /// The upstream-facing subscriber of an aggregating stage.
@@ -166,6 +172,21 @@ impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
     }
 }
 
+impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
+    /// The result is known before the upstream ended: cancel it and finish now.
+    #[cold]
+    fn decide<T>(&mut self)
+    where
+        A: Aggregate<T, Output = R>,
+    {
+        if let Some(held) = &self.held {
+            held.upstream.cancel();
+        }
+        let result = self.state.take().and_then(Aggregate::<T>::finish);
+        self.terminate(Ok(result))
+    }
+}
+
 impl<T, S, A, R> Subscriber<T> for AggregateSubscriber<S, A, R>
 where
     S: Subscriber<R> + Send + 'static,
@@ -214,6 +235,8 @@ where
             // upstream is.
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.push(item))) {
                 self.panicked(panic)
+            } else if state.decided() {
+                self.decide();
             }
         }
     }
@@ -226,13 +249,17 @@ where
         let Some(state) = &mut self.state else {
             return 0;
         };
-        match catch_unwind(AssertUnwindSafe(|| state.push_iter(items))) {
+        let used = match catch_unwind(AssertUnwindSafe(|| state.push_iter(items))) {
             Ok(n) => n,
             Err(panic) => {
                 self.panicked(panic);
-                0
+                return 0;
             }
+        };
+        if self.state.as_ref().is_some_and(A::decided) {
+            self.decide();
         }
+        used
     }
 
     fn on_error(&mut self, error: Error) {

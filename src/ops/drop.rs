@@ -1,4 +1,4 @@
-//! The publisher and subscriber behind [`Flux::drop`](crate::Flux::drop).
+//! The publisher and subscriber behind [`Flux::drop_unrequested`](crate::Flux::drop_unrequested).
 
 use crate::demand::{Demand, UNBOUNDED};
 use crate::error::Error;
@@ -8,7 +8,7 @@ use crate::protocol::{Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::sync::StdArc;
 
 /// Forwards items only while there is downstream demand, dropping the rest.
-/// Built by [`Flux::drop`](crate::Flux::drop).
+/// Built by [`Flux::drop_unrequested`](crate::Flux::drop_unrequested).
 #[derive(Debug)]
 pub struct DropNoDemand<P: Publisher> {
     upstream: P,

@@ -243,6 +243,12 @@ impl<L: Logic, S> TimedSubscriber<L, S> {
             core: None,
         }
     }
+
+    /// The core, once subscribed: for a stage whose upstream items are not its `L::Item`
+    /// (`chunks_timeout` takes `T` and emits `Vec<T>`) and that wraps this subscriber.
+    pub(crate) fn core(&self) -> Option<&StdArc<Core<L, S>>> {
+        self.core.as_ref()
+    }
 }
 
 impl<L, S> Subscriber<L::Item> for TimedSubscriber<L, S>

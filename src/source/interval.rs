@@ -35,7 +35,7 @@ impl std::fmt::Debug for Interval {
 /// A tick does not wait: a tick that finds no downstream demand fails the stream with
 /// [`ErrorKind::Overflow`] (as Reactor's and RxJava's `interval` do) instead of queueing ticks
 /// without bound. For a lossy clock, put a lossy stage after it, which requests unbounded:
-/// `interval(p).drop()` drops the ticks nobody asked for ([`DropReason::NoDemand`]), and
+/// `interval(p).drop_unrequested()` drops the ticks nobody asked for ([`DropReason::NoDemand`]), and
 /// `interval(p).sample(q)` keeps the latest.
 ///
 /// If the scheduler runs late, missed ticks are skipped, not fired in a burst; the count goes on

@@ -58,3 +58,8 @@ pub use interval::{interval, interval_with, Interval};
 mod emitter;
 
 pub use emitter::{emitter, emitter_with, Emitter, EmitterBuilder, EmitterSource};
+// ---- porter parity (issue 10) ----
+mod defer;
+mod using;
+pub use defer::{defer, Defer};
+pub use using::{using, Using};
