@@ -55,6 +55,11 @@ impl Arbiter {
         }
     }
 
+    /// Whether the downstream cancelled (Acquire, pairing with `cancel`'s swap).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
     /// Makes `upstream` the current subscription and asks it for the outstanding demand. The
     /// previous upstream is assumed finished (it completed) and is released, not cancelled.
     pub(crate) fn switch_to(&self, upstream: SharedSubscription) {
