@@ -5,11 +5,16 @@
 //! for, how full its buffer is (utilisation = `buffered / capacity`), how long items waited in it,
 //! and whether it is paused.
 //!
-//! Counters are relaxed atomics. The hot ones are *single-writer*: the upstream side of a stage
-//! (`on_next` calls, serialised by rule 1.03) writes `received`, its drain loop writes `emitted`,
-//! each with a plain load + store instead of a locked read-modify-write, and the two groups live on
-//! separate cache lines so a producer and a consumer thread never contend. Rare events (drops,
-//! rejections) use `fetch_add`.
+//! Counters are relaxed atomics, and every one of them is a `fetch_add` (a locked read-modify-write):
+//! counts are exact whichever threads write them. No counter has a provable single writer, because
+//! a `StageMetrics` is the user's `Arc`: a stage subscribed twice runs two upstream paths and two
+//! drain loops against it at once, `flat_map` inners record `received` on their own threads, and
+//! user code may call the `record_*` methods from anywhere. (An earlier single-writer counter, a
+//! relaxed load + store, lost increments in exactly those cases.) The cost stays low because the
+//! writers are uncontended in the common case: the upstream-side counter (`received`) and the
+//! drain-side counters (`emitted`, waits) live on separate cache lines, so a producer and a
+//! consumer thread never share a line, and the drain loops record once per pass or batch rather
+//! than once per item.
 //!
 //! ```
 //! use backflow::metrics::{DropReason, Registry};
@@ -83,18 +88,15 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// A counter with one writer at a time: increments are a relaxed load + store, not a locked RMW.
+/// A relaxed counter that any number of threads may bump at once (`fetch_add`): exact totals.
 #[derive(Debug, Default)]
-struct SoloCounter(AtomicU64);
+struct Counter(AtomicU64);
 
-impl SoloCounter {
-    /// Adds `n`. Callers are serialised (one thread at a time, with happens-before between them).
+impl Counter {
+    /// Adds `n` (wrapping). Any thread, concurrently with any other.
     #[inline]
     fn add(&self, n: u64) {
-        self.0.store(
-            self.0.load(Ordering::Relaxed).wrapping_add(n),
-            Ordering::Relaxed,
-        );
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 
     fn get(&self) -> u64 {
@@ -102,18 +104,19 @@ impl SoloCounter {
     }
 }
 
-/// Counters written by the upstream side of a stage (`on_next`, serialised by rule 1.03).
+/// Counters written by the upstream side of a stage (its `on_next` paths: one per subscription,
+/// plus one per `flat_map` inner).
 #[derive(Debug, Default)]
 struct UpstreamSide {
-    received: SoloCounter,
+    received: Counter,
 }
 
-/// Counters written by the stage's drain loop (serialised by its drain gate).
+/// Counters written by the stage's drain loops (one per subscription).
 #[derive(Debug, Default)]
 struct DownstreamSide {
-    emitted: SoloCounter,
-    wait_sum_ns: SoloCounter,
-    wait_count: SoloCounter,
+    emitted: Counter,
+    wait_sum_ns: Counter,
+    wait_count: Counter,
     wait_max_ns: AtomicU64,
 }
 
@@ -169,14 +172,14 @@ impl StageMetrics {
         &self.name
     }
 
-    /// `n` items arrived from upstream. Single writer: the stage's `on_next` path.
+    /// `n` items arrived from upstream. Any thread (exact under concurrent writers).
     #[inline]
     pub fn record_received(&self, n: u64) {
         self.upstream.received.add(n);
         facade!(self, received(n));
     }
 
-    /// `n` items went downstream. Single writer: the stage's drain loop.
+    /// `n` items went downstream. Any thread (exact under concurrent writers).
     #[inline]
     pub fn record_emitted(&self, n: u64) {
         self.downstream.emitted.add(n);
@@ -229,7 +232,8 @@ impl StageMetrics {
         facade!(self, paused(paused));
     }
 
-    /// An item waited `wait` in the stage's queue. Single writer: the drain loop. Stages sample
+    /// An item waited `wait` in the stage's queue. Any thread (exact under concurrent writers; the
+    /// maximum is a `fetch_max`). Stages sample
     /// this (time stamps cost more than a queue hop), so `count` is the number of samples.
     #[inline]
     pub fn record_wait(&self, wait: Duration) {
@@ -238,8 +242,9 @@ impl StageMetrics {
         let d = &self.downstream;
         d.wait_sum_ns.add(ns);
         d.wait_count.add(1);
+        // Read first: the common case (not a new maximum) stays a plain load.
         if ns > d.wait_max_ns.load(Ordering::Relaxed) {
-            d.wait_max_ns.store(ns, Ordering::Relaxed);
+            d.wait_max_ns.fetch_max(ns, Ordering::Relaxed);
         }
     }
 
@@ -533,6 +538,43 @@ mod tests {
             assert!(text.contains(&format!("reason=\"{reason}\"")));
         }
         assert!(text.contains("backflow_queue_wait_seconds_count{stage=\"a\\\"b\"} 0"));
+    }
+
+    /// Eight threads write every counter of one stage at once (a stage subscribed several times,
+    /// `flat_map` inners): no increment is lost and the maximum wait is the true maximum.
+    #[test]
+    fn concurrent_writers_count_exactly() {
+        const THREADS: u64 = 8;
+        const PER_THREAD: u64 = 50_000;
+        let m = Arc::new(StageMetrics::new("s", 0));
+        let start = Arc::new(std::sync::Barrier::new(THREADS as usize));
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (m, start) = (m.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for i in 0..PER_THREAD {
+                        m.record_received(1);
+                        m.record_emitted(2);
+                        m.record_wait(Duration::from_nanos(t * PER_THREAD + i));
+                        m.record_dropped(DropReason::Evicted, 1);
+                        m.record_requested(1);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let s = m.snapshot();
+        let total = THREADS * PER_THREAD;
+        assert_eq!(s.received, total);
+        assert_eq!(s.emitted, 2 * total);
+        assert_eq!(s.wait.count, total);
+        assert_eq!(s.wait.sum, Duration::from_nanos(total * (total - 1) / 2));
+        assert_eq!(s.wait.max, Duration::from_nanos(total - 1));
+        assert_eq!(s.dropped.get(DropReason::Evicted), total);
+        assert_eq!(s.requested, total);
     }
 
     #[test]

@@ -165,3 +165,31 @@ fn a_panicking_stream_becomes_an_error() {
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert!(err.to_string().contains("poll failed"));
 }
+
+/// An empty stream that counts its polls.
+struct EmptyCounting(Arc<AtomicU64>);
+
+impl Stream for EmptyCounting {
+    type Item = u32;
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<u32>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Poll::Ready(None)
+    }
+}
+
+/// The decision of issue 8 §2.6: the bridge never polls ahead of demand, so an empty stream
+/// completes on the first request (the declared deviation from SEMANTICS 1.05 that the verifier
+/// reports as `deviates[Spec1_05Empty]`), after exactly one poll.
+#[test]
+fn an_empty_stream_is_not_polled_before_demand_and_completes_on_the_first_request() {
+    let polls = Arc::new(AtomicU64::new(0));
+    let (recorder, probe) = backflow::TestSubscriber::<u32>::new(0);
+    backflow::from_stream(EmptyCounting(polls.clone())).subscribe(recorder);
+    assert_eq!(probe.subscribe_count(), 1);
+    assert_eq!(polls.load(Ordering::SeqCst), 0, "polled before any demand");
+    assert!(probe.terminal().is_none());
+    probe.request(1);
+    assert!(probe.is_complete());
+    assert_eq!(polls.load(Ordering::SeqCst), 1);
+    probe.assert_protocol();
+}

@@ -158,3 +158,124 @@ fn empty_concat_completes() {
     let none: Vec<Flux<backflow::source::Range<u32>>> = Vec::new();
     assert!(backflow::concat(none).collect().unwrap().is_empty());
 }
+
+/// Publishers that break the rules in the ways concat must survive (issue 8 §2.3).
+enum Hostile {
+    Items(Flux<backflow::source::Range<u32>>),
+    /// Panics inside `subscribe` (rule 1.09 says it must not; concat turns it into an error).
+    PanicOnSubscribe,
+    /// Drops its subscriber without any signal after `on_subscribe`.
+    DropSubscriber,
+    /// Calls `on_subscribe` twice (rule 2.05: the second must be cancelled), then completes.
+    SubscribeTwice(Arc<Recorded>, Arc<Recorded>),
+}
+
+#[derive(Default)]
+struct Recorded {
+    requested: std::sync::atomic::AtomicU64,
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl Subscription for Recorded {
+    fn request(&self, n: u64) {
+        self.requested
+            .fetch_add(n.min(1 << 40), std::sync::atomic::Ordering::SeqCst);
+    }
+    fn cancel(&self) {
+        self.cancelled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Publisher for Hostile {
+    type Item = u32;
+    fn subscribe<S: Subscriber<u32> + 'static>(&self, mut subscriber: S) {
+        match self {
+            Hostile::Items(flux) => flux.subscribe(subscriber),
+            Hostile::PanicOnSubscribe => panic!("a broken publisher"),
+            Hostile::DropSubscriber => {
+                subscriber.on_subscribe(Arc::new(Recorded::default()));
+                drop(subscriber);
+            }
+            Hostile::SubscribeTwice(first, second) => {
+                subscriber.on_subscribe(first.clone());
+                subscriber.on_subscribe(second.clone());
+                subscriber.on_complete();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_panicking_subscribe_of_the_first_source_becomes_an_error() {
+    let (m, log, sub, alive) = manual();
+    backflow::concat(vec![
+        Hostile::PanicOnSubscribe,
+        Hostile::Items(backflow::range(0..2)),
+    ])
+    .subscribe(m);
+    if let Some(s) = sub.lock().unwrap().clone() {
+        s.request(10);
+    }
+    let log = log.lock().unwrap();
+    assert_eq!(log.error.as_ref().unwrap().kind(), ErrorKind::Panicked);
+    assert!(log.items.is_empty() && !log.completed);
+    assert!(alive.upgrade().is_none(), "the downstream is released");
+}
+
+#[test]
+fn a_panicking_subscribe_of_a_later_source_ends_the_stream() {
+    let (m, log, sub, alive) = manual();
+    backflow::concat(vec![
+        Hostile::Items(backflow::range(0..2)),
+        Hostile::PanicOnSubscribe,
+        Hostile::Items(backflow::range(10..12)),
+    ])
+    .subscribe(m);
+    sub.lock().unwrap().clone().unwrap().request(10);
+    let log = log.lock().unwrap();
+    assert_eq!(log.items, vec![0, 1]);
+    assert_eq!(log.error.as_ref().unwrap().kind(), ErrorKind::Panicked);
+    assert!(!log.completed);
+    assert!(alive.upgrade().is_none(), "the downstream is released");
+}
+
+#[test]
+fn an_inner_dropped_without_a_signal_hands_on_to_the_next_source() {
+    let (m, log, sub, _) = manual();
+    backflow::concat(vec![
+        Hostile::Items(backflow::range(0..2)),
+        Hostile::DropSubscriber,
+        Hostile::Items(backflow::range(10..12)),
+    ])
+    .subscribe(m);
+    sub.lock().unwrap().clone().unwrap().request(10);
+    let log = log.lock().unwrap();
+    assert_eq!(log.items, vec![0, 1, 10, 11]);
+    assert!(log.completed, "not wedged on the dropped inner");
+}
+
+#[test]
+fn a_second_on_subscribe_of_a_source_is_cancelled() {
+    let (first, second) = (Arc::new(Recorded::default()), Arc::new(Recorded::default()));
+    let (m, log, sub, _) = manual();
+    backflow::concat(vec![
+        Hostile::SubscribeTwice(first.clone(), second.clone()),
+        Hostile::Items(backflow::range(10..11)),
+    ])
+    .subscribe(m);
+    sub.lock().unwrap().clone().unwrap().request(10);
+    assert!(
+        second.cancelled.load(std::sync::atomic::Ordering::SeqCst),
+        "rule 2.05"
+    );
+    assert_eq!(
+        second.requested.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the second subscription is never asked"
+    );
+    assert!(!first.cancelled.load(std::sync::atomic::Ordering::SeqCst));
+    let log = log.lock().unwrap();
+    assert_eq!(log.items, vec![10]);
+    assert!(log.completed);
+}

@@ -64,3 +64,8 @@ impl Drop for Tracked {
         self.log.drops[self.id].fetch_add(1, Ordering::Relaxed);
     }
 }
+
+// Issue 8 (helper `defects`): the hand-driven upstream and recording downstream shared by the
+// models of timeout, scan, concat, the arbiter, the timer slot and subscribe_on.
+#[cfg(loom)]
+pub mod manual;

@@ -55,6 +55,7 @@ impl Arbiter {
         }
     }
 
+    /// Whether the downstream cancelled (Acquire, pairing with `cancel`'s swap).
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -81,7 +82,11 @@ impl Arbiter {
             let more = self.missed_requested.swap(0, Ordering::AcqRel);
             let produced = self.missed_produced.swap(0, Ordering::AcqRel);
             if self.cancelled.load(Ordering::Acquire) {
-                calls.clear();
+                // Drop the requests collected so far, but keep the cancels: an earlier pass
+                // of this loop may already have taken an upstream out to cancel it (found by
+                // loom-tests/tests/concat.rs `cancel_races_the_hand_off`: a `clear()` here
+                // lost the cancel of an upstream switched to during the cancel).
+                calls.retain(|call| matches!(call, Call::Cancel(_)));
                 calls.extend(owned.current.take().map(Call::Cancel));
                 calls.extend(switched.map(Call::Cancel));
                 return;

@@ -1,12 +1,19 @@
 //! The publisher behind [`concat`](crate::concat), [`Flux::concat_with`](crate::Flux::concat_with)
 //! and [`Flux::start_with`](crate::Flux::start_with).
+//!
+//! `concat(sources)` is `concat_map` over the sources' indices: a tiny synchronous source of
+//! `0..sources.len()` feeds [`ConcatMap`], whose mapper picks `sources[i]`. So concat shares
+//! concat_map's whole inner hand-off rather than a copy of it: one inner active at a time (the
+//! `active` flag the trampoline reads with Acquire), demand carried by the arbiter, a trampoline
+//! that does not grow the stack over a run of sources that complete at once, a panicking
+//! `subscribe` caught and delivered as `on_error(Panicked)` (rule 1.09 for source 0, no wedged
+//! stream for later ones), an inner dropped without a terminal signal handing the stream on (its
+//! `Drop` guard), and a second `on_subscribe` of an inner cancelled (rule 2.05).
 
-use crate::error::Error;
-use crate::ops::arbiter::Arbiter;
-use crate::protocol::{
-    catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
-};
-use crate::sync::{AtomicUsize, Ordering, StdArc, UnsafeCell};
+use crate::demand::{Demand, DrainGate};
+use crate::ops::concat_map::ConcatMap;
+use crate::protocol::{Publisher, Subscriber, Subscription};
+use crate::sync::{AtomicBool, Ordering, StdArc, UnsafeCell};
 
 /// Subscribes to its sources one after another. Built by [`concat`](crate::concat).
 #[derive(Debug)]
@@ -58,32 +65,6 @@ where
     }
 }
 
-/// What the active inner subscriber and the trampoline share.
-struct State<P, S> {
-    sources: StdArc<[P]>,
-    arbiter: StdArc<Arbiter>,
-    /// Trampoline for subscribing the next source: whoever moves it from 0 subscribes, so a long
-    /// run of sources that complete synchronously does not recurse. AcqRel: the completing inner's
-    /// writes to `owned` happen-before the next subscription.
-    wip: AtomicUsize,
-    /// Touched only by the active inner's signals or by the trampoline owner, never both at once:
-    /// the trampoline touches it only between two subscriptions.
-    owned: UnsafeCell<Owned<S>>,
-}
-
-struct Owned<S> {
-    /// `None` once terminated or cancelled (the downstream subscriber is released).
-    downstream: Option<S>,
-    next: usize,
-    produced: u64,
-}
-
-// SAFETY: `owned` is accessed only by one party at a time, ordered by `wip` and by the
-// happens-before between an upstream's signals (rule 1.03); P and S are Send.
-unsafe impl<P: Send + Sync, S: Send> Sync for State<P, S> {}
-// SAFETY: as above.
-unsafe impl<P: Send + Sync, S: Send> Send for State<P, S> {}
-
 impl<P> Publisher for Concat<P>
 where
     P: Publisher + Send + Sync + 'static,
@@ -91,115 +72,144 @@ where
 {
     type Item = P::Item;
 
-    fn subscribe<S>(&self, mut subscriber: S)
+    fn subscribe<S>(&self, subscriber: S)
     where
         S: Subscriber<P::Item> + 'static,
     {
-        let arbiter = StdArc::new(Arbiter::new());
-        if let Err(panic) = catch("on_subscribe", || subscriber.on_subscribe(arbiter.clone())) {
-            arbiter.cancel();
-            deliver_error(&mut subscriber, panic);
-            return;
-        }
-        let state = StdArc::new(State {
-            sources: self.sources.clone(),
-            arbiter,
-            wip: AtomicUsize::new(0),
-            owned: UnsafeCell::new(Owned {
-                downstream: Some(subscriber),
+        let sources = self.sources.clone();
+        let indices = Indices {
+            len: self.sources.len(),
+        };
+        ConcatMap::new(indices, move |index| Indexed {
+            sources: sources.clone(),
+            index,
+        })
+        .subscribe(subscriber);
+    }
+}
+
+/// `sources[index]`, as a publisher of its own (what the mapper hands to [`ConcatMap`]).
+struct Indexed<P> {
+    sources: StdArc<[P]>,
+    index: usize,
+}
+
+impl<P: Publisher> Publisher for Indexed<P> {
+    type Item = P::Item;
+
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<P::Item> + 'static,
+    {
+        self.sources[self.index].subscribe(subscriber);
+    }
+}
+
+/// The source of `0..len`: emits synchronously against demand, completes without a request when
+/// `len` is 0. Its only subscriber is concat_map's outer subscriber (crate code that neither panics
+/// nor over-requests), which asks for two at a time.
+struct Indices {
+    len: usize,
+}
+
+impl Publisher for Indices {
+    type Item = usize;
+
+    fn subscribe<S>(&self, mut subscriber: S)
+    where
+        S: Subscriber<usize> + 'static,
+    {
+        let state = StdArc::new(IndexState {
+            len: self.len,
+            demand: Demand::new(),
+            gate: DrainGate::new(),
+            cancelled: AtomicBool::new(false),
+            owned: UnsafeCell::new(IndexOwned {
+                subscriber: None,
                 next: 0,
-                produced: 0,
             }),
         });
-        subscribe_next(&state);
-    }
-}
-
-fn subscribe_next<P, S>(state: &StdArc<State<P, S>>)
-where
-    P: Publisher + Send + Sync + 'static,
-    P::Item: 'static,
-    S: Subscriber<P::Item> + 'static,
-{
-    if state.wip.fetch_add(1, Ordering::AcqRel) != 0 {
-        return;
-    }
-    loop {
-        let source = state.owned.with_mut(|owned| {
-            // SAFETY: we own the trampoline and no inner subscription is active.
-            let owned = unsafe { &mut *owned };
-            let downstream = owned.downstream.as_mut()?;
-            if state.arbiter.is_cancelled() {
-                owned.downstream = None;
-                return None;
-            }
-            if owned.next == state.sources.len() {
-                let mut downstream = owned.downstream.take().expect("checked above");
-                crate::protocol::deliver_complete(&mut downstream);
-                return None;
-            }
-            let _ = downstream;
-            owned.next += 1;
-            Some(owned.next - 1)
+        // Own the gate while subscribing, so a request made inside `on_subscribe` is served by the
+        // pass below, after the subscriber is stored.
+        let owner = state.gate.enter();
+        debug_assert!(owner, "nobody else knows the gate yet");
+        subscriber.on_subscribe(state.clone());
+        state.owned.with_mut(|owned| {
+            // SAFETY: we own the gate.
+            unsafe { (*owned).subscriber = Some(subscriber) };
         });
-        if let Some(index) = source {
-            state.sources[index].subscribe(Inner {
-                state: state.clone(),
-            });
-        }
-        if state.wip.fetch_sub(1, Ordering::AcqRel) == 1 {
-            return;
-        }
+        state.gate.run_owned(|| state.pass());
     }
 }
 
-struct Inner<P, S> {
-    state: StdArc<State<P, S>>,
+/// What the drain-gate owner of an [`Indices`] subscription alone touches.
+struct IndexOwned<S> {
+    /// `None` once completed or cancelled.
+    subscriber: Option<S>,
+    next: usize,
 }
 
-impl<P, S> Inner<P, S> {
-    /// Runs `f` on the shared state. Called only from this inner's own signals.
-    #[inline]
-    fn owned<R>(&mut self, f: impl FnOnce(&mut Owned<S>) -> R) -> R {
-        self.state.owned.with_mut(|owned| {
-            // SAFETY: only the active inner signals, and the trampoline does not touch `owned`
-            // while an inner is active.
-            f(unsafe { &mut *owned })
-        })
-    }
+struct IndexState<S> {
+    len: usize,
+    demand: Demand,
+    gate: DrainGate,
+    /// Set by `cancel` before it enters the gate (the gate's AcqRel orders it before the pass).
+    cancelled: AtomicBool,
+    owned: UnsafeCell<IndexOwned<S>>,
 }
 
-impl<P, S> Subscriber<P::Item> for Inner<P, S>
-where
-    P: Publisher + Send + Sync + 'static,
-    P::Item: 'static,
-    S: Subscriber<P::Item> + 'static,
-{
-    fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.state.arbiter.switch_to(subscription);
-    }
+// SAFETY: `owned` is touched only by the owner of `gate` (AcqRel enter/leave order the owners);
+// the rest are atomics. S is Send.
+unsafe impl<S: Send> Sync for IndexState<S> {}
+// SAFETY: as above.
+unsafe impl<S: Send> Send for IndexState<S> {}
 
-    #[inline]
-    fn on_next(&mut self, item: P::Item) {
-        self.owned(|owned| {
-            if let Some(downstream) = owned.downstream.as_mut() {
-                owned.produced += 1;
-                downstream.on_next(item);
+impl<S: Subscriber<usize>> IndexState<S> {
+    /// One drain pass; the caller owns the gate.
+    fn pass(&self) {
+        self.owned.with_mut(|owned| {
+            // SAFETY: the caller owns the gate.
+            let owned = unsafe { &mut *owned };
+            loop {
+                if self.cancelled.load(Ordering::Acquire) {
+                    owned.subscriber = None;
+                    return;
+                }
+                let Some(subscriber) = owned.subscriber.as_mut() else {
+                    return;
+                };
+                if owned.next == self.len {
+                    let mut subscriber = owned.subscriber.take().expect("checked above");
+                    crate::protocol::deliver_complete(&mut subscriber);
+                    return;
+                }
+                if self.demand.get() == 0 {
+                    return;
+                }
+                self.demand.produced(1);
+                owned.next += 1;
+                subscriber.on_next(owned.next - 1);
             }
-        })
+        });
     }
 
-    fn on_error(&mut self, error: Error) {
-        self.owned(|owned| {
-            if let Some(mut downstream) = owned.downstream.take() {
-                downstream.on_error(error);
-            }
-        })
+    fn drain(&self) {
+        if self.gate.enter() {
+            self.gate.run_owned(|| self.pass());
+        }
+    }
+}
+
+impl<S: Subscriber<usize> + Send> Subscription for IndexState<S> {
+    fn request(&self, n: u64) {
+        // concat_map's outer subscriber never asks for 0 (it would be rule 3.9's error).
+        debug_assert!(n > 0);
+        self.demand.add(n);
+        self.drain();
     }
 
-    fn on_complete(&mut self) {
-        let produced = self.owned(|owned| std::mem::take(&mut owned.produced));
-        self.state.arbiter.produced(produced);
-        subscribe_next(&self.state);
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.drain();
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::demand::{Demand, DrainGate};
+use crate::demand::{Demand, DrainGate, UNBOUNDED};
 use crate::error::Error;
 use crate::protocol::{Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::sched::{Runnable, Scheduler, Task, Worker};
@@ -88,6 +88,7 @@ where
                     pending: Demand::new(),
                     invalid: AtomicBool::new(false),
                     cancelled: AtomicBool::new(false),
+                    unbounded_sent: AtomicBool::new(false),
                     gate: DrainGate::new(),
                 }),
             }))
@@ -133,6 +134,10 @@ impl Subscription for SubscribeOnSubscription {
         if forwarder.cancelled.load(Ordering::Relaxed) {
             return;
         }
+        if n != 0 && forwarder.unbounded_sent.load(Ordering::Relaxed) {
+            // The upstream already owes us everything: nothing to add, no task to schedule.
+            return;
+        }
         if n == 0 {
             forwarder.invalid.store(true, Ordering::Release);
         } else {
@@ -167,6 +172,10 @@ struct Forwarder {
     /// Set by `cancel`; later requests are dropped (rule 3.6). Relaxed reads: a late request
     /// after a cancel is a no-op upstream anyway.
     cancelled: AtomicBool,
+    /// `request(u64::MAX)` went upstream: from then on `pending` stays unbounded (it is sticky) and
+    /// must not be forwarded again. Written by the forwarding task (the gate owner) alone; read
+    /// Relaxed by `request` as a shortcut (a stale `false` costs one task that forwards nothing).
+    unbounded_sent: AtomicBool,
     /// Whoever moves it from 0 schedules the forwarding task; it loops until it saw every request.
     gate: DrainGate,
 }
@@ -179,10 +188,74 @@ impl Runnable for Forwarder {
                     self.upstream.request(0);
                 }
                 let n = self.pending.take();
-                if n > 0 {
+                if n == UNBOUNDED {
+                    // `take` leaves unbounded demand in place: forward it once only.
+                    if !self.unbounded_sent.load(Ordering::Relaxed) {
+                        self.unbounded_sent.store(true, Ordering::Relaxed);
+                        self.upstream.request(n);
+                    }
+                } else if n > 0 {
                     self.upstream.request(n);
                 }
             }
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::Mutex;
+
+    /// Records every request it receives.
+    #[derive(Default)]
+    struct Requests(Mutex<Vec<u64>>);
+
+    impl Subscription for Requests {
+        fn request(&self, n: u64) {
+            self.0.lock().push(n);
+        }
+        fn cancel(&self) {}
+    }
+
+    /// A publisher that only hands out its recording subscription.
+    struct Recording(StdArc<Requests>);
+
+    impl Publisher for Recording {
+        type Item = u32;
+        fn subscribe<S: Subscriber<u32> + 'static>(&self, mut subscriber: S) {
+            subscriber.on_subscribe(self.0.clone());
+        }
+    }
+
+    /// Captures the downstream's subscription.
+    struct Capture(StdArc<Mutex<Option<SharedSubscription>>>);
+
+    impl Subscriber<u32> for Capture {
+        fn on_subscribe(&mut self, subscription: SharedSubscription) {
+            *self.0.lock() = Some(subscription);
+        }
+        fn on_next(&mut self, _: u32) {}
+        fn on_error(&mut self, _: Error) {}
+        fn on_complete(&mut self) {}
+    }
+
+    #[test]
+    fn unbounded_demand_is_forwarded_once() {
+        let requests = StdArc::new(Requests::default());
+        let slot = StdArc::new(Mutex::new(None));
+        SubscribeOn::new(Recording(requests.clone()), crate::sched::immediate())
+            .subscribe(Capture(slot.clone()));
+        let subscription = slot.lock().clone().expect("subscribed inline");
+        subscription.request(3);
+        subscription.request(u64::MAX);
+        for _ in 0..5 {
+            subscription.request(1);
+        }
+        subscription.request(u64::MAX);
+        assert_eq!(*requests.0.lock(), vec![3, u64::MAX]);
+        // request(0) is still forwarded (rule 3.9 is the upstream's to signal).
+        subscription.request(0);
+        assert_eq!(*requests.0.lock(), vec![3, u64::MAX, 0]);
     }
 }

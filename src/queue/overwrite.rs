@@ -92,11 +92,13 @@ struct Slot<T> {
 /// around `usize` and are only compared for equality.
 struct Ring<T> {
     /// Position of the oldest item. Moved forward only by compare-and-swap: by the consumer
-    /// claiming an item to pop, by the producer claiming one to evict. The CAS only arbitrates
-    /// which of them owns the item (Relaxed): the item's contents travel through the slot's stamp.
+    /// claiming an item to pop, by the producer claiming one to evict. The CAS arbitrates which of
+    /// them owns the item; the item's contents travel through the slot's stamp. The producer's
+    /// eviction CAS is Release and every consumer read of `head` is Acquire: see [`Consumer::pop`]
+    /// for why a Relaxed head let the consumer report "empty" on weak memory.
     head: CachePadded<AtomicUsize>,
     /// Position of the next push. Written only by the producer (Release, after the slot's stamp);
-    /// read with Acquire by `len`, which is only a snapshot.
+    /// read with Acquire by `len`, which is only a snapshot, and by `pop` before it reports empty.
     tail: CachePadded<AtomicUsize>,
     /// Set with Release by the first end to be dropped; read with Acquire by the other end.
     abandoned: AtomicBool,
@@ -185,12 +187,14 @@ impl<T> Producer<T> {
         if slot.stamp.load(Ordering::Acquire) != tail {
             // The slot still serves the item one lap behind, which is the oldest: the ring is full.
             let oldest = tail.wrapping_sub(ring.one_lap);
+            // Release on success: a consumer that reads the new head (Acquire) also sees every
+            // stamp this producer stored before, so it never pairs our head with a stale stamp.
             if ring
                 .head
                 .compare_exchange(
                     oldest,
                     ring.next(oldest),
-                    Ordering::Relaxed,
+                    Ordering::Release,
                     Ordering::Relaxed,
                 )
                 .is_ok()
@@ -267,10 +271,30 @@ pub struct Consumer<T> {
 
 impl<T> Consumer<T> {
     /// Moves the oldest item out of the ring, or returns `None` if it is empty.
+    ///
+    /// # Weak memory
+    ///
+    /// "Empty" is reported only when the slot at `head` still waits for position `head`
+    /// (`stamp == head`) *and* `tail == head`. Two orderings make that answer true on ARM/POWER,
+    /// where a load may return an older value than another load of the same thread has seen:
+    ///
+    /// - `head` is read with Acquire, pairing with the producer's Release eviction CAS. The
+    ///   producer evicts only after it pushed every item up to its tail, so a consumer that sees a
+    ///   head moved by an eviction also sees those pushes' stamps. With a Relaxed head (the code
+    ///   before issue 8) the consumer could read the evicted-to head together with the stale stamp
+    ///   it wrote itself when it popped that slot a lap earlier (`stamp == head`), and report
+    ///   empty while the ring held items at every instant (`loom-tests/tests/overwrite_weak.rs`
+    ///   finds exactly that interleaving on the old code).
+    /// - Before reporting empty, `tail` is re-read with Acquire (crossbeam's `ArrayQueue` does the
+    ///   same after a SeqCst fence). `tail` has one writer, which stores it with Release after the
+    ///   stamp, so a tail past `head` proves the stamp we read is stale: look again instead of
+    ///   answering. crossbeam needs the SeqCst fence because its tail is claimed by a CAS of many
+    ///   producers, before the stamp is written; here the single producer publishes tail after
+    ///   the stamp, and the Acquire/Release pair alone orders them (loom checks it).
     #[inline]
     pub fn pop(&mut self) -> Option<T> {
         let ring = &*self.ring;
-        let mut head = ring.head.load(Ordering::Relaxed);
+        let mut head = ring.head.load(Ordering::Acquire);
         let mut backoff = Backoff::new();
         loop {
             let slot = ring.slot(head);
@@ -279,8 +303,8 @@ impl<T> Consumer<T> {
                 match ring.head.compare_exchange_weak(
                     head,
                     ring.next(head),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
                 ) {
                     Ok(_) => {
                         let value = slot.value.with(|value| {
@@ -296,12 +320,17 @@ impl<T> Consumer<T> {
                     Err(current) => head = current,
                 }
             } else if stamp == head {
-                // Position `head` is not written yet: nothing to pop.
-                return None;
+                // Position `head` looks unwritten. Empty only if the producer's tail agrees (see
+                // "Weak memory" above); otherwise our stamp was stale: look again.
+                if ring.tail.load(Ordering::Acquire) == head {
+                    return None;
+                }
+                backoff.spin();
+                head = ring.head.load(Ordering::Acquire);
             } else {
                 // The producer evicted the item at `head` (or our view of the slot is stale).
                 backoff.spin();
-                head = ring.head.load(Ordering::Relaxed);
+                head = ring.head.load(Ordering::Acquire);
             }
         }
     }

@@ -62,6 +62,26 @@ impl<F> std::fmt::Debug for FromStreamWith<F> {
 /// let stream = futures::stream::iter(vec![1, 2, 3]);
 /// assert_eq!(backflow::from_stream(stream).map(|x| x * 2).collect().unwrap(), vec![2, 4, 6]);
 /// ```
+///
+/// # Completion of an empty stream: a deliberate deviation
+///
+/// SEMANTICS 1.05 asks an empty source to complete without any request. A `Stream` cannot say it
+/// is empty without being polled, and `poll_next` is user code (it may read a socket or take from a
+/// channel), so this bridge never polls ahead of demand: an empty stream completes on the *first
+/// request*, as [`generate`](crate::generate) does. The conformance verifier reports it as a
+/// declared deviation (`deviates[Spec1_05Empty]` in `tests/tck_sources.rs`). Polling once at
+/// subscribe would take an item before anyone asked for it, and hold it, which is the one thing a
+/// pull bridge promises not to do.
+///
+/// ```
+/// use backflow::prelude::*;
+/// use backflow::TestSubscriber;
+/// let (recorder, probe) = TestSubscriber::<u32>::new(0);
+/// backflow::from_stream(futures::stream::iter(Vec::<u32>::new())).subscribe(recorder);
+/// assert!(probe.terminal().is_none(), "not polled before a request");
+/// probe.request(1);
+/// assert!(probe.is_complete());
+/// ```
 pub fn from_stream<St>(stream: St) -> Flux<FromStream<St>>
 where
     St: Stream + Send + 'static,
