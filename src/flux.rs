@@ -2277,3 +2277,74 @@ impl<P: ops::Configurable> Flux<P> {
         self
     }
 }
+
+// ---- resilience (issue 9): shared limits, retries, breakers, shedding, watermarks ----
+impl<P: Publisher> Flux<P> {
+    /// Paces the stream by a [`RateLimiter`](crate::resilience::rate::RateLimiter) that other
+    /// streams and plain callers may share: each item waits for one permit of the limiter.
+    ///
+    /// Unlike [`throttle`](Self::throttle), whose token bucket belongs to one subscription, the
+    /// limit here is the limiter's: four streams rate-limited by clones of one 100/s limiter pass
+    /// 100 items per second between them. The stage reads its clock from, and waits on the timer
+    /// of, the limiter's scheduler. When a permit was taken by another sharer first, the stage
+    /// asks again after the limiter's new `retry_after`.
+    ///
+    /// # Demand
+    ///
+    /// Requests at most `min(downstream demand, burst)` upstream, less what it holds or still
+    /// awaits; so a paused downstream pauses the source, and at most `burst` items are held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs: it delays. Items held at cancel go to `on_drop` as
+    /// [`Cancelled`](crate::DropReason::Cancelled); items beyond the demand given (a
+    /// non-compliant upstream) as [`Overflow`](crate::DropReason::Overflow), failing the stream.
+    /// An upstream error lets the held items out first, still paced
+    /// ([`ErrorMode::AfterDrain`](ops::ErrorMode)). The limiter's own metrics count every refused
+    /// try (a waiting item may be refused more than once when sharers race).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::rate::RateLimiter;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// // One permit every 10 ms, shared by two streams.
+    /// let limiter = RateLimiter::builder(1, ms(10)).scheduler(clock.clone()).build();
+    /// let a = record(backflow::range(0..3u32).rate_limit(&limiter));
+    /// let b = record(backflow::range(10..13u32).rate_limit(&limiter));
+    /// clock.advance_by(ms(25));
+    /// // Three permits in 25 ms (at 0, 10 and 20 ms) between both streams, not three each.
+    /// assert_eq!(a.lock().unwrap().len() + b.lock().unwrap().len(), 3);
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*a.lock().unwrap(), [0, 1, 2]);
+    /// assert_eq!(*b.lock().unwrap(), [10, 11, 12]);
+    /// ```
+    #[doc(alias = "RateLimiterOperator")]
+    #[doc(alias = "limitRate")]
+    #[doc(alias = "governor")]
+    pub fn rate_limit(
+        self,
+        limiter: &crate::resilience::rate::RateLimiter,
+    ) -> Flux<ops::RateLimit<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::RateLimit::new(self.publisher, limiter))
+    }
+}

@@ -87,3 +87,7 @@ mod zip;
 pub use zip::{zip, zip_all, zip_with, Zip, ZipAll, ZipWith, ZIP_PREFETCH};
 mod combine_latest;
 pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH};
+
+// ---- resilience operators (issue 9) ----
+mod rate_limit;
+pub use rate_limit::RateLimit;
