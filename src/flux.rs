@@ -2347,4 +2347,236 @@ impl<P: Publisher> Flux<P> {
     {
         Flux::new(ops::RateLimit::new(self.publisher, limiter))
     }
+
+    /// Resubscribes to the source after an error, at once, up to `n` times; then fails with
+    /// [`ErrorKind::RetryExhausted`](crate::ErrorKind::RetryExhausted), whose
+    /// [`last`](Error::last) is the last attempt's error. Completion passes through.
+    ///
+    /// Items already delivered downstream are **not delivered again**: each new attempt skips as
+    /// many items as were delivered before (it assumes a cold source that replays the same
+    /// sequence from the start, as every source in this crate does). Reactor's and RxJava's
+    /// `retry` deliver them again instead; [`replay`](Flux::replay) asks for that. `retry(n)`
+    /// waits for nothing, not even a `retry_after` hint (that is [`retry_when`](Self::retry_when)'s
+    /// job): use it for errors that a second try fixes at once.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current upstream; a new attempt is asked for what the
+    /// previous one still owed, plus the items it will skip. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. The items an attempt skips were already delivered.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    ///
+    /// // A source that fails after each new item, twice, then completes.
+    /// let runs = Arc::new(AtomicU32::new(0));
+    /// let r = runs.clone();
+    /// let flaky = backflow::range(0..4u32).try_map(move |x| {
+    ///     if x >= 1 + r.load(Ordering::SeqCst) && r.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         return Err(Error::msg("flaky"));
+    ///     }
+    ///     Ok(x)
+    /// });
+    /// assert_eq!(flaky.retry(3).collect().unwrap(), [0, 1, 2, 3]); // no item twice
+    ///
+    /// let always = backflow::error::<u32>(Error::msg("down")).retry(2).collect().unwrap_err();
+    /// assert_eq!(always.kind(), ErrorKind::RetryExhausted);
+    /// assert_eq!(always.last().unwrap().to_string(), "down");
+    /// ```
+    #[doc(alias = "RetryOperator")]
+    #[doc(alias = "RestartSource")]
+    pub fn retry(
+        self,
+        n: u64,
+    ) -> Flux<ops::Retry<P, std::iter::Take<std::iter::Repeat<std::time::Duration>>>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        let immediately = std::iter::repeat(std::time::Duration::ZERO).take(n as usize);
+        Flux::new(ops::Retry::new(self.publisher, immediately, false))
+    }
+
+    /// Resubscribes to the source after an error, waiting the next delay of `backoff` each time,
+    /// and fails with [`ErrorKind::RetryExhausted`](crate::ErrorKind::RetryExhausted) when the
+    /// backoff runs out: Reactor's `retryWhen(Retry.backoff(..))`, Akka's
+    /// `RestartSource.onFailuresWithBackoff`, resilience4j's `Retry`.
+    ///
+    /// `backoff` is any cloneable `IntoIterator<Item = Duration>` (see
+    /// [`Backoff`](crate::resilience::retry::Backoff)); each subscription draws a fresh run. The
+    /// default choice is [`ExponentialBackoff`](crate::resilience::retry::ExponentialBackoff)
+    /// (×2, full jitter). A `retry_after` hint on the error (a rate limiter's deficit, a breaker's
+    /// open time, a server's `Retry-After`) is honoured: the wait is
+    /// `min(max_delay, max(delay, retry_after))`, with [`max_delay`](Flux::max_delay) 60 s by
+    /// default. Delays run on the stage's [`scheduler`](Flux::scheduler) (a
+    /// [`VirtualTime`](crate::sched::VirtualTime) in tests). A shared
+    /// [`RetryBudget`](crate::resilience::retry::RetryBudget) ([`budget`](Flux::budget)) stops
+    /// retrying while most calls fail; [`retry_if`](Flux::retry_if) retries only some errors.
+    ///
+    /// Like [`retry`](Self::retry), it does not deliver an item twice: each attempt skips what
+    /// earlier ones delivered.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current upstream; while waiting, demand accumulates and
+    /// goes to the next attempt. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Cancelling while waiting cancels the pending resubscription.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let overloaded = Error::with_retry_after(ErrorKind::Rejected, "busy", Some(ms(300)));
+    /// let (sub, probe) = TestSubscriber::<u32>::new(u64::MAX);
+    /// backflow::error::<u32>(overloaded)
+    ///     .retry_when(vec![ms(10), ms(20)])
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(sub);
+    /// clock.advance_by(ms(299));
+    /// assert!(probe.terminal().is_none()); // the first retry waits for the hint, 300 ms
+    /// clock.advance_by(ms(301));
+    /// assert_eq!(probe.error().unwrap().kind(), ErrorKind::RetryExhausted); // at 600 ms
+    /// ```
+    #[doc(alias = "retryWhen")]
+    #[doc(alias = "retryBackoff")]
+    #[doc(alias = "RestartSource")]
+    #[doc(alias = "onFailuresWithBackoff")]
+    pub fn retry_when<B>(self, backoff: B) -> Flux<ops::Retry<P, B>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+        B: crate::resilience::retry::Backoff,
+    {
+        Flux::new(ops::Retry::new(self.publisher, backoff, true))
+    }
+
+    /// Subscribes to the source again each time it completes, `n` more times (`n + 1` runs in
+    /// all): Reactor's `repeat(n)`. An error ends the stream at once.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current run; a new run is asked for what the previous
+    /// one still owed. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// assert_eq!(backflow::range(0..2u32).repeat(2).collect().unwrap(), [0, 1, 0, 1, 0, 1]);
+    /// ```
+    #[doc(alias = "RepeatOperator")]
+    pub fn repeat(
+        self,
+        n: u64,
+    ) -> Flux<ops::Repeat<P, std::iter::Take<std::iter::Repeat<std::time::Duration>>>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        let immediately = std::iter::repeat(std::time::Duration::ZERO).take(n as usize);
+        Flux::new(ops::Repeat::new(self.publisher, immediately))
+    }
+
+    /// Subscribes to the source again each time it completes, after the next delay of `delays`
+    /// (any cloneable `IntoIterator<Item = Duration>`), until the delays run out: Reactor's
+    /// `repeatWhen`, a polling loop. Delays run on the stage's [`scheduler`](Flux::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// As [`repeat`](Self::repeat); while waiting, demand accumulates for the next run.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Cancelling while waiting cancels the pending run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (sub, probe) = TestSubscriber::<u32>::new(u64::MAX);
+    /// // Poll every second, three more times.
+    /// backflow::just(7u32)
+    ///     .repeat_when(std::iter::repeat(Duration::from_secs(1)).take(3))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(sub);
+    /// assert_eq!(probe.values(), [7]);
+    /// clock.advance_by(Duration::from_secs(2));
+    /// assert_eq!(probe.values(), [7, 7, 7]);
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), [7, 7, 7, 7]);
+    /// assert!(probe.is_complete());
+    /// ```
+    #[doc(alias = "repeatWhen")]
+    #[doc(alias = "repeatWithDelay")]
+    pub fn repeat_when<B>(self, delays: B) -> Flux<ops::Repeat<P, B>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+        B: crate::resilience::retry::Backoff,
+    {
+        Flux::new(ops::Repeat::new(self.publisher, delays))
+    }
+}
+
+/// The options of a [`retry`](Flux::retry) / [`retry_when`](Flux::retry_when) stage.
+impl<P, B> Flux<ops::Retry<P, B>> {
+    /// Caps every wait, whatever the backoff or the error's hint says (default 60 s).
+    pub fn max_delay(mut self, cap: std::time::Duration) -> Self {
+        self.publisher.set_max_delay(cap);
+        self
+    }
+
+    /// Retries only while the shared `budget` allows (gRPC's retry throttling): each error takes a
+    /// token, each completed attempt gives some back. When it refuses, the stream fails with
+    /// `RetryExhausted`.
+    pub fn budget(mut self, budget: &crate::resilience::retry::RetryBudget) -> Self {
+        self.publisher.set_budget(budget.clone());
+        self
+    }
+
+    /// Retries only errors for which `predicate` is true; others end the stream as they are.
+    #[doc(alias = "retryOnException")]
+    #[doc(alias = "filter")]
+    pub fn retry_if<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Error) -> bool + Send + Sync + 'static,
+    {
+        self.publisher.set_retry_if(StdArc::new(predicate));
+        self
+    }
+
+    /// Delivers the items of every attempt, including those earlier attempts delivered already
+    /// (Reactor's and RxJava's `retry`), instead of skipping them.
+    pub fn replay(mut self) -> Self {
+        self.publisher.set_replay();
+        self
+    }
+
+    /// Whether a `retry_after` hint on the error lengthens the wait (`retry_when`: yes; `retry`:
+    /// no).
+    pub fn honour_retry_after(mut self, honour: bool) -> Self {
+        self.publisher.set_honour_hint(honour);
+        self
+    }
+
+    /// Counts resubscriptions (`admitted`) and give-ups (`rejected`) in `metrics`.
+    pub fn metrics(mut self, metrics: StdArc<crate::metrics::PrimitiveMetrics>) -> Self {
+        self.publisher.set_metrics(metrics);
+        self
+    }
 }

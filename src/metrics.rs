@@ -612,7 +612,11 @@ impl Registry {
 
     /// Snapshots of every registered primitive, in registration order.
     pub fn primitive_snapshot(&self) -> Vec<PrimitiveSnapshot> {
-        self.primitives.lock().iter().map(|m| m.snapshot()).collect()
+        self.primitives
+            .lock()
+            .iter()
+            .map(|m| m.snapshot())
+            .collect()
     }
 
     /// The primitives' families of the Prometheus text (nothing if none is registered).
@@ -622,11 +626,36 @@ impl Registry {
             return;
         }
         let families: [(&str, &str, &str, fn(&PrimitiveSnapshot) -> u64); 5] = [
-            ("backflow_admitted_total", "counter", "Calls or items a resilience primitive let through.", |s| s.admitted),
-            ("backflow_primitive_rejected_total", "counter", "Calls or items a resilience primitive refused.", |s| s.rejected),
-            ("backflow_primitive_state", "gauge", "State code (circuit breaker: 0 closed, 1 open, 2 half-open).", |s| s.state),
-            ("backflow_limit", "gauge", "Current limit (burst, pool size, adaptive limit).", |s| s.limit),
-            ("backflow_in_flight", "gauge", "Calls holding a permit now.", |s| s.in_flight),
+            (
+                "backflow_admitted_total",
+                "counter",
+                "Calls or items a resilience primitive let through.",
+                |s| s.admitted,
+            ),
+            (
+                "backflow_primitive_rejected_total",
+                "counter",
+                "Calls or items a resilience primitive refused.",
+                |s| s.rejected,
+            ),
+            (
+                "backflow_primitive_state",
+                "gauge",
+                "State code (circuit breaker: 0 closed, 1 open, 2 half-open).",
+                |s| s.state,
+            ),
+            (
+                "backflow_limit",
+                "gauge",
+                "Current limit (burst, pool size, adaptive limit).",
+                |s| s.limit,
+            ),
+            (
+                "backflow_in_flight",
+                "gauge",
+                "Calls holding a permit now.",
+                |s| s.in_flight,
+            ),
         ];
         for (name, kind, help, value) in families {
             let _ = writeln!(out, "# HELP {name} {help}");

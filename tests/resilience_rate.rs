@@ -161,7 +161,11 @@ fn rate_limit_operator_paces_and_shares() {
     backflow::range(0..5u32).rate_limit(&l).subscribe(probe_a);
     backflow::range(0..5u32).rate_limit(&l).subscribe(probe_b);
     clock.advance_by(ms(45));
-    assert_eq!(a.values().len() + b.values().len(), 5, "permits at 0..=40 ms");
+    assert_eq!(
+        a.values().len() + b.values().len(),
+        5,
+        "permits at 0..=40 ms"
+    );
     clock.advance_by(ms(100));
     assert_eq!(a.values(), [0, 1, 2, 3, 4]);
     assert_eq!(b.values(), [0, 1, 2, 3, 4]);
@@ -175,9 +179,7 @@ fn rate_limit_lets_a_burst_through_then_paces() {
         .scheduler(clock.clone())
         .build();
     let (sub, probe) = TestSubscriber::<u32>::new(u64::MAX);
-    backflow::range(0..10u32)
-        .rate_limit(&l)
-        .subscribe(sub);
+    backflow::range(0..10u32).rate_limit(&l).subscribe(sub);
     assert_eq!(probe.values(), [0, 1, 2]);
     clock.advance_by(ms(300));
     assert_eq!(probe.values(), (0..10).collect::<Vec<_>>());
@@ -204,7 +206,9 @@ fn rate_limit_cancel_drops_held_items() {
     assert!(probe.values().is_empty());
     assert_eq!(
         *dropped.lock().unwrap(),
-        (0..4).map(|x| (x, DropReason::Cancelled)).collect::<Vec<_>>()
+        (0..4)
+            .map(|x| (x, DropReason::Cancelled))
+            .collect::<Vec<_>>()
     );
 }
 

@@ -91,3 +91,7 @@ pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH}
 // ---- resilience operators (issue 9) ----
 mod rate_limit;
 pub use rate_limit::RateLimit;
+mod repeat;
+mod retry;
+pub use repeat::Repeat;
+pub use retry::{Retry, RETRY_MAX_DELAY};

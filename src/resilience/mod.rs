@@ -61,7 +61,7 @@ use crate::sync::{Condvar, Mutex, StdArc};
 
 // pub mod breaker;
 pub mod rate;
-// pub mod retry;
+pub mod retry;
 
 pub use crate::error::Rejected;
 

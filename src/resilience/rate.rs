@@ -52,7 +52,10 @@ struct Rate {
 
 impl Rate {
     fn new(elements: u64, per: Duration, burst: u64) -> Self {
-        assert!(elements > 0, "a rate of 0 elements per period admits nothing");
+        assert!(
+            elements > 0,
+            "a rate of 0 elements per period admits nothing"
+        );
         assert!(!per.is_zero(), "a rate per zero time is infinite");
         assert!(burst > 0, "a burst of 0 admits nothing");
         let per = u64::try_from(per.as_nanos()).unwrap_or(u64::MAX);
