@@ -2531,6 +2531,102 @@ impl<P: Publisher> Flux<P> {
     {
         Flux::new(ops::Repeat::new(self.publisher, delays))
     }
+
+    /// Guards the subscription with a [`CircuitBreaker`](crate::resilience::breaker::CircuitBreaker):
+    /// resilience4j-reactor's `CircuitBreakerOperator`.
+    ///
+    /// Each subscription is one call. While the breaker is open (or half-open with every trial
+    /// taken) the subscription is **refused**: `on_subscribe`, then `on_error` with an
+    /// [`ErrorKind::Rejected`](crate::ErrorKind::Rejected) error whose
+    /// [`retry_after`](Error::retry_after) is the time left open, so a
+    /// [`retry_when`](Self::retry_when) placed after it waits just that long; the source is not
+    /// subscribed. Otherwise the call's outcome is recorded once: `on_error` as a failure,
+    /// `on_complete` as a success, a cancel as a success if items went through and as no call at
+    /// all before any (resilience4j-reactor's rule). Its duration, subscription to end, decides
+    /// whether it was slow. For one call per item, see [`circuit_breaker_map`](Self::circuit_breaker_map).
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::breaker::{BreakerState, CircuitBreaker, SlidingWindow};
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let breaker = CircuitBreaker::builder()
+    ///     .window(SlidingWindow::Count(2))
+    ///     .open_duration(Duration::from_secs(30))
+    ///     .scheduler(clock.clone())
+    ///     .build();
+    /// let call = || backflow::error::<u32>(Error::msg("502")).circuit_breaker(&breaker);
+    /// assert_eq!(call().collect().unwrap_err().to_string(), "502");
+    /// assert_eq!(call().collect().unwrap_err().to_string(), "502");
+    /// assert_eq!(breaker.state(), BreakerState::Open);
+    /// let refused = call().collect().unwrap_err(); // the source is not even subscribed
+    /// assert_eq!(refused.kind(), ErrorKind::Rejected);
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+    /// ```
+    #[doc(alias = "CircuitBreakerOperator")]
+    #[doc(alias = "transformDeferred")]
+    pub fn circuit_breaker(
+        self,
+        breaker: &crate::resilience::breaker::CircuitBreaker,
+    ) -> Flux<ops::CircuitBreakerStage<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::CircuitBreakerStage::new(self.publisher, breaker))
+    }
+
+    /// Calls `f` on each item through a [`CircuitBreaker`](crate::resilience::breaker::CircuitBreaker):
+    /// the item-level form, for request/response streams where each item is one call.
+    ///
+    /// Each item becomes `Ok(f(item)?)`, or `Err(CallError::Failed(e))` when `f` fails (recorded
+    /// as a failure), or `Err(CallError::Rejected(rejected))` when the breaker refuses: `f` is not
+    /// called and the item comes back in `rejected.item` with the breaker's `retry_after`. The
+    /// stream itself never fails for a call.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; every item gives one output.
+    ///
+    /// # Drops
+    ///
+    /// Nothing: refused items are handed back downstream inside the `Rejected`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::breaker::{CallError, CircuitBreaker, SlidingWindow};
+    ///
+    /// let breaker = CircuitBreaker::builder().window(SlidingWindow::Count(3)).build();
+    /// let out = backflow::range(0..5u32)
+    ///     .circuit_breaker_map(&breaker, |x| if x < 3 { Err("down") } else { Ok(x) })
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(matches!(out[2], Err(CallError::Failed("down")))); // the third failure opens it
+    /// assert!(matches!(&out[3], Err(CallError::Rejected(r)) if r.item == 3));
+    /// assert!(matches!(&out[4], Err(CallError::Rejected(r)) if r.item == 4));
+    /// ```
+    #[doc(alias = "CircuitBreakerOperator")]
+    #[doc(alias = "decorateFunction")]
+    pub fn circuit_breaker_map<F, U, E>(
+        self,
+        breaker: &crate::resilience::breaker::CircuitBreaker,
+        f: F,
+    ) -> Flux<ops::CircuitBreakerMap<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(P::Item) -> Result<U, E> + Send + Sync + 'static,
+    {
+        Flux::new(ops::CircuitBreakerMap::new(self.publisher, breaker, f))
+    }
 }
 
 /// The options of a [`retry`](Flux::retry) / [`retry_when`](Flux::retry_when) stage.

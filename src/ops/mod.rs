@@ -95,3 +95,5 @@ mod repeat;
 mod retry;
 pub use repeat::Repeat;
 pub use retry::{Retry, RETRY_MAX_DELAY};
+mod circuit_breaker;
+pub use circuit_breaker::{CircuitBreakerMap, CircuitBreakerStage};

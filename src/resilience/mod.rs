@@ -59,7 +59,7 @@ use std::time::Duration;
 use crate::sched::{Instant, Scheduler};
 use crate::sync::{Condvar, Mutex, StdArc};
 
-// pub mod breaker;
+pub mod breaker;
 pub mod rate;
 pub mod retry;
 
