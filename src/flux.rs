@@ -2627,6 +2627,65 @@ impl<P: Publisher> Flux<P> {
     {
         Flux::new(ops::CircuitBreakerMap::new(self.publisher, breaker, f))
     }
+
+    /// Drops the items whose priority the current load does not admit: load shedding by
+    /// priority, at once, never queued (the seeds' "it's better to reject some requests than to
+    /// degrade all of them").
+    ///
+    /// `shedder` holds the load signal and the thresholds (see
+    /// [`LoadShedder`](crate::resilience::shed::LoadShedder); the seed-002 rule "over 70% load
+    /// drop low, over 90% only critical" is two `above` calls); `priority_of` gives each item's
+    /// class. The load is read once per item.
+    ///
+    /// # Demand
+    ///
+    /// 1:1 for admitted items; each shed item's credit is given back upstream (as `filter`
+    /// does), so downstream demand is met by admitted items only. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Every shed item goes to [`on_drop`](Self::on_drop) with
+    /// [`DropReason::Shed`](crate::DropReason::Shed) and is counted under `dropped{reason="shed"}`
+    /// in the stage's [`metrics`](Self::metrics) (and as rejected in the shedder's).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::shed::{LoadShedder, Priority};
+    /// use backflow::DropReason;
+    ///
+    /// let load = Arc::new(AtomicU64::new(95)); // percent
+    /// let l = load.clone();
+    /// let shedder = LoadShedder::new(move || l.load(Ordering::Relaxed) as f64 / 100.0)
+    ///     .above(0.70, Priority::Normal)
+    ///     .above(0.90, Priority::Critical);
+    /// let shed = Arc::new(Mutex::new(Vec::new()));
+    /// let s = shed.clone();
+    /// let priority = |x: &u32| if x % 3 == 0 { Priority::Critical } else { Priority::Low };
+    /// let kept = backflow::range(0..7u32)
+    ///     .shed(&shedder, priority)
+    ///     .on_drop(move |x, reason| s.lock().unwrap().push((x, reason)))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(kept, [0, 3, 6]); // 95% load: only critical
+    /// assert_eq!(shed.lock().unwrap()[0], (1, DropReason::Shed));
+    /// ```
+    #[doc(alias = "loadShedding")]
+    #[doc(alias = "LoadShed")]
+    #[doc(alias = "onBackpressureDrop")]
+    pub fn shed<Q, F>(
+        self,
+        shedder: &crate::resilience::shed::LoadShedder<Q>,
+        priority_of: F,
+    ) -> Flux<ops::Shed<P, Q, F>>
+    where
+        P::Item: 'static,
+        Q: Ord + Clone + Send + Sync + 'static,
+        F: Fn(&P::Item) -> Q + Send + Sync + 'static,
+    {
+        Flux::new(ops::Shed::new(self.publisher, shedder, priority_of))
+    }
 }
 
 /// The options of a [`retry`](Flux::retry) / [`retry_when`](Flux::retry_when) stage.

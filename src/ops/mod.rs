@@ -97,3 +97,5 @@ pub use repeat::Repeat;
 pub use retry::{Retry, RETRY_MAX_DELAY};
 mod circuit_breaker;
 pub use circuit_breaker::{CircuitBreakerMap, CircuitBreakerStage};
+mod shed;
+pub use shed::Shed;

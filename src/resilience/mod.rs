@@ -60,8 +60,10 @@ use crate::sched::{Instant, Scheduler};
 use crate::sync::{Condvar, Mutex, StdArc};
 
 pub mod breaker;
+pub mod bulkhead;
 pub mod rate;
 pub mod retry;
+pub mod shed;
 
 pub use crate::error::Rejected;
 
