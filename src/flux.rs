@@ -2686,6 +2686,86 @@ impl<P: Publisher> Flux<P> {
     {
         Flux::new(ops::Shed::new(self.publisher, shedder, priority_of))
     }
+
+    /// Holds up to `high` items for a slower downstream and requests upstream like a consumer
+    /// that polls: it **pauses** (stops requesting) once `high` items are held and **resumes**
+    /// once the downstream has drained it to `low` — the Kafka consumer's `pause()` / `resume()`
+    /// with watermarks (seed 002: "pause when processing slow, resume below half").
+    ///
+    /// Compared with [`buffer(n)`](Self::buffer), which tops up in batches whenever 75% of what it
+    /// asked for has been consumed, `pause_at` tops up while it is running and stays paused
+    /// between the watermarks, so the upstream sees long quiet spells instead of a trickle of
+    /// small requests. [`on_pause`](Flux::on_pause) and [`on_resume`](Flux::on_resume) run at each
+    /// transition (outside any lock, on the thread that caused it), and the stage's
+    /// [`metrics`](Self::metrics) show it as the `paused` gauge and `buffered`.
+    ///
+    /// # Demand
+    ///
+    /// Requests `high` at subscription, whatever the downstream asked for; while running, tops up
+    /// to `high` held-or-outstanding after each drain pass; while paused, requests nothing. Serves
+    /// downstream demand from what it holds.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items go to `on_drop` as
+    /// [`Cancelled`](crate::DropReason::Cancelled) on cancel; an item beyond what was requested as
+    /// [`Overflow`](crate::DropReason::Overflow), failing the stream. An upstream error waits for
+    /// the held items ([`ErrorMode::AfterDrain`](ops::ErrorMode)) unless `ErrorMode::Immediate`.
+    ///
+    /// # Panics
+    ///
+    /// If `high` is 0 or `low >= high`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    ///
+    /// let (pauses, resumes) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    /// let (p, r) = (pauses.clone(), resumes.clone());
+    /// let (sub, probe) = TestSubscriber::<u32>::new(0);
+    /// backflow::range(0..100u32)
+    ///     .pause_at(10, 5)
+    ///     .on_pause(move || { p.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_resume(move || { r.fetch_add(1, Ordering::SeqCst); })
+    ///     .subscribe(sub);
+    /// assert_eq!(pauses.load(Ordering::SeqCst), 1); // 10 held, nobody has asked yet
+    /// probe.request(4);
+    /// assert_eq!(resumes.load(Ordering::SeqCst), 0); // 6 held: still above the low mark
+    /// probe.request(1);
+    /// assert_eq!(resumes.load(Ordering::SeqCst), 1); // 5 held: resumed, refilled to 10
+    /// assert_eq!(pauses.load(Ordering::SeqCst), 2);
+    /// assert_eq!(probe.values(), [0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "pause")]
+    #[doc(alias = "resume")]
+    #[doc(alias = "watermark")]
+    #[doc(alias = "highWaterMark")]
+    #[doc(alias = "lowWaterMark")]
+    pub fn pause_at(self, high: u64, low: u64) -> Flux<ops::PauseAt<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::PauseAt::new(self.publisher, high, low))
+    }
+}
+
+/// The hooks of a [`pause_at`](Flux::pause_at) stage.
+impl<P: Publisher> Flux<ops::PauseAt<P>> {
+    /// Runs `hook` each time the stage pauses (`high` items held). A panic in it goes to the
+    /// error hook.
+    #[doc(alias = "doOnPause")]
+    pub fn on_pause<F: Fn() + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.publisher.set_on_pause(StdArc::new(hook));
+        self
+    }
+
+    /// Runs `hook` each time the stage resumes (drained to `low`), just before it requests again.
+    #[doc(alias = "doOnResume")]
+    pub fn on_resume<F: Fn() + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.publisher.set_on_resume(StdArc::new(hook));
+        self
+    }
 }
 
 /// The options of a [`retry`](Flux::retry) / [`retry_when`](Flux::retry_when) stage.

@@ -99,3 +99,5 @@ mod circuit_breaker;
 pub use circuit_breaker::{CircuitBreakerMap, CircuitBreakerStage};
 mod shed;
 pub use shed::Shed;
+mod pause_at;
+pub use pause_at::PauseAt;
