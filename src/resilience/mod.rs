@@ -8,7 +8,11 @@
 //! |---|---|---|---|
 //! | [`RateLimiter`](rate::RateLimiter) (+ [`KeyedRateLimiter`](rate::KeyedRateLimiter)) | GCRA: `n` per period with a burst, shared by clones | [`Rejected`] with the exact wait | [`Flux::rate_limit`](crate::Flux::rate_limit) |
 //! | [`Backoff`](retry::Backoff), [`ExponentialBackoff`](retry::ExponentialBackoff), [`RetryBudget`](retry::RetryBudget) | delays between attempts, with jitter; a budget that stops retry storms | `RetryExhausted { last }` | [`Flux::retry`](crate::Flux::retry), [`Flux::retry_when`](crate::Flux::retry_when), [`Flux::repeat`](crate::Flux::repeat) |
-//! | [`CircuitBreaker`](breaker::CircuitBreaker) | stops calling a failing dependency, probes it, closes again | [`Rejected`] with the remaining open time | [`Flux::circuit_breaker`](crate::Flux::circuit_breaker) |
+//! | [`CircuitBreaker`](breaker::CircuitBreaker) | stops calling a failing dependency, probes it, closes again | [`Rejected`] with the remaining open time | [`Flux::circuit_breaker`](crate::Flux::circuit_breaker), [`Flux::circuit_breaker_map`](crate::Flux::circuit_breaker_map) |
+//! | [`Bulkhead`](bulkhead::Bulkhead), [`Bulkheads`](bulkhead::Bulkheads) | a concurrency pool per class; classes never block each other | [`Rejected`] with the expected release | — (guard the call) |
+//! | [`LoadShedder`](shed::LoadShedder), [`PriorityPool`](shed::PriorityPool) | under load, the lowest priority goes first, never queued | [`Rejected`], or `on_drop(DropReason::Shed)` | [`Flux::shed`](crate::Flux::shed) |
+//! | adaptive limits (`limit`) | a concurrency limit that follows the measured capacity | — | `concurrent_map` |
+//! | watermarks | stop requesting at `high` held items, resume at `low` | — | [`Flux::pause_at`](crate::Flux::pause_at) |
 //!
 //! # Shared rules
 //!
