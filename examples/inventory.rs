@@ -6,19 +6,24 @@
 //!
 //! InventoryService guards itself with a [`Bulkhead`] of 100 slots (the seed's
 //! `active_requests >= max_concurrent_requests` counter) and rejects the rest at once with
-//! `Rejected { retry_after }`. Each admitted check takes 50–200 ms. OrderService receives 1000
-//! orders per second for 10 seconds, 1.25× what the service can take (100 slots / 125 ms mean =
-//! 800 per second), and retries a rejected check up to 8 times, three ways:
+//! `Rejected { retry_after }`. Each admitted check takes 50–200 ms, so it serves about 800 checks
+//! per second. OrderService receives a spike of 1600 orders per second for 2 s (2x capacity), then
+//! 400 per second for 8 s; from 4 s to 5 s the inventory database is down and admitted checks fail
+//! after 20 ms. A failed or rejected check is retried up to 10 times, three ways:
 //!
 //! 1. **no backoff**: retry on the next millisecond (the seed's "time out and retry immediately");
-//! 2. **backoff + jitter**: [`ExponentialBackoff`] (50 ms doubling to 2 s, full jitter), never
-//!    sooner than the service's `retry_after`;
+//! 2. **backoff + jitter**: [`ExponentialBackoff`] (100 ms doubling to 5 s, full jitter), never
+//!    sooner than the service's `retry_after` (`min(cap, max(jittered, retry_after))`);
 //! 3. **backoff + jitter + breaker**: the same, through a client-side [`CircuitBreaker`] (50% of
-//!    the last 100 calls, open 1 s, 10 half-open calls), which fails fast while open and says
-//!    when to come back.
+//!    the last 100 calls, open 1 s, 10 half-open calls) that records the checks' errors — not the
+//!    overload rejections, which say "slow down", not "broken" — and fails fast while open.
 //!
-//! Everything runs on a [`VirtualTime`] clock, so the 10 virtual seconds take a fraction of a
-//! real one and every figure is the same on every run (the generator is seeded).
+//! Without backoff the retry storm multiplies the load (calls per order, peak calls per second)
+//! and orders fail; with backoff the same service serves every order, near capacity (mean in
+//! flight); the breaker spares the broken database most of the calls during the outage.
+//!
+//! Everything runs on a [`VirtualTime`] clock, so the 10 virtual seconds take well under a real
+//! second and every figure is the same on every run (the generators are seeded).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -26,7 +26,7 @@ use crate::protocol::{
 };
 use crate::resilience::retry::{Backoff, RetryBudget};
 use crate::sched::{Scheduler, Worker};
-use crate::sync::{AtomicUsize, Ordering, StdArc, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
 /// What to do when an upstream subscription ends.
 pub(crate) enum Decision {
@@ -46,10 +46,17 @@ pub(crate) trait Policy: Send + 'static {
 pub(crate) struct Control {
     arbiter: Arbiter,
     timer: TimerSlot,
+    /// The downstream called `request(0)` (rule 3.9). Release/Acquire: read by the attempt that
+    /// ends next, which then ends the stream with the invalid-demand error instead of
+    /// resubscribing (the upstream it was forwarded to may have ended first and lost it).
+    invalid: AtomicBool,
 }
 
 impl Subscription for Control {
     fn request(&self, n: u64) {
+        if n == 0 {
+            self.invalid.store(true, Ordering::Release);
+        }
         self.arbiter.request(n);
     }
 
@@ -106,6 +113,7 @@ pub(crate) fn subscribe_resubscribing<P, S, Pol>(
     let control = StdArc::new(Control {
         arbiter: Arbiter::new(),
         timer: TimerSlot::new(),
+        invalid: AtomicBool::new(false),
     });
     if let Err(panic) = catch("on_subscribe", || subscriber.on_subscribe(control.clone())) {
         control.cancel();
@@ -197,9 +205,17 @@ where
         self.upstream = None;
         let produced = self.owned(|owned| std::mem::take(&mut owned.produced));
         self.state.control.arbiter.produced(produced);
+        let invalid = self.state.control.invalid.load(Ordering::Acquire);
         let decision = self.owned(|owned| {
             owned.downstream.as_ref()?;
-            Some(owned.policy.decide(end))
+            Some(match end {
+                // The downstream broke rule 3.9 (request(0)); resubscribing would only hide it.
+                Err(error) if error.kind() == crate::error::ErrorKind::InvalidDemand => {
+                    Decision::End(Err(error))
+                }
+                _ if invalid => Decision::End(Err(Error::invalid_demand())),
+                end => owned.policy.decide(end),
+            })
         });
         match decision {
             None => {}
