@@ -625,7 +625,13 @@ impl Registry {
         if snaps.is_empty() {
             return;
         }
-        let families: [(&str, &str, &str, fn(&PrimitiveSnapshot) -> u64); 5] = [
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&PrimitiveSnapshot) -> u64,
+        );
+        let families: [Family; 5] = [
             (
                 "backflow_admitted_total",
                 "counter",

@@ -85,10 +85,10 @@ publisher_tck!(
 publisher_tck!(
     circuit_breaker_map_closed,
     |n| backflow::range(0..n)
-        .circuit_breaker_map(&CircuitBreaker::default(), |x| Ok::<_, ()>(x))
+        .circuit_breaker_map(&CircuitBreaker::default(), Ok::<u64, ()>)
         .map(|r| r.unwrap_or(u64::MAX)),
     sync().failing_factory(|| failing::<u64>()
-        .circuit_breaker_map(&CircuitBreaker::default(), |x| Ok::<_, ()>(x))
+        .circuit_breaker_map(&CircuitBreaker::default(), Ok::<u64, ()>)
         .map(|r| r.unwrap_or(u64::MAX)))
 );
 publisher_tck!(

@@ -322,6 +322,9 @@ where
 
 // ---- retry ----
 
+/// The predicate of [`Flux::retry_if`](crate::Flux::retry_if).
+type RetryIf = StdArc<dyn Fn(&Error) -> bool + Send + Sync>;
+
 /// Resubscribes to its source after an error. Built by [`Flux::retry`](crate::Flux::retry) and
 /// [`Flux::retry_when`](crate::Flux::retry_when).
 pub struct Retry<P, B> {
@@ -330,7 +333,7 @@ pub struct Retry<P, B> {
     honour_hint: bool,
     max_delay: Duration,
     budget: Option<RetryBudget>,
-    retry_if: Option<StdArc<dyn Fn(&Error) -> bool + Send + Sync>>,
+    retry_if: Option<RetryIf>,
     skip_delivered: bool,
     scheduler: Option<SharedScheduler>,
     metrics: Option<StdArc<PrimitiveMetrics>>,
@@ -387,7 +390,7 @@ impl<P, B> Retry<P, B> {
     pub(crate) fn set_budget(&mut self, budget: RetryBudget) {
         self.budget = Some(budget);
     }
-    pub(crate) fn set_retry_if(&mut self, f: StdArc<dyn Fn(&Error) -> bool + Send + Sync>) {
+    pub(crate) fn set_retry_if(&mut self, f: RetryIf) {
         self.retry_if = Some(f);
     }
     pub(crate) fn set_replay(&mut self) {
@@ -413,7 +416,7 @@ struct RetryPolicy<D> {
     honour_hint: bool,
     max_delay: Duration,
     budget: Option<RetryBudget>,
-    retry_if: Option<StdArc<dyn Fn(&Error) -> bool + Send + Sync>>,
+    retry_if: Option<RetryIf>,
 }
 
 impl<D: Iterator<Item = Duration> + Send + 'static> Policy for RetryPolicy<D> {

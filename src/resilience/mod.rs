@@ -26,7 +26,7 @@
 //!   [`ErrorKind::Rejected`](crate::ErrorKind::Rejected) stream error carrying the same hint, which
 //!   [`retry_when`](crate::Flux::retry_when) honours.
 //! - **Time comes from a scheduler.** Every primitive reads its clock from a
-//!   [`Scheduler`](crate::sched::Scheduler) (the real clock by default; pass one with `.scheduler(..)`
+//!   [`Scheduler`] (the real clock by default; pass one with `.scheduler(..)`
 //!   on its builder). Under a [`VirtualTime`](crate::sched::VirtualTime) every test is exact and
 //!   instant.
 //! - **Metrics.** Give a primitive a [`PrimitiveMetrics`](crate::metrics::PrimitiveMetrics) from

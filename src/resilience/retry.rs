@@ -10,7 +10,7 @@
 //! Backoff And Jitter"): the `k`-th delay is `min(max, min_delay · factor^k)` with *full jitter*
 //! (uniform in `[min_delay, that]`), so clients that failed together do not retry together.
 //! Equal and decorrelated jitter, and none, are available. Jitter comes from a tiny seeded
-//! generator ([`SplitMix64`](super::SplitMix64)): with [`seed`](ExponentialBackoff::seed) the
+//! generator ([`SplitMix64`]): with [`seed`](ExponentialBackoff::seed) the
 //! delays are reproducible.
 
 use std::fmt;

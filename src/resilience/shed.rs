@@ -146,7 +146,10 @@ impl<P: Ord + Clone + Send + Sync + 'static> LoadShedder<P> {
 
     /// Whether work of `priority` is admitted now (counted in the metrics).
     pub fn admits(&self, priority: &P) -> bool {
-        let admitted = self.least_admitted().is_none_or_le(priority);
+        let admitted = match self.least_admitted() {
+            None => true,
+            Some(least) => *priority >= least,
+        };
         if let Some(m) = &self.inner.metrics {
             if admitted {
                 m.record_admitted(1);
@@ -164,20 +167,6 @@ impl<P: Ord + Clone + Send + Sync + 'static> LoadShedder<P> {
             Ok(item)
         } else {
             Err(Rejected::new(item, None))
-        }
-    }
-}
-
-/// `Option::is_none_or` for the rust-version this crate supports.
-trait NoneOrLe<P> {
-    fn is_none_or_le(self, p: &P) -> bool;
-}
-
-impl<P: Ord> NoneOrLe<P> for Option<P> {
-    fn is_none_or_le(self, p: &P) -> bool {
-        match self {
-            None => true,
-            Some(least) => *p >= least,
         }
     }
 }
