@@ -55,14 +55,17 @@ impl BulkheadBuilder {
     /// If `max_concurrent` is 0.
     pub fn build(self) -> Bulkhead {
         assert!(self.max_concurrent > 0, "a bulkhead of 0 admits nothing");
+        assert!(
+            self.max_concurrent <= SLOTS,
+            "a bulkhead holds at most {SLOTS} slots"
+        );
         if let Some(m) = &self.metrics {
             m.set_limit(self.max_concurrent);
         }
         Bulkhead {
             inner: StdArc::new(Inner {
-                in_flight: AtomicU64::new(0),
+                state: AtomicU64::new(0),
                 max: self.max_concurrent,
-                waiting: AtomicU64::new(0),
                 lock: Mutex::new(()),
                 freed: Condvar::new(),
                 hold_ewma: AtomicU64::new(0),
@@ -91,13 +94,13 @@ pub struct Bulkhead {
 }
 
 struct Inner {
-    /// Slots taken, in `0..=max`. SeqCst with `waiting`: a releaser decrements this and then
-    /// reads `waiting`, a waiter increments `waiting` and then tries this; in the single SeqCst
-    /// order one of them sees the other, so a waiter is never left asleep beside a free slot.
-    in_flight: AtomicU64,
+    /// The slots taken (low 32 bits, in `0..=max`) and the threads blocked in `enter_timeout`
+    /// (high 32 bits), in one word so that a release and a waiter's registration are ordered by
+    /// the word's modification order alone: a releaser's `fetch_sub` either comes before a
+    /// waiter's CAS (which then sees the free slot) or after it (and then sees the waiter and
+    /// wakes it under `lock`, which the waiter holds until it sleeps). AcqRel RMWs; no SeqCst.
+    state: AtomicU64,
     max: u64,
-    /// Threads blocked in `enter_timeout` (SeqCst, see `in_flight`).
-    waiting: AtomicU64,
     /// Guards nothing but the sleep of waiters (cold path).
     lock: Mutex<()>,
     freed: Condvar,
@@ -107,6 +110,11 @@ struct Inner {
     clock: Clock,
     metrics: Option<StdArc<PrimitiveMetrics>>,
 }
+
+/// One waiter in [`Inner::state`].
+const WAITER: u64 = 1 << 32;
+/// The slots-taken half of [`Inner::state`].
+const SLOTS: u64 = WAITER - 1;
 
 impl fmt::Debug for Bulkhead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,7 +146,7 @@ impl Bulkhead {
 
     /// Slots taken now.
     pub fn in_flight(&self) -> u64 {
-        self.inner.in_flight.load(Ordering::Relaxed)
+        self.inner.state.load(Ordering::Relaxed) & SLOTS
     }
 
     /// The pool size.
@@ -151,20 +159,45 @@ impl Bulkhead {
         StdArc::ptr_eq(&self.inner, &other.inner)
     }
 
-    fn try_take(&self) -> bool {
+    /// Takes a slot if one is free; `registered` = the caller is counted as a waiter, and stops
+    /// being one if it takes the slot.
+    fn try_take(&self, registered: bool) -> bool {
         let inner = &*self.inner;
-        let mut current = inner.in_flight.load(Ordering::SeqCst);
+        let mut current = inner.state.load(Ordering::Acquire);
         loop {
-            if current >= inner.max {
+            if current & SLOTS >= inner.max {
                 return false;
             }
-            match inner.in_flight.compare_exchange_weak(
+            let next = current + 1 - if registered { WAITER } else { 0 };
+            match inner.state.compare_exchange_weak(
                 current,
-                current + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Takes a slot, or (the pool being full) registers the caller as a waiter, in one step.
+    fn take_or_register(&self) -> bool {
+        let inner = &*self.inner;
+        let mut current = inner.state.load(Ordering::Acquire);
+        loop {
+            let (next, took) = if current & SLOTS < inner.max {
+                (current + 1, true)
+            } else {
+                (current + WAITER, false)
+            };
+            match inner.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return took,
                 Err(actual) => current = actual,
             }
         }
@@ -174,7 +207,7 @@ impl Bulkhead {
         let inner = &*self.inner;
         if let Some(m) = &inner.metrics {
             m.record_admitted(1);
-            m.set_in_flight(inner.in_flight.load(Ordering::Relaxed));
+            m.set_in_flight(inner.state.load(Ordering::Relaxed) & SLOTS);
         }
         BulkheadPermit {
             bulkhead: self.clone(),
@@ -195,7 +228,7 @@ impl Bulkhead {
     #[doc(alias = "tryAcquirePermission")]
     #[doc(alias = "tryAcquire")]
     pub fn try_enter(&self) -> Result<BulkheadPermit, Rejected> {
-        if self.try_take() {
+        if self.try_take(false) {
             Ok(self.permit())
         } else {
             Err(self.refuse())
@@ -205,7 +238,7 @@ impl Bulkhead {
     /// Takes a slot, waiting at most `timeout` (on the pool's clock) for one to free.
     #[doc(alias = "maxWaitDuration")]
     pub fn enter_timeout(&self, timeout: Duration) -> Result<BulkheadPermit, Rejected> {
-        if self.try_take() {
+        if self.try_take(false) {
             return Ok(self.permit());
         }
         if timeout.is_zero() {
@@ -218,24 +251,28 @@ impl Bulkhead {
             inner.clock.schedule_task_after(
                 timeout,
                 Task::new(move || {
-                    expired.store(true, Ordering::SeqCst);
+                    expired.store(true, Ordering::Release);
                     let _guard = me.inner.lock.lock();
                     me.inner.freed.notify_all();
                 }),
             )
         };
         let mut guard = inner.lock.lock();
-        inner.waiting.fetch_add(1, Ordering::SeqCst);
-        let taken = loop {
-            if self.try_take() {
-                break true;
+        let taken = if self.take_or_register() {
+            true
+        } else {
+            loop {
+                // Registered: a release from now on sees us and wakes us under the lock we hold.
+                if expired.load(Ordering::Acquire) {
+                    inner.state.fetch_sub(WAITER, Ordering::AcqRel);
+                    break false;
+                }
+                guard = inner.freed.wait(guard);
+                if self.try_take(true) {
+                    break true;
+                }
             }
-            if expired.load(Ordering::SeqCst) {
-                break false;
-            }
-            guard = inner.freed.wait(guard);
         };
-        inner.waiting.fetch_sub(1, Ordering::SeqCst);
         drop(guard);
         wake.cancel();
         if taken {
@@ -255,13 +292,14 @@ impl Bulkhead {
             (old - old / 8).saturating_add(held / 8)
         };
         inner.hold_ewma.store(new, Ordering::Relaxed);
-        let left = inner.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+        let before = inner.state.fetch_sub(1, Ordering::AcqRel);
         if let Some(m) = &inner.metrics {
-            m.set_in_flight(left);
+            m.set_in_flight((before & SLOTS) - 1);
         }
-        if inner.waiting.load(Ordering::SeqCst) > 0 {
+        if before >= WAITER {
+            // All of them: one may leave on its deadline instead of taking the slot.
             let _guard = inner.lock.lock();
-            inner.freed.notify_one();
+            inner.freed.notify_all();
         }
     }
 }
