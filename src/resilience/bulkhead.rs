@@ -5,7 +5,8 @@
 //! [`BulkheadPermit`] or refuses at once with [`Rejected`] (SEMANTICS: the default wait is 0);
 //! [`enter_timeout`](Bulkhead::enter_timeout) waits a bounded time for a slot. The refusal's
 //! `retry_after` is the expected time until a slot frees: the mean time a permit has been held
-//! lately divided by the pool size (`None` until a permit has been released). [`Bulkheads`] holds
+//! lately (one permit in 16 per thread is timed) divided by the pool size (`None` until a timed
+//! permit has been released). [`Bulkheads`] holds
 //! one pool per class.
 
 use std::collections::HashMap;
@@ -211,7 +212,7 @@ impl Bulkhead {
         }
         BulkheadPermit {
             bulkhead: self.clone(),
-            start: nanos(inner.clock.now()),
+            start: sampled_start(&inner.clock),
         }
     }
 
@@ -282,16 +283,18 @@ impl Bulkhead {
         }
     }
 
-    fn release(&self, start: u64) {
+    fn release(&self, start: Option<u64>) {
         let inner = &*self.inner;
-        let held = nanos(inner.clock.now()).saturating_sub(start).max(1);
-        let old = inner.hold_ewma.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            held
-        } else {
-            (old - old / 8).saturating_add(held / 8)
-        };
-        inner.hold_ewma.store(new, Ordering::Relaxed);
+        if let Some(start) = start {
+            let held = nanos(inner.clock.now()).saturating_sub(start).max(1);
+            let old = inner.hold_ewma.load(Ordering::Relaxed);
+            let new = if old == 0 {
+                held
+            } else {
+                (old - old / 8).saturating_add(held / 8)
+            };
+            inner.hold_ewma.store(new, Ordering::Relaxed);
+        }
         let before = inner.state.fetch_sub(1, Ordering::AcqRel);
         if let Some(m) = &inner.metrics {
             m.set_in_flight((before & SLOTS) - 1);
@@ -304,11 +307,29 @@ impl Bulkhead {
     }
 }
 
+/// One permit in this many, per thread, is timed for the hold-time estimate: two clock reads per
+/// permit would cost more than the rest of `try_enter` and its release together. The first
+/// permit a thread takes is always timed, so the estimate starts at once.
+const TIME_ONE_IN: u32 = 16;
+
+/// When a permit taken now started, if this one is timed.
+fn sampled_start(clock: &Clock) -> Option<u64> {
+    thread_local! {
+        static PERMITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    let timed = PERMITS.with(|n| {
+        let k = n.get();
+        n.set(k.wrapping_add(1));
+        k % TIME_ONE_IN == 0
+    });
+    timed.then(|| nanos(clock.now()))
+}
+
 /// A slot of a [`Bulkhead`], given back when dropped.
 pub struct BulkheadPermit {
     bulkhead: Bulkhead,
-    /// When it was taken, in nanoseconds on the pool's clock.
-    start: u64,
+    /// When it was taken, in nanoseconds on the pool's clock, if it is timed.
+    start: Option<u64>,
 }
 
 impl fmt::Debug for BulkheadPermit {
