@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::ops::retry::{subscribe_resubscribing, Decision, Policy};
-use crate::ops::timed::{scheduler_or_default, SharedScheduler, Timed};
+use crate::ops::timed::{SharedScheduler, Timed};
 use crate::protocol::{Publisher, Subscriber};
 use crate::resilience::retry::Backoff;
-use crate::sched::Scheduler;
 use crate::sync::StdArc;
 
 /// Resubscribes to its source after it completes. Built by [`Flux::repeat`](crate::Flux::repeat)
@@ -87,7 +86,7 @@ where
         };
         subscribe_resubscribing(
             &self.source,
-            scheduler_or_default(&self.scheduler).worker(),
+            self.scheduler.clone(),
             policy,
             false,
             None,

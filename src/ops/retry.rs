@@ -25,7 +25,7 @@ use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::resilience::retry::{Backoff, RetryBudget};
-use crate::sched::{Scheduler, Worker};
+use crate::sched::Scheduler;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
 /// What to do when an upstream subscription ends.
@@ -69,7 +69,9 @@ impl Subscription for Control {
 struct State<P, S, Pol> {
     source: StdArc<P>,
     control: StdArc<Control>,
-    worker: Worker,
+    /// Where delayed resubscriptions wait; `None`: the timed stages' shared default, started only
+    /// when a delay is first needed (a `retry(n)` never starts a thread).
+    scheduler: Option<SharedScheduler>,
     /// Skip, in each new attempt, the items already delivered (retry's default).
     skip_delivered: bool,
     metrics: Option<StdArc<PrimitiveMetrics>>,
@@ -99,7 +101,7 @@ unsafe impl<P: Send + Sync, S: Send, Pol: Send> Send for State<P, S, Pol> {}
 /// Subscribes `subscriber` to `source` under `policy`: the whole resubscribing stage.
 pub(crate) fn subscribe_resubscribing<P, S, Pol>(
     source: &StdArc<P>,
-    worker: Worker,
+    scheduler: Option<SharedScheduler>,
     policy: Pol,
     skip_delivered: bool,
     metrics: Option<StdArc<PrimitiveMetrics>>,
@@ -123,7 +125,7 @@ pub(crate) fn subscribe_resubscribing<P, S, Pol>(
     let state = StdArc::new(State {
         source: source.clone(),
         control,
-        worker,
+        scheduler,
         skip_delivered,
         metrics,
         wip: AtomicUsize::new(0),
@@ -260,7 +262,7 @@ where
         return;
     };
     let again = state.clone();
-    let handle = state.worker.schedule_after(delay, move || {
+    let handle = scheduler_or_default(&state.scheduler).schedule_after(delay, move || {
         again.control.timer.fired(generation);
         subscribe_next(&again);
     });
@@ -478,7 +480,7 @@ where
         };
         subscribe_resubscribing(
             &self.source,
-            scheduler_or_default(&self.scheduler).worker(),
+            self.scheduler.clone(),
             policy,
             self.skip_delivered,
             self.metrics.clone(),
