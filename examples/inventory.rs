@@ -43,7 +43,7 @@ const OUTAGE: std::ops::Range<Duration> = Duration::from_secs(4)..Duration::from
 const MAX_RETRIES: u64 = 10;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Client {
+pub(crate) enum Client {
     NoBackoff,
     Backoff,
     BackoffAndBreaker,
@@ -60,22 +60,22 @@ impl Client {
 }
 
 #[derive(Default, Clone)]
-struct Stats {
-    offered: u64,
-    calls: u64,
-    admitted: u64,
-    rejected: u64,
-    retried: u64,
-    succeeded: u64,
-    failed: u64,
-    failed_fast: u64,
-    errors: u64,
+pub(crate) struct Stats {
+    pub(crate) offered: u64,
+    pub(crate) calls: u64,
+    pub(crate) admitted: u64,
+    pub(crate) rejected: u64,
+    pub(crate) retried: u64,
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    pub(crate) failed_fast: u64,
+    pub(crate) errors: u64,
     /// Sum and count of in-flight samples (every 10 ms) while orders arrive, and the peak.
-    in_flight_sum: u64,
-    samples: u64,
-    peak_calls_per_second: u64,
-    calls_this_second: u64,
-    breaker_opened: u64,
+    pub(crate) in_flight_sum: u64,
+    pub(crate) samples: u64,
+    pub(crate) peak_calls_per_second: u64,
+    pub(crate) calls_this_second: u64,
+    pub(crate) breaker_opened: u64,
 }
 
 struct World {
@@ -175,7 +175,7 @@ fn retry_later(world: &Arc<World>, mut order: Order, retry_after: Option<Duratio
         .schedule_after(delay, move || check_stock(&w, order));
 }
 
-fn run(client: Client) -> Stats {
+pub(crate) fn run(client: Client) -> Stats {
     let clock = VirtualTime::new();
     let breaker = (client == Client::BackoffAndBreaker).then(|| {
         CircuitBreaker::builder()
@@ -247,7 +247,7 @@ fn run(client: Client) -> Stats {
     stats
 }
 
-fn main() {
+pub(crate) fn main() {
     println!(
         "InventoryService: {CAPACITY} concurrent, 50-200 ms per check (capacity ~800/s); \
          OrderService: 1600 orders/s for 2 s, then 400/s for 8 s; up to {MAX_RETRIES} retries"

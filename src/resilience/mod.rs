@@ -127,12 +127,16 @@ impl SplitMix64 {
         SplitMix64 { state: seed }
     }
 
-    /// A generator seeded from the real clock and a counter (different every call).
+    /// A generator seeded from std's per-process random hash keys and the wall clock (different
+    /// every call).
     pub fn from_entropy() -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-        let t = nanos(crate::sched::immediate().now());
-        SplitMix64::new(t ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        hasher.write_u128(wall.as_nanos());
+        SplitMix64::new(hasher.finish())
     }
 
     /// The next 64 random bits.
