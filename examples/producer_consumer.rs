@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example producer_consumer
+//! cargo run --release --example producer_consumer -- --serve 127.0.0.1:9898
 //! ```
 //!
 //! The scenario is the one every backpressure article starts from (../shared/seeds/002): a producer
@@ -11,19 +12,27 @@
 //!
 //! Time runs 20x faster here (producer 20 000/s, consumer 10 000/s, limit 1000, one second per
 //! strategy, so each run covers 20 s of the article's timeline). Each strategy prints a table, and
-//! the buffered items over time of every run are drawn in `target/producer_consumer.svg`.
+//! `target/producer_consumer.svg` (drawn with plotters) shows the buffered items over time of every
+//! run, on one shared scale with the limit marked, and the p99 latency of each 50 ms interval.
+//!
+//! With `--serve ADDR` the demo keeps going, round after round, and serves the Prometheus text of
+//! every stage's metrics at `http://ADDR/metrics` while the strategies run (it prints the bound
+//! address first: port 0 picks a free one). Each stage keeps one `StageMetrics` for the whole
+//! process, so its counters keep growing across rounds, as a long-running service's would.
 //!
 //! Every reading carries a 1 KiB payload and is counted while alive, so "peak memory" is what the
 //! readings held at their peak, wherever they were: in a queue, a buffer, or being processed.
 
-use std::fmt::Write as _;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use backflow::metrics::{DropReason, MetricsSnapshot, StageMetrics};
+use backflow::metrics::{DropReason, MetricsSnapshot, Registry, StageMetrics};
 use backflow::ops::Overflow;
 use backflow::prelude::*;
 use backflow::source::{Emitter, EmitterBuilder, EmitterSource};
@@ -44,6 +53,8 @@ const WINDOW: u64 = 32;
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 /// Bytes a reading holds.
 const PAYLOAD: usize = 1024;
+/// The latency chart's interval: one p99 per this much of the run.
+const LATENCY_EVERY: Duration = Duration::from_millis(50);
 
 // ---- the strategies: one small function each ----
 
@@ -225,7 +236,24 @@ fn plain(flux: Source) -> (Source, Option<Arc<StageMetrics>>) {
 }
 
 fn stage_metrics(strategy: &Strategy, capacity: u64) -> Arc<StageMetrics> {
-    Arc::new(StageMetrics::new(strategy.name, capacity))
+    named_metrics(strategy.name.to_string(), capacity)
+}
+
+/// Every stage's metrics, for `/metrics`.
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+/// The metrics of the stage called `name`: made and registered the first time, the same ones on
+/// every later run (one series per stage for the whole process).
+fn named_metrics(name: String, capacity: u64) -> Arc<StageMetrics> {
+    static BY_NAME: OnceLock<Mutex<HashMap<String, Arc<StageMetrics>>>> = OnceLock::new();
+    let mut by_name = BY_NAME.get_or_init(Default::default).lock().unwrap();
+    by_name
+        .entry(name)
+        .or_insert_with_key(|name| registry().stage(name.clone(), capacity))
+        .clone()
 }
 
 /// Runs the producer into an emitter built by `builder`, through the stages `stages` adds after
@@ -241,9 +269,11 @@ where
     Q: Publisher,
     Q::Item: Batch,
 {
-    let emitter_metrics = stage_metrics(strategy, LIMIT as u64);
+    let emitter_metrics = named_metrics(format!("{} emitter", strategy.name), LIMIT as u64);
     let (emitter, flux) = builder.metrics(emitter_metrics.clone()).build();
     let (pipeline, stage) = stages(flux);
+    // Earlier rounds counted on the same metrics: this run reports what it adds.
+    let baseline = stage.as_ref().unwrap_or(&emitter_metrics).snapshot();
     let gauge = (emitter.clone(), stage.clone());
     let trial = Trial::start(strategy, move || {
         let held_by_stage = gauge.1.as_ref().map_or(0, |m| m.snapshot().buffered);
@@ -273,7 +303,7 @@ where
         producer,
         consumer,
         move || subscription.cancel(),
-        Some(metrics),
+        Some((metrics, baseline)),
     )
 }
 
@@ -348,6 +378,8 @@ struct Latency {
     sum: Duration,
     max: Duration,
     count: u32,
+    /// (seconds into the run, wait in ms) of every delivered reading.
+    waits: Vec<(f64, f64)>,
 }
 
 /// The producer's and consumer's threads.
@@ -407,6 +439,7 @@ impl Trial {
     /// deadline (so oversleeping is made up for), sleeping when more than a millisecond ahead.
     fn worker(&self) -> impl FnMut(Vec<Reading>) + Send + 'static {
         let (delivered, latency) = (self.delivered.clone(), self.latency.clone());
+        let start = self.start;
         let mut free_at = Instant::now();
         move |readings| {
             let now = Instant::now();
@@ -421,12 +454,14 @@ impl Trial {
                 thread::sleep(ahead);
             }
             let done = Instant::now();
+            let at = done.duration_since(start).as_secs_f64();
             let mut l = latency.lock().unwrap();
             for reading in &readings {
                 let waited = done.duration_since(reading.born);
                 l.sum += waited;
                 l.max = l.max.max(waited);
                 l.count += 1;
+                l.waits.push((at, waited.as_secs_f64() * 1e3));
             }
             delivered.fetch_add(readings.len() as u64, Ordering::Relaxed);
         }
@@ -491,7 +526,7 @@ impl Trial {
         producer: Producer,
         consumer: Consumer,
         cancel: impl FnOnce(),
-        metrics: Option<Arc<StageMetrics>>,
+        metrics: Option<(Arc<StageMetrics>, MetricsSnapshot)>,
     ) -> Outcome {
         thread::sleep(self.end.saturating_duration_since(Instant::now()));
         let backlog = LIVE.load(Ordering::Relaxed);
@@ -507,13 +542,14 @@ impl Trial {
             taken,
             refused,
             delivered: self.delivered.load(Ordering::Relaxed),
-            metrics: metrics.map(|m| m.snapshot()),
+            metrics: metrics.map(|(m, baseline)| (m.snapshot(), baseline)),
             backlog,
             peak_buffered: samples.iter().map(|s| s.1).max().unwrap_or(0),
             peak_live: PEAK_LIVE.load(Ordering::Relaxed),
             mean_latency: latency.sum / latency.count.max(1),
             max_latency: latency.max,
             retry_hint: *self.retry_hint.lock().unwrap(),
+            p99: p99_per_interval(&latency.waits),
             samples,
         }
     }
@@ -549,7 +585,8 @@ struct Outcome {
     taken: u64,
     refused: u64,
     delivered: u64,
-    metrics: Option<MetricsSnapshot>,
+    /// The stage's metrics at the end of the run, and at its start.
+    metrics: Option<(MetricsSnapshot, MetricsSnapshot)>,
     backlog: u64,
     peak_buffered: usize,
     peak_live: u64,
@@ -557,11 +594,35 @@ struct Outcome {
     max_latency: Duration,
     retry_hint: Option<Duration>,
     samples: Vec<(f64, usize)>,
+    /// (interval midpoint in s, p99 wait in ms) for each interval with deliveries.
+    p99: Vec<(f64, f64)>,
+}
+
+/// The 99th percentile wait of the readings delivered in each `LATENCY_EVERY` interval.
+fn p99_per_interval(waits: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let width = LATENCY_EVERY.as_secs_f64();
+    let mut bins: Vec<Vec<f64>> = Vec::new();
+    for &(at, wait) in waits {
+        let bin = (at / width) as usize;
+        if bins.len() <= bin {
+            bins.resize_with(bin + 1, Vec::new);
+        }
+        bins[bin].push(wait);
+    }
+    bins.into_iter()
+        .enumerate()
+        .filter(|(_, waits)| !waits.is_empty())
+        .map(|(i, mut waits)| {
+            waits.sort_by(f64::total_cmp);
+            let rank = ((waits.len() as f64 * 0.99).ceil() as usize).clamp(1, waits.len());
+            ((i as f64 + 0.5) * width, waits[rank - 1])
+        })
+        .collect()
 }
 
 impl Outcome {
     fn dropped(&self) -> Vec<(DropReason, u64)> {
-        let Some(m) = &self.metrics else {
+        let Some((m, baseline)) = &self.metrics else {
             return Vec::new();
         };
         // What is still held when the run is stopped is dropped as Cancelled: that is the
@@ -569,7 +630,7 @@ impl Outcome {
         DropReason::ALL
             .into_iter()
             .filter(|r| *r != DropReason::Cancelled)
-            .map(|r| (r, m.dropped.get(r)))
+            .map(|r| (r, m.dropped.get(r) - baseline.dropped.get(r)))
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -662,98 +723,210 @@ fn summary(outcomes: &[Outcome]) {
     }
 }
 
-/// One panel per strategy, buffered items over time, each on its own scale with the limit dashed.
-fn svg(outcomes: &[Outcome]) -> String {
-    const WIDTH: f64 = 760.0;
-    const PANEL: f64 = 110.0;
-    const LEFT: f64 = 70.0;
-    const RIGHT: f64 = 20.0;
-    const TOP: f64 = 50.0;
-    const GAP: f64 = 30.0;
-    const COLORS: [&str; 8] = [
-        "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7f7f7f",
-    ];
-    let height = TOP + outcomes.len() as f64 * (PANEL + GAP) + 20.0;
-    let plot_width = WIDTH - LEFT - RIGHT;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{LEFT}" y="24" font-size="15" font-weight="bold">Buffered items over time: producer 20 000/s, consumer 10 000/s, limit {LIMIT}</text>"#
-    );
+// ---- the chart (plotters) ----
+
+/// One colour per strategy, in `STRATEGIES` order.
+const COLORS: [(u8, u8, u8); 12] = [
+    (214, 39, 40),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (148, 103, 189),
+    (140, 86, 75),
+    (23, 190, 207),
+    (127, 127, 127),
+    (188, 189, 34),
+    (227, 119, 194),
+    (0, 0, 128),
+    (0, 128, 128),
+];
+
+fn color(i: usize) -> plotters::style::RGBColor {
+    let (r, g, b) = COLORS[i % COLORS.len()];
+    plotters::style::RGBColor(r, g, b)
+}
+
+/// Small multiples of buffered items over time, one per strategy, all on one y-scale with the
+/// limit marked; below them, the p99 latency of each interval, every strategy on one log scale.
+fn chart(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    const COLS: usize = 3;
+    const WIDTH: u32 = 1200;
+    const CELL: u32 = 230;
+    const LATENCY: u32 = 520;
+    let rows = outcomes.len().div_ceil(COLS);
+    let grid_height = 50 + CELL * rows as u32;
+    let root = SVGBackend::new(path, (WIDTH, grid_height + LATENCY)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (grid, latency) = root.split_vertically(grid_height);
+
+    let grid = grid.titled(
+        &format!(
+            "Buffered items over time: producer {:.0}/s, consumer {:.0}/s, limit {LIMIT} (one shared scale)",
+            PRODUCER_RATE,
+            1.0 / (CALL_COST + ITEM_COST).as_secs_f64()
+        ),
+        ("sans-serif", 22),
+    )?;
+    let peak = outcomes.iter().map(|o| o.peak_buffered).max().unwrap_or(0);
+    let y_max = (peak.max(LIMIT) as f64 * 1.08).ceil();
+    let run = RUN.as_secs_f64();
+    for (i, (o, cell)) in outcomes
+        .iter()
+        .zip(grid.split_evenly((rows, COLS)))
+        .enumerate()
+    {
+        let mut panel = ChartBuilder::on(&cell)
+            .caption(o.name, ("sans-serif", 17).into_font().color(&color(i)))
+            .margin_left(6)
+            .margin_right(16)
+            .margin_bottom(4)
+            .x_label_area_size(26)
+            .y_label_area_size(58)
+            .build_cartesian_2d(0f64..run, 0f64..y_max)?;
+        panel
+            .configure_mesh()
+            .x_labels(6)
+            .y_labels(5)
+            .x_label_formatter(&|t| format!("{t:.1} s"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(("sans-serif", 12))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(230, 230, 230))
+            .draw()?;
+        panel.draw_series(DashedLineSeries::new(
+            [(0.0, LIMIT as f64), (run, LIMIT as f64)],
+            6,
+            4,
+            RGBColor(90, 90, 90).stroke_width(1),
+        ))?;
+        // Anchored at its bottom right, just above the line: it never sits on it.
+        panel.draw_series(std::iter::once(Text::new(
+            format!("limit {LIMIT}"),
+            (run * 0.98, LIMIT as f64 + y_max * 0.02),
+            ("sans-serif", 12)
+                .into_font()
+                .color(&RGBColor(90, 90, 90))
+                .pos(Pos::new(HPos::Right, VPos::Bottom)),
+        )))?;
+        panel.draw_series(LineSeries::new(
+            o.samples.iter().map(|&(t, v)| (t, v as f64)),
+            color(i).stroke_width(2),
+        ))?;
+    }
+
+    // p99 latency, log scale: a plot on the left, the legend beside it on the right.
+    let (plot, legend) = latency.split_horizontally(WIDTH - 230);
+    let highest = outcomes
+        .iter()
+        .flat_map(|o| o.p99.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    let lowest = outcomes
+        .iter()
+        .flat_map(|o| o.p99.iter().map(|p| p.1))
+        .fold(highest, f64::min)
+        .max(0.01);
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(
+            format!(
+                "p99 latency (birth to consumed) per {} ms interval",
+                LATENCY_EVERY.as_millis()
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..run, (lowest * 0.8..highest * 1.25).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_labels(11)
+        .x_label_formatter(&|t| format!("{t:.1} s"))
+        .y_label_formatter(&|ms| {
+            if *ms >= 1.0 {
+                format!("{ms:.0} ms")
+            } else {
+                format!("{ms:.2} ms")
+            }
+        })
+        .y_desc("p99 wait")
+        .x_desc("time into the run")
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 14))
+        .light_line_style(RGBColor(245, 245, 245))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()?;
     for (i, o) in outcomes.iter().enumerate() {
-        let top = TOP + i as f64 * (PANEL + GAP);
-        let bottom = top + PANEL;
-        let scale_max = (o.peak_buffered.max(LIMIT) as f64 * 1.1).max(1.0);
-        let x = |t: f64| LEFT + t / RUN.as_secs_f64() * plot_width;
-        let y = |v: f64| bottom - v / scale_max * PANEL;
-        let color = COLORS[i % COLORS.len()];
-        let _ = writeln!(
-            out,
-            r#"<text x="{LEFT}" y="{}" font-weight="bold" fill="{color}">{}</text>"#,
-            top - 6.0,
-            o.name
-        );
-        let _ = writeln!(
-            out,
-            r##"<rect x="{LEFT}" y="{top}" width="{plot_width}" height="{PANEL}" fill="none" stroke="#ccc"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" y1="{ly:.1}" x2="{}" y2="{ly:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
-            LEFT + plot_width,
-            ly = y(LIMIT as f64)
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{LIMIT}</text>"#,
-            LEFT - 6.0,
-            y(LIMIT as f64) + 4.0
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">0</text>"#,
-            LEFT - 6.0,
-            bottom + 4.0
-        );
-        if o.peak_buffered > LIMIT {
-            let _ = writeln!(
-                out,
-                r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-                LEFT - 6.0,
-                y(o.peak_buffered as f64) + 4.0,
-                o.peak_buffered
-            );
+        chart.draw_series(LineSeries::new(
+            o.p99.iter().copied(),
+            color(i).stroke_width(2),
+        ))?;
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        let y = 70 + 28 * i as i32;
+        legend.draw(&PathElement::new(
+            vec![(8, y), (38, y)],
+            color(i).stroke_width(3),
+        ))?;
+        legend.draw(&Text::new(
+            o.name,
+            (46, y - 8),
+            ("sans-serif", 15).into_font(),
+        ))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+// ---- the live scrape ----
+
+/// Serves `/metrics` (the Prometheus text of every stage) on `addr` from a thread of its own;
+/// prints the bound address (port 0 picks a free one).
+fn serve(addr: &str) -> std::io::Result<()> {
+    let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+    println!("serving http://{bound}/metrics");
+    std::io::stdout().flush()?;
+    thread::spawn(move || {
+        let content_type = tiny_http::Header::from_bytes(
+            &b"Content-Type"[..],
+            &b"text/plain; version=0.0.4; charset=utf-8"[..],
+        )
+        .expect("a valid header");
+        for request in server.incoming_requests() {
+            let response = if request.url() == "/metrics" {
+                tiny_http::Response::from_string(registry().prometheus())
+                    .with_header(content_type.clone())
+            } else {
+                tiny_http::Response::from_string("not found: try /metrics\n").with_status_code(404)
+            };
+            let _ = request.respond(response);
         }
-        let points: Vec<String> = o
-            .samples
-            .iter()
-            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v as f64)))
-            .collect();
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-            points.join(" ")
-        );
-    }
-    let axis = TOP + outcomes.len() as f64 * (PANEL + GAP) - GAP + 16.0;
-    for tenth in 0..=10 {
-        let t = RUN.as_secs_f64() * tenth as f64 / 10.0;
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{axis:.1}" text-anchor="middle">{t:.1} s</text>"#,
-            LEFT + t / RUN.as_secs_f64() * plot_width
-        );
-    }
-    out.push_str("</svg>\n");
-    out
+    });
+    Ok(())
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let serving = match args.as_slice() {
+        [] => None,
+        [flag, addr] if flag == "--serve" => Some(addr.clone()),
+        _ => {
+            eprintln!("usage: producer_consumer [--serve ADDR]");
+            std::process::exit(2);
+        }
+    };
+    if let Some(addr) = &serving {
+        if let Err(e) = serve(addr) {
+            eprintln!("cannot serve on {addr}: {e}");
+            std::process::exit(1);
+        }
+    }
     println!(
         "Producer {:.0} items/s, consumer {:.0} items/s ({:?} per call + {:?} per item), limit {LIMIT}, \
          {:?} per strategy.\nThe seed's scenario (1000/s vs 500/s, limit 1000) with time running 20x faster.",
@@ -763,18 +936,33 @@ fn main() {
         ITEM_COST,
         RUN
     );
-    let mut outcomes = Vec::new();
-    for strategy in STRATEGIES {
-        let outcome = (strategy.run)(strategy);
-        outcome.print(strategy.about);
-        outcomes.push(outcome);
-    }
-    summary(&outcomes);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/producer_consumer.svg");
-    let written = std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/target"))
-        .and_then(|()| std::fs::write(path, svg(&outcomes)));
-    match written {
-        Ok(()) => println!("\nChart of buffered items over time: {path}"),
-        Err(e) => eprintln!("\ncould not write {path}: {e}"),
+    for round in 1.. {
+        if serving.is_some() {
+            println!("\n######## round {round} ########");
+        }
+        let mut outcomes = Vec::new();
+        for strategy in STRATEGIES {
+            let outcome = (strategy.run)(strategy);
+            outcome.print(strategy.about);
+            outcomes.push(outcome);
+        }
+        summary(&outcomes);
+        if round == 1 {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/producer_consumer.svg");
+            let written = std::fs::create_dir_all(path.parent().expect("in target/"))
+                .map_err(Into::into)
+                .and_then(|()| chart(&outcomes, &path));
+            match written {
+                Ok(()) => println!(
+                    "\nChart (buffered over time, p99 latency): {}",
+                    path.display()
+                ),
+                Err(e) => eprintln!("\ncould not write {}: {e}", path.display()),
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if serving.is_none() {
+            break;
+        }
     }
 }

@@ -36,6 +36,11 @@ pub mod demand;
 pub mod error;
 pub mod flux;
 pub mod metrics;
+// ecosystem: every stage's metrics reported to the `metrics` facade (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub mod metrics_facade;
+// ecosystem: the guided tour (docs only).
+pub mod guide;
 pub mod ops;
 pub mod protocol;
 pub mod queue;

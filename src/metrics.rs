@@ -135,13 +135,27 @@ pub struct StageMetrics {
     requested: AtomicU64,
     buffered: AtomicU64,
     paused: AtomicBool,
+    /// The same reports, to the `metrics` facade (`crate::metrics_facade`).
+    #[cfg(feature = "metrics")]
+    facade: crate::metrics_facade::Facade,
+}
+
+/// Passes a report on to the `metrics` facade when the feature is on (ecosystem's one-line hook).
+macro_rules! facade {
+    ($metrics:expr, $report:ident($($arg:expr),*)) => {
+        #[cfg(feature = "metrics")]
+        $metrics.facade.$report($($arg),*);
+    };
 }
 
 impl StageMetrics {
     /// Metrics for a stage called `name` holding at most `capacity` items (0 if it holds none).
     pub fn new(name: impl Into<String>, capacity: u64) -> Self {
+        let name = name.into();
         StageMetrics {
-            name: name.into(),
+            #[cfg(feature = "metrics")]
+            facade: crate::metrics_facade::Facade::new(&name, capacity),
+            name,
             capacity,
             upstream: CachePadded::new(UpstreamSide::default()),
             downstream: CachePadded::new(DownstreamSide::default()),
@@ -163,30 +177,35 @@ impl StageMetrics {
     #[inline]
     pub fn record_received(&self, n: u64) {
         self.upstream.received.add(n);
+        facade!(self, received(n));
     }
 
     /// `n` items went downstream. Single writer: the stage's drain loop.
     #[inline]
     pub fn record_emitted(&self, n: u64) {
         self.downstream.emitted.add(n);
+        facade!(self, emitted(n));
     }
 
     /// `n` items were discarded for `reason`. Any thread.
     #[inline]
     pub fn record_dropped(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, Ordering::Relaxed);
+        facade!(self, dropped(reason, n));
     }
 
     /// `n` offers were refused and handed back to their owner (an emitter's `try_emit`, a breaker).
     #[inline]
     pub fn record_rejected(&self, n: u64) {
         self.rejected.fetch_add(n, Ordering::Relaxed);
+        facade!(self, rejected(n));
     }
 
     /// `n` items were delayed or refused by a rate limit.
     #[inline]
     pub fn record_throttled(&self, n: u64) {
         self.throttled.fetch_add(n, Ordering::Relaxed);
+        facade!(self, throttled(n));
     }
 
     /// The stage requested `n` more from upstream (saturating: unbounded stays at `u64::MAX`).
@@ -197,18 +216,21 @@ impl StageMetrics {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
                 Some(r.saturating_add(n))
             });
+        facade!(self, requested(n));
     }
 
     /// The number of items the stage holds now.
     #[inline]
     pub fn set_buffered(&self, n: u64) {
         self.buffered.store(n, Ordering::Relaxed);
+        facade!(self, buffered(n));
     }
 
     /// Whether the stage has stopped requesting (a pause/resume watermark stage).
     #[inline]
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
+        facade!(self, paused(paused));
     }
 
     /// An item waited `wait` in the stage's queue. Single writer: the drain loop. Stages sample
@@ -216,6 +238,7 @@ impl StageMetrics {
     #[inline]
     pub fn record_wait(&self, wait: Duration) {
         let ns = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        facade!(self, wait(wait));
         let d = &self.downstream;
         d.wait_sum_ns.add(ns);
         d.wait_count.add(1);

@@ -91,7 +91,12 @@ mod immediate;
 mod task;
 mod timer;
 mod virtual_time;
+// ecosystem: the scheduler over a tokio runtime.
+#[cfg(feature = "tokio")]
+mod tokio;
 
+#[cfg(feature = "tokio")]
+pub use self::tokio::Tokio;
 pub use clock::Instant;
 pub use executor::{Pool, Single};
 pub use immediate::Immediate;

@@ -1,0 +1,278 @@
+//! The acknowledger: batches `XACK`s and keeps in-flight entries from being reclaimed.
+//!
+//! One thread per subscription, with its own connection (the reader's connection sits in
+//! `XREADGROUP BLOCK`). It sends one `XACK stream group id…` per `ack_batch` IDs or per
+//! `ack_interval`, whichever comes first, and every `refresh` interval it re-claims the IDs still
+//! being processed with `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and
+//! not their delivery count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an
+//! entry a live, slow worker is still working on.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use redis::{Connection, ConnectionLike, Value};
+
+use crate::conn::{self, Backoff};
+use crate::metrics::RedisMetrics;
+use crate::url::RedisUrl;
+
+/// What the acknowledger needs from the source's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct AckConfig {
+    pub(crate) url: RedisUrl,
+    pub(crate) stream: String,
+    pub(crate) group: String,
+    pub(crate) consumer: String,
+    pub(crate) interval: Duration,
+    pub(crate) batch: usize,
+    pub(crate) refresh: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) backoff: (Duration, Duration),
+}
+
+#[derive(Default)]
+struct AckState {
+    /// IDs acknowledged by the user and not yet sent.
+    queue: Vec<Id>,
+    /// When `queue` became non-empty.
+    since: Option<Instant>,
+    /// IDs delivered downstream and neither acked nor released.
+    inflight: HashSet<Id>,
+    /// Every [`AckLink`] is gone: flush and stop.
+    closed: bool,
+}
+
+pub(crate) struct AckShared {
+    cfg: AckConfig,
+    state: Mutex<AckState>,
+    wake: Condvar,
+    metrics: Arc<RedisMetrics>,
+}
+
+/// A counted handle: the acknowledger runs until the reader and every ticket have dropped theirs.
+pub(crate) struct AckLink(Arc<AckShared>);
+
+impl AckLink {
+    pub(crate) fn shared(&self) -> &AckShared {
+        &self.0
+    }
+}
+
+impl Drop for AckLink {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake.notify_all();
+    }
+}
+
+impl AckShared {
+    fn lock(&self) -> MutexGuard<'_, AckState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn gauge(&self, st: &AckState) {
+        self.metrics
+            .set_pending((st.queue.len() + st.inflight.len()) as u64);
+    }
+
+    /// The reader is about to deliver these entries (one lock per fetched batch).
+    pub(crate) fn delivered(&self, ids: &[Id]) {
+        let mut st = self.lock();
+        st.inflight.extend(ids.iter().cloned());
+        self.gauge(&st);
+    }
+
+    /// Whether `id` is delivered here and still being processed, or acknowledged here and not
+    /// yet sent (a history re-read after a reconnect must not deliver either again).
+    pub(crate) fn is_held(&self, id: &str) -> bool {
+        let st = self.lock();
+        st.inflight.contains(id) || st.queue.iter().any(|q| &**q == id)
+    }
+
+    /// Entries held here: delivered and not let go, or acked and not yet sent.
+    pub(crate) fn held(&self) -> u64 {
+        let st = self.lock();
+        (st.queue.len() + st.inflight.len()) as u64
+    }
+
+    pub(crate) fn ack(&self, id: Id) {
+        let mut st = self.lock();
+        st.inflight.remove(&id);
+        st.queue.push(id);
+        if st.since.is_none() {
+            st.since = Some(Instant::now());
+        }
+        let full = st.queue.len() >= self.cfg.batch;
+        let first = st.queue.len() == 1;
+        self.gauge(&st);
+        drop(st);
+        if full || first {
+            self.wake.notify_all();
+        }
+    }
+
+    pub(crate) fn release(&self, id: &str) {
+        let mut st = self.lock();
+        st.inflight.remove(id);
+        self.gauge(&st);
+    }
+}
+
+/// Starts the acknowledger thread; the returned link keeps it alive.
+pub(crate) fn start(cfg: AckConfig, metrics: Arc<RedisMetrics>) -> std::io::Result<Arc<AckLink>> {
+    let shared = Arc::new(AckShared {
+        cfg,
+        state: Mutex::new(AckState::default()),
+        wake: Condvar::new(),
+        metrics,
+    });
+    let worker = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("backflow-redis-ack-{}", shared.cfg.consumer))
+        .spawn(move || run(&worker))?;
+    Ok(Arc::new(AckLink(shared)))
+}
+
+enum Work {
+    Flush(Vec<Id>),
+    Refresh(Vec<Id>),
+    Stop,
+}
+
+/// Attempts at the final flush before giving up (the IDs then stay pending: redelivered later).
+const CLOSING_ATTEMPTS: u32 = 20;
+
+fn run(shared: &AckShared) {
+    let cfg = &shared.cfg;
+    let mut con: Option<Connection> = None;
+    let mut backoff = Backoff::new(cfg.backoff.0, cfg.backoff.1);
+    let mut next_refresh = Instant::now() + cfg.refresh;
+    let mut failures_closing = 0u32;
+    loop {
+        let work = {
+            let mut st = shared.lock();
+            loop {
+                let now = Instant::now();
+                let due = st.since.is_some_and(|t| now >= t + cfg.interval);
+                if !st.queue.is_empty() && (st.closed || due || st.queue.len() >= cfg.batch) {
+                    st.since = None;
+                    let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
+                    let ids: Vec<Id> = st.queue.drain(..n).collect();
+                    if !st.queue.is_empty() {
+                        st.since = Some(now);
+                    }
+                    break Work::Flush(ids);
+                }
+                if st.closed && st.queue.is_empty() {
+                    break Work::Stop;
+                }
+                if now >= next_refresh {
+                    next_refresh = now + cfg.refresh;
+                    if !st.inflight.is_empty() {
+                        break Work::Refresh(st.inflight.iter().cloned().collect());
+                    }
+                }
+                let mut wait = next_refresh.saturating_duration_since(now);
+                if let Some(t) = st.since {
+                    wait = wait.min((t + cfg.interval).saturating_duration_since(now));
+                }
+                st = shared
+                    .wake
+                    .wait_timeout(st, wait.max(Duration::from_micros(200)))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        };
+        match work {
+            Work::Stop => return,
+            Work::Flush(ids) => match send(shared, &mut con, |c| xack(cfg, c, &ids)) {
+                Ok(_) => {
+                    shared.metrics.acked(ids.len() as u64);
+                    backoff.reset();
+                    let st = shared.lock();
+                    shared.gauge(&st);
+                }
+                Err(()) => {
+                    let mut st = shared.lock();
+                    let closed = st.closed;
+                    let mut back = ids;
+                    back.append(&mut st.queue);
+                    st.queue = back;
+                    st.since.get_or_insert_with(Instant::now);
+                    drop(st);
+                    if closed {
+                        failures_closing += 1;
+                        if failures_closing > CLOSING_ATTEMPTS {
+                            return;
+                        }
+                    }
+                    std::thread::sleep(backoff.next_delay());
+                }
+            },
+            Work::Refresh(ids) => {
+                for chunk in ids.chunks(MAX_IDS_PER_COMMAND) {
+                    if send(shared, &mut con, |c| refresh(cfg, c, chunk)).is_err() {
+                        std::thread::sleep(backoff.next_delay());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An entry ID, shared by the ticket that carries it and the in-flight set (one allocation).
+pub(crate) type Id = Arc<str>;
+
+fn strs(ids: &[Id]) -> Vec<&str> {
+    ids.iter().map(|id| &**id).collect()
+}
+
+/// IDs per `XACK` / `XCLAIM` command.
+const MAX_IDS_PER_COMMAND: usize = 4096;
+
+/// Runs `f` on the connection, opening it first if needed; on failure drops the connection.
+fn send<R>(
+    shared: &AckShared,
+    con: &mut Option<Connection>,
+    f: impl FnOnce(&mut Connection) -> redis::RedisResult<R>,
+) -> Result<R, ()> {
+    let cfg = &shared.cfg;
+    if con.is_none() {
+        match conn::open(&cfg.url, cfg.connect_timeout, cfg.io_timeout) {
+            Ok(c) => *con = Some(c),
+            Err(_) => return Err(()),
+        }
+    }
+    let c = con.as_mut().expect("just opened");
+    match f(c) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if conn::is_connection_error(&e) || !c.is_open() {
+                *con = None;
+            }
+            Err(())
+        }
+    }
+}
+
+fn xack(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult<Value> {
+    redis::cmd("XACK")
+        .arg(&cfg.stream)
+        .arg(&cfg.group)
+        .arg(strs(ids))
+        .query(con)
+}
+
+fn refresh(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult<Value> {
+    redis::cmd("XCLAIM")
+        .arg(&cfg.stream)
+        .arg(&cfg.group)
+        .arg(&cfg.consumer)
+        .arg(0)
+        .arg(strs(ids))
+        .arg("JUSTID")
+        .query(con)
+}
