@@ -312,7 +312,15 @@ impl Bulkhead {
 /// permit a thread takes is always timed, so the estimate starts at once.
 const TIME_ONE_IN: u32 = 16;
 
+/// When a permit taken now started, if this one is timed. Under loom every permit is timed: a
+/// thread-local count would outlive one model execution and make the next differ.
+#[cfg(loom)]
+fn sampled_start(clock: &Clock) -> Option<u64> {
+    Some(nanos(clock.now()))
+}
+
 /// When a permit taken now started, if this one is timed.
+#[cfg(not(loom))]
 fn sampled_start(clock: &Clock) -> Option<u64> {
     thread_local! {
         static PERMITS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
