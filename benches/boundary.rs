@@ -1,7 +1,13 @@
 //! Group `boundary` (PERF.md): 10M `u64` from a producer thread to a consumer thread, capacity
 //! 1024, summed on the consumer side. Ours (`backflow_publish_on`) against crossbeam-channel's
 //! `bounded(1024)`, std's `sync_channel(1024)` and futures' `mpsc::channel(1024)` driven by
-//! `futures::executor::block_on`. Target: ≥ 2× crossbeam-channel's throughput.
+//! `futures::executor::block_on`, and the Disruptor (crates.io `disruptor` 4.x: one `publish` per
+//! item into a 1024-slot single-producer ring, one consumer thread summing, busy-spinning with
+//! `BusySpinWithSpinLoopHint` in `disruptor_busy_spin`, sleeping in `disruptor_sleep`). Targets:
+//! ≥ 2× crossbeam-channel's throughput and ≥ 1.0× `disruptor_busy_spin`.
+//!
+//! With `BACKFLOW_BENCH_LOAD=2` two busy threads run alongside (`benches/support`, PERF.md's
+//! loaded condition).
 //!
 //! Ours is a whole Reactive Streams pipeline, demand accounting included:
 //! `range(0..N).subscribe_on(producer).publish_on_with(consumer, 1024).fold(..)`. `subscribe_on`
@@ -22,8 +28,10 @@ use std::thread;
 
 use backflow::metrics::StageMetrics;
 use backflow::sched::Single;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use futures::{SinkExt, StreamExt};
+
+mod support;
 
 const ITEMS: u64 = 10_000_000;
 const CAPACITY: usize = 1024;
@@ -106,10 +114,16 @@ fn boundary(c: &mut Criterion) {
     group.bench_function("backflow_publish_on", |b| {
         b.iter(|| black_box(backflow_publish_on(&threads, None)))
     });
-    let peers: [(&str, Run); 3] = [
+    let peers: [(&str, Run); 5] = [
         ("crossbeam_channel", crossbeam_channel),
         ("std_sync_channel", std_sync_channel),
         ("futures_mpsc", futures_mpsc),
+        ("disruptor_busy_spin", || {
+            support::disruptor_busy_spin(ITEMS, CAPACITY)
+        }),
+        ("disruptor_sleep", || {
+            support::disruptor_sleep(ITEMS, CAPACITY)
+        }),
     ];
     for (id, run) in peers {
         assert_eq!(run(), expected, "{id} lost or duplicated items");
@@ -126,6 +140,12 @@ fn metrics_cost(c: &mut Criterion) {
         b.iter(|| black_box(backflow_publish_on(&threads, None)))
     });
     let metrics = Arc::new(StageMetrics::new("publish_on", CAPACITY as u64));
+    // One counted run up front, so the checks below hold even when a filter skips `metrics_on`.
+    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
+    assert_eq!(
+        backflow_publish_on(&threads, Some(metrics.clone())),
+        expected
+    );
     group.bench_function("metrics_on", |b| {
         b.iter(|| black_box(backflow_publish_on(&threads, Some(metrics.clone()))))
     });
@@ -136,4 +156,7 @@ fn metrics_cost(c: &mut Criterion) {
 }
 
 criterion_group!(benches, boundary, metrics_cost);
-criterion_main!(benches);
+
+fn main() {
+    support::main(&[benches]);
+}

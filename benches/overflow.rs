@@ -9,6 +9,8 @@
 //! `ArrayQueue::force_push` (drop-oldest) with the consumer popping directly. (`backflow_sample` is
 //! added by the `sample` operator's branch.)
 //!
+//! With `BACKFLOW_BENCH_LOAD=2` two busy threads run alongside (`benches/support`).
+//!
 //! Criterion times a whole run (all items pushed, everything held delivered). After the group a
 //! summary prints what matters for a lossy stage, as ratios against crossbeam measured in the same
 //! run: items delivered per second and the fraction dropped.
@@ -21,8 +23,10 @@ use std::time::{Duration, Instant};
 
 use backflow::prelude::*;
 use backflow::queue::spsc;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+
+mod support;
 
 const ITEMS: u64 = 1_000_000;
 const CAPACITY: usize = 1024;
@@ -252,4 +256,7 @@ fn summary() {
 }
 
 criterion_group!(benches, overflow);
-criterion_main!(benches);
+
+fn main() {
+    support::main(&[benches]);
+}

@@ -1,5 +1,10 @@
 //! Group `pipeline` (PERF.md): `range(0..1M).map(x * 3).filter(even)` summed on one thread, against
 //! the same `Iterator` chain (the physical limit). Targets: unbounded ≤ 1.5×, batches of 256 ≤ 2×.
+//!
+//! Instruction counts (callgrind, 1M items, this chain): `iterator` 1.75M — its start is the constant
+//! 0, which lets the compiler fold the parity of `x * 3` and vectorise; `iterator_runtime_start`
+//! 4.25M; the same with a count of the items that pass (the credits a sink must report) 6.50M;
+//! ours unbounded 6.57M, `request(256)` 7.11M.
 
 use std::hint::black_box;
 
@@ -15,6 +20,18 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let n = black_box(N);
             (0..n).map(|x| x * 3).filter(|x| x % 2 == 0).sum::<u64>()
+        })
+    });
+    // The same chain with a start the compiler cannot see (a range source keeps its bounds in the
+    // subscription, so ours can never fold the constant 0 into the loop). Informational: the
+    // target is against `iterator`.
+    group.bench_function("iterator_runtime_start", |b| {
+        b.iter(|| {
+            let (start, n) = (black_box(0), black_box(N));
+            (start..n)
+                .map(|x| x * 3)
+                .filter(|x| x % 2 == 0)
+                .sum::<u64>()
         })
     });
     group.bench_function("backflow_unbounded", |b| {

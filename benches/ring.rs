@@ -3,6 +3,9 @@
 //! against rtrb (single items and chunks), crossbeam-queue's `ArrayQueue` and std's `sync_channel`.
 //! Targets: single push/pop ≥ 1.0× rtrb; chunked ≥ 1.0× rtrb chunks.
 //!
+//! With `BACKFLOW_BENCH_LOAD=2` two busy threads run alongside (`benches/support`, PERF.md's
+//! loaded condition).
+//!
 //! Group `ring_same_thread` (not in PERF.md): the same rings driven from one thread, a cost per
 //! operation that a busy machine cannot blur.
 //!
@@ -18,8 +21,10 @@ use std::sync::Arc;
 use std::thread;
 
 use backflow::queue::spsc;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+
+mod support;
 
 const ITEMS: u64 = 10_000_000;
 const CAPACITY: usize = 1024;
@@ -344,4 +349,7 @@ fn ring_same_thread(c: &mut Criterion) {
 }
 
 criterion_group!(benches, ring, ring_same_thread);
-criterion_main!(benches);
+
+fn main() {
+    support::main(&[benches]);
+}

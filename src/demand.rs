@@ -29,7 +29,10 @@
 //! assert_eq!(demand.get(), 0);
 //! ```
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use std::any::Any;
+
+use crate::error::Error;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// The demand value that means "unbounded": no accounting is needed any more.
 pub const UNBOUNDED: u64 = u64::MAX;
@@ -190,13 +193,53 @@ impl DrainGate {
 
     /// Runs `pass` until every signal is seen, then releases the gate. The caller must own the
     /// gate ([`enter`](Self::enter) returned `true`) and must not have left it.
+    ///
+    /// # Panics
+    ///
+    /// None escape. A panic out of a pass (a stage catches its users' panics itself, so this is
+    /// one from an item's or a subscriber's `Drop`, or from a panic payload's own `Drop`) is
+    /// reported to the [error hook](crate::set_error_hook) and counts as the end of that pass: the
+    /// signals it answered are left, later ones get a pass of their own, and the gate is released
+    /// as usual. Without that the gate would stay taken and the stage would never drain again.
+    ///
+    /// ```
+    /// use backflow::demand::DrainGate;
+    /// let gate = DrainGate::new();
+    /// gate.run(|| panic!("a destructor panicked")); // reported, not unwound
+    /// assert!(!gate.is_busy());
+    /// let mut passes = 0;
+    /// gate.run(|| passes += 1);
+    /// assert_eq!(passes, 1);
+    /// ```
     #[inline]
     pub fn run_owned(&self, mut pass: impl FnMut()) {
         let mut missed = 1;
         loop {
+            // One catch around the whole run: a landing pad, free until something unwinds.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.passes(&mut missed, &mut pass)
+            }));
+            match run {
+                Ok(()) => return,
+                Err(payload) => {
+                    report_escaped(payload);
+                    missed = self.leave(missed);
+                    if missed == 0 {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Passes until the gate is released; `missed` always holds the signals the current pass
+    /// answers, so that a pass that unwinds can still be left.
+    #[inline(always)]
+    fn passes(&self, missed: &mut usize, pass: &mut impl FnMut()) {
+        loop {
             pass();
-            missed = self.leave(missed);
-            if missed == 0 {
+            *missed = self.leave(*missed);
+            if *missed == 0 {
                 return;
             }
         }
@@ -205,6 +248,130 @@ impl DrainGate {
     /// Whether some thread is draining (or about to). For diagnostics and tests only.
     pub fn is_busy(&self) -> bool {
         self.wip.load(Ordering::Acquire) != 0
+    }
+}
+
+/// Reports a panic that escaped a drain pass. Dropping the payload runs its destructor, which may
+/// panic in turn; that one is swallowed (there is nobody left to tell), never unwound.
+#[cold]
+fn report_escaped(payload: Box<dyn Any + Send>) {
+    let error = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Error::panicked("a drain pass", payload)
+    }));
+    if let Ok(error) = error {
+        crate::error::report_undeliverable(&error);
+    }
+}
+
+/// State owned by whoever holds a [`DrainGate`]: a stage's downstream subscriber and whatever its
+/// drain loop alone touches.
+///
+/// The only way in is through the gate: [`drain`](Self::drain) signals work and, if the caller
+/// becomes the owner, hands `&mut T` to each pass until every signal is seen;
+/// [`enter_with`](Self::enter_with) does the same after a first step of its own (a stage calls
+/// `on_subscribe` there, so that requests made inside it are served after it returns, rule 1.03).
+/// Signals from other threads (`request`, `cancel`, an upstream item) never block and never touch
+/// `T`; one thread at a time runs passes, and each pass happens-before the next (the gate's AcqRel
+/// read-modify-writes order them). This is the one place where a stage's single-owner state is
+/// declared `Sync`.
+///
+/// A panic that escapes a pass is reported and ends that pass (see [`DrainGate::run_owned`]).
+///
+/// ```
+/// use backflow::demand::GateCell;
+///
+/// let cell = GateCell::new(Vec::new());
+/// cell.drain(|seen: &mut Vec<u32>| seen.push(1));
+/// let first = cell.enter_with(|seen| seen.len(), |seen| seen.push(2));
+/// assert_eq!(first, Some(1));
+/// assert_eq!(cell.into_inner(), vec![1, 2]);
+/// ```
+pub struct GateCell<T> {
+    gate: DrainGate,
+    /// Touched only by the gate's owner (from `enter` returning true until `leave` returns 0), or
+    /// through `&mut self`.
+    state: UnsafeCell<T>,
+}
+
+// SAFETY: `state` is reached only inside `drain` / `enter_with`, by the one thread that moved
+// `gate` from 0 until its `leave` returns 0 (or through `&mut self`); the gate's AcqRel RMWs make
+// each owner's accesses happen-before the next owner's. T: Send suffices, since at most one thread
+// holds a `&mut T` at a time and none holds a `&T` across owners. (`Send` is automatic.)
+unsafe impl<T: Send> Sync for GateCell<T> {}
+
+impl<T> std::fmt::Debug for GateCell<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateCell")
+            .field("busy", &self.is_busy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> GateCell<T> {
+    /// A cell holding `state`, with its gate released.
+    pub fn new(state: T) -> Self {
+        GateCell {
+            gate: DrainGate::new(),
+            state: UnsafeCell::new(state),
+        }
+    }
+
+    /// Signals work; if the caller becomes the owner, runs `pass` on the state until every signal
+    /// (this one and all that arrive meanwhile) is seen, then releases the gate.
+    #[inline]
+    pub fn drain(&self, mut pass: impl FnMut(&mut T)) {
+        if self.gate.enter() {
+            self.run_owned(&mut pass);
+        }
+    }
+
+    /// Signals work; if the caller becomes the owner, runs `first` on the state, then `pass`
+    /// until every signal is seen. Returns what `first` returned, or `None` when another thread
+    /// owned the gate (the signal is recorded, `first` did not run) or `first` panicked (reported,
+    /// as a pass would be).
+    ///
+    /// The subscribe protocol of a stage: own the gate while calling the downstream's
+    /// `on_subscribe`, so that requests made inside it are only recorded, and the first items flow
+    /// after it returns.
+    pub fn enter_with<R>(
+        &self,
+        first: impl FnOnce(&mut T) -> R,
+        mut pass: impl FnMut(&mut T),
+    ) -> Option<R> {
+        if !self.gate.enter() {
+            return None;
+        }
+        let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: we own the gate (entered above, not yet left).
+            self.state.with_mut(|state| first(unsafe { &mut *state }))
+        }));
+        let first = first.map_err(report_escaped).ok();
+        self.run_owned(&mut pass);
+        first
+    }
+
+    #[inline]
+    fn run_owned(&self, pass: &mut impl FnMut(&mut T)) {
+        self.gate.run_owned(|| {
+            // SAFETY: `run_owned` runs passes only while the caller owns the gate.
+            self.state.with_mut(|state| pass(unsafe { &mut *state }))
+        });
+    }
+
+    /// Whether some thread is draining (or about to). For diagnostics and tests only.
+    pub fn is_busy(&self) -> bool {
+        self.gate.is_busy()
+    }
+
+    /// The state, through exclusive access (no gate needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every other access, gate owner or not.
+        self.state.with_mut(|state| unsafe { &mut *state })
+    }
+
+    /// The state, consuming the cell.
+    pub fn into_inner(self) -> T {
+        self.state.into_inner()
     }
 }
 
@@ -289,5 +456,84 @@ impl Replenish {
         } else {
             0
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize as StdCount;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// A panic payload whose own destructor panics (the second panic of `protocol::catch`).
+    struct Nasty;
+    impl Drop for Nasty {
+        fn drop(&mut self) {
+            panic!("a payload's destructor");
+        }
+    }
+
+    #[test]
+    fn a_panicking_pass_releases_the_gate() {
+        let gate = DrainGate::new();
+        gate.run(|| panic!("an item's destructor"));
+        assert!(!gate.is_busy());
+        let passes = StdCount::new(0);
+        gate.run(|| {
+            passes.fetch_add(1, SeqCst);
+        });
+        assert_eq!(passes.load(SeqCst), 1, "the stage still drains");
+    }
+
+    #[test]
+    fn a_payload_that_panics_on_drop_is_swallowed() {
+        let gate = DrainGate::new();
+        gate.run(|| std::panic::panic_any(Nasty));
+        assert!(!gate.is_busy());
+    }
+
+    #[test]
+    fn signals_missed_during_a_panicking_pass_get_their_pass() {
+        let gate = DrainGate::new();
+        let passes = StdCount::new(0);
+        gate.run(|| {
+            if passes.fetch_add(1, SeqCst) == 0 {
+                // Another thread signals while this pass runs; then the pass unwinds.
+                assert!(!gate.enter());
+                panic!("after a signal arrived");
+            }
+        });
+        assert_eq!(passes.load(SeqCst), 2, "the missed signal got a pass");
+        assert!(!gate.is_busy());
+    }
+
+    #[test]
+    fn gate_cell_serves_signals_through_the_gate() {
+        let cell = GateCell::new(0u32);
+        cell.drain(|n| *n += 1);
+        let started = cell.enter_with(
+            |n| {
+                // A re-entrant signal from inside the first step is recorded, then served.
+                cell.drain(|_| unreachable!("the owner runs it"));
+                *n
+            },
+            |n| *n += 10,
+        );
+        assert_eq!(started, Some(1));
+        assert_eq!(
+            cell.into_inner(),
+            21,
+            "one pass for the entry, one for the missed signal"
+        );
+    }
+
+    #[test]
+    fn gate_cell_survives_a_panicking_first_step() {
+        let cell = GateCell::new(0u32);
+        let started: Option<()> = cell.enter_with(|_| panic!("on_subscribe's drop"), |n| *n += 1);
+        assert_eq!(started, None);
+        assert!(!cell.is_busy());
+        cell.drain(|n| *n += 1);
+        assert_eq!(cell.into_inner(), 2);
     }
 }

@@ -1592,7 +1592,7 @@ impl<P: Publisher> Flux<P> {
 
     /// Interleaves this stream's items with `other`'s, as they arrive.
     ///
-    /// The two-source form of [`merge`](crate::merge) for sources of different types (they are
+    /// The two-source form of [`merge`] for sources of different types (they are
     /// wrapped in [`ops::Either`]). Either source may signal from its own thread.
     ///
     /// # Demand
@@ -1632,7 +1632,7 @@ impl<P: Publisher> Flux<P> {
     }
 
     /// Pairs this stream's items with `other`'s: the first of each, then the second of each, and
-    /// so on. The method form of [`zip`](crate::zip); [`zip_with`](Self::zip_with) combines each
+    /// so on. The method form of [`zip`]; [`zip_with`](Self::zip_with) combines each
     /// pair with a function.
     ///
     /// # Demand
@@ -1666,7 +1666,7 @@ impl<P: Publisher> Flux<P> {
 
     /// Pairs this stream's items with `other`'s and emits `f(mine, theirs)` for each pair.
     ///
-    /// The method form of [`zip_with`](crate::zip_with). A panic in `f` ends the stream with a
+    /// The method form of [`zip_with`]. A panic in `f` ends the stream with a
     /// [`Panicked`](crate::ErrorKind::Panicked) error and cancels both sources.
     ///
     /// # Demand
@@ -1699,7 +1699,7 @@ impl<P: Publisher> Flux<P> {
 
     /// Emits `f(&latest_mine, &latest_theirs)` each time either stream emits, once both have.
     ///
-    /// The method form of [`combine_latest`](crate::combine_latest), which says precisely what is
+    /// The method form of [`combine_latest`], which says precisely what is
     /// emitted: items are taken in arrival order, and every item that arrives after both streams
     /// have emitted yields exactly one output.
     ///
@@ -2275,6 +2275,269 @@ impl<P: ops::Configurable> Flux<P> {
     pub fn error_mode(mut self, mode: ops::ErrorMode) -> Self {
         self.publisher.options_mut().error_mode = mode;
         self
+    }
+}
+
+// ---- fan-in constructors (issue 8 §3: moved from ops/, so that ops/ never imports flux; the
+// public paths `backflow::merge`, `backflow::zip`, ... are unchanged) ----
+
+/// Merges `sources` into one stream: items are emitted as they arrive from any source.
+///
+/// Reactor's `Flux.merge`, RxJava's `Flowable.merge`, Akka's `Merge`. All sources have one type;
+/// use [`Flux::merge_with`](crate::Flux::merge_with) for two different ones, or
+/// [`Flux::boxed`](crate::Flux::boxed) to mix many. The sources may signal from different threads
+/// at once.
+///
+/// # Demand
+///
+/// Each source is asked for [`MERGE_PREFETCH`](crate::ops::MERGE_PREFETCH) items up front (change it with [`Merge::prefetch`](crate::ops::Merge::prefetch))
+/// and topped up by what was taken from its queue once 75% of that is used (Reactor's rule), so
+/// each source's outstanding demand plus what it holds in the merge never exceeds the prefetch.
+/// Downstream demand is served from the sources' queues in turn: each visit takes what one queue
+/// holds (at most the prefetch), then moves to the next, so a busy source cannot starve the others.
+/// A source that sends more than it was asked for ends the stream with an
+/// [`Overflow`](crate::ErrorKind::Overflow) error.
+///
+/// # Drops
+///
+/// Nothing while the stream runs. The merge completes when every source has completed and its
+/// queue is drained. The first error cancels the other sources; by default the items already
+/// queued are delivered first ([`ErrorMode::AfterDrain`](crate::ops::ErrorMode::AfterDrain); `Immediate` drops them). Items queued at
+/// a cancel or an immediate error go to [`on_drop`](crate::Flux::on_drop) with
+/// [`DropReason::Cancelled`](crate::DropReason::Cancelled); an item refused for overflow with [`DropReason::Overflow`](crate::DropReason::Overflow).
+///
+/// # Metrics
+///
+/// With [`Flux::metrics`](crate::Flux::metrics): `received` counts the items the drain loop took
+/// from the sources' queues (the sources' threads cannot share its single-writer counter),
+/// `emitted` what went downstream, `requested` the prefetches and top-ups asked of the sources.
+///
+/// ```
+/// use backflow::prelude::*;
+/// let mut out = backflow::merge(vec![backflow::range(0..3u32), backflow::range(10..13)])
+///     .collect()
+///     .unwrap();
+/// out.sort();
+/// assert_eq!(out, vec![0, 1, 2, 10, 11, 12]);
+/// ```
+#[doc(alias = "mergeWith")]
+#[doc(alias = "select_all")]
+pub fn merge<I>(sources: I) -> Flux<crate::ops::Merge<I::Item>>
+where
+    I: IntoIterator,
+    I::Item: Publisher + Send + Sync + 'static,
+    <I::Item as Publisher>::Item: Send + 'static,
+{
+    Flux::new(crate::ops::Merge::new(sources))
+}
+
+/// Pairs the items of `a` and `b`: the first of each, then the second of each, and so on.
+///
+/// Reactor's `Flux.zip`, RxJava's `Flowable.zip`, Akka's `zip`. See [`zip_with`] to combine each
+/// pair with a function, [`zip_all`] for any number of sources of one type.
+///
+/// # Demand
+///
+/// Each source is asked for [`ZIP_PREFETCH`](crate::ops::ZIP_PREFETCH) items up front (change it with
+/// [`ZipWith::prefetch`](crate::ops::ZipWith::prefetch)); when a pair is emitted, one item of each source has been used, and
+/// once 75% of the prefetch has been used the same top-up is requested from every source. So a
+/// source is never asked for more than what can be paired with what the other sends, plus the
+/// prefetch. Downstream demand counts pairs.
+///
+/// # Drops
+///
+/// The zip completes as soon as one source has completed and its queue is empty (no more pair
+/// can be made); the other source is cancelled and the items it had sent are dropped, as in
+/// Reactor. An error from a source cancels the other; the pairs that can still be made from the
+/// queued items are emitted first, then the error. On cancel, queued items are dropped.
+///
+/// ```
+/// let pairs = backflow::zip(backflow::range(0..3u32), backflow::from_iter(vec!['a', 'b', 'c', 'd']))
+///     .collect()
+///     .unwrap();
+/// assert_eq!(pairs, vec![(0, 'a'), (1, 'b'), (2, 'c')]);
+/// ```
+#[doc(alias = "zipWith")]
+pub fn zip<A, B>(a: A, b: B) -> Flux<crate::ops::Zip<A, B>>
+where
+    A: Publisher + Send + Sync + 'static,
+    B: Publisher + Send + Sync + 'static,
+    A::Item: Send + 'static,
+    B::Item: Send + 'static,
+{
+    Flux::new(crate::ops::Zip::pairs(a, b))
+}
+
+/// Pairs the items of `a` and `b` and emits `f(a_item, b_item)` for each pair.
+///
+/// Reactor's `Flux.zip(a, b, combinator)`, RxJava's `Flowable.zip(a, b, zipper)`, Akka's
+/// `zipWith`. A panic in `f` ends the stream with a [`Panicked`](crate::ErrorKind::Panicked) error.
+///
+/// # Demand
+///
+/// As [`zip`]: at most the prefetch outstanding per source, topped up as pairs are emitted;
+/// downstream demand counts combined items.
+///
+/// # Drops
+///
+/// As [`zip`]: the unpaired items of the longer source are dropped when the shorter one ends.
+///
+/// ```
+/// let sums = backflow::zip_with(backflow::range(1..4u32), backflow::range(10..20u32), |a, b| a + b)
+///     .collect()
+///     .unwrap();
+/// assert_eq!(sums, vec![11, 13, 15]);
+/// ```
+#[doc(alias = "zipWith")]
+pub fn zip_with<A, B, F, O>(a: A, b: B, f: F) -> Flux<crate::ops::ZipWith<A, B, F>>
+where
+    A: Publisher + Send + Sync + 'static,
+    B: Publisher + Send + Sync + 'static,
+    A::Item: Send + 'static,
+    B::Item: Send + 'static,
+    F: Fn(A::Item, B::Item) -> O + Send + Sync + 'static,
+{
+    Flux::new(crate::ops::ZipWith::new(a, b, f))
+}
+
+/// Zips `sources` into `Vec`s: the first item of every source, then the second of every source,
+/// and so on. No sources: completes at once.
+///
+/// # Demand
+///
+/// As [`zip`], for every source: at most the prefetch outstanding per source, topped up as rows
+/// are emitted; downstream demand counts rows.
+///
+/// # Drops
+///
+/// As [`zip`]: completes when one source has completed and its queue is empty, dropping what the
+/// others had sent.
+///
+/// ```
+/// let sources = vec![backflow::range(0..3u8), backflow::range(10..12), backflow::range(20..25)];
+/// let rows = backflow::zip_all(sources).collect().unwrap();
+/// assert_eq!(rows, vec![vec![0, 10, 20], vec![1, 11, 21]]);
+/// ```
+pub fn zip_all<I>(sources: I) -> Flux<crate::ops::ZipAll<I::Item>>
+where
+    I: IntoIterator,
+    I::Item: Publisher + Send + Sync + 'static,
+    <I::Item as Publisher>::Item: Send + 'static,
+{
+    Flux::new(crate::ops::ZipAll::new(sources))
+}
+
+/// Emits `f(&latest_a, &latest_b)` each time `a` or `b` emits, once both have emitted.
+///
+/// Reactor's `Flux.combineLatest`, RxJava's `Flowable.combineLatest`. `f` gets references, so the
+/// items need not be `Clone`; clone what you keep. A panic in `f` ends the stream with a
+/// [`Panicked`](crate::ErrorKind::Panicked) error.
+///
+/// What is emitted, precisely: the items of both sources are taken in the order they arrived
+/// (items that arrive concurrently on two threads are ordered either way). Each item replaces its
+/// source's latest value; if the other source has a value by then, `f` is applied to the two
+/// latest values and the result emitted. So every item that arrives after both sources have
+/// emitted yields exactly one output, in arrival order, however late downstream asks for it.
+///
+/// # Demand
+///
+/// Each source is asked for [`COMBINE_LATEST_PREFETCH`](crate::ops::COMBINE_LATEST_PREFETCH) items up front (change it with
+/// [`CombineLatest::prefetch`](crate::ops::CombineLatest::prefetch)) and topped up by what was taken from its queue once 75% of that is
+/// used. An item that yields an output is taken only against a downstream credit, so a slow
+/// downstream holds the sources back (their queues fill, and they are not asked for more); an
+/// item that yields none (before the other source's first item) is taken without one.
+///
+/// # Drops
+///
+/// Items of one source that arrive before the other source's first item are never combined,
+/// except the last of them: each only replaces the latest value (Reactor and RxJava do the same).
+/// Nothing else is dropped while the stream runs. The stream completes when both sources have
+/// completed and their queues are drained (the last value of a completed source keeps being
+/// combined with the other's new items), or at once when a source completes without having
+/// emitted anything, cancelling the other. An error cancels the other source; the items already
+/// queued are combined and emitted first, then the error. On cancel, queued items are dropped.
+///
+/// ```
+/// // `b` is subscribed after `a` has run to its end, so `a`'s last value pairs with each of `b`'s.
+/// let out = backflow::combine_latest(
+///     backflow::range(1..4u32),
+///     backflow::from_iter(vec![10u32, 20]),
+///     |a, b| a + b,
+/// )
+/// .collect()
+/// .unwrap();
+/// assert_eq!(out, vec![13, 23]);
+/// ```
+#[doc(alias = "combineLatest")]
+pub fn combine_latest<A, B, F, O>(a: A, b: B, f: F) -> Flux<crate::ops::CombineLatest<A, B, F>>
+where
+    A: Publisher + Send + Sync + 'static,
+    B: Publisher + Send + Sync + 'static,
+    A::Item: Send + 'static,
+    B::Item: Send + 'static,
+    F: Fn(&A::Item, &B::Item) -> O + Send + Sync + 'static,
+{
+    Flux::new(crate::ops::CombineLatest::new(a, b, f))
+}
+
+// ---- timed stages' setters (issue 8 §3: moved from ops/timed.rs and ops/throttle.rs) ----
+
+/// The scheduler of the last stage of a chain, for timed stages.
+impl<P: crate::ops::Timed> Flux<P> {
+    /// Runs this stage's clock and timers on `scheduler` instead of the shared default (a
+    /// process-wide pool, one thread per core, started on first use).
+    ///
+    /// Pass a [`VirtualTime`](crate::sched::VirtualTime) to test timed behaviour exactly, without
+    /// sleeping: nothing happens until the test advances the clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ticks = backflow::interval(Duration::from_secs(1)).scheduler(clock.clone());
+    /// # let _ = ticks;
+    /// ```
+    pub fn scheduler<S: crate::sched::Scheduler + 'static>(self, scheduler: S) -> Self {
+        let mut stage = self.into_inner();
+        stage.set_scheduler(StdArc::new(scheduler));
+        Flux::new(stage)
+    }
+}
+
+/// The options of a [`throttle`](Flux::throttle) stage.
+impl<P: Publisher> Flux<crate::ops::Throttle<P>> {
+    /// Sets the bucket's capacity: the most items that may pass back to back after a quiet spell,
+    /// and the most requested upstream at once. Defaults to the `elements` of
+    /// `throttle(elements, per)`; `burst(1)` spaces items evenly, `per / elements` apart.
+    ///
+    /// # Panics
+    ///
+    /// If `burst` is 0.
+    #[doc(alias = "maximumBurst")]
+    pub fn burst(self, burst: u64) -> Self {
+        assert!(burst > 0, "throttle burst(0): the bucket must hold a token");
+        let mut stage = self.into_inner();
+        stage.set_burst(burst);
+        Flux::new(stage)
+    }
+
+    /// Chooses what happens to an item that finds no token (see [`ThrottleMode`](crate::ops::ThrottleMode)).
+    pub fn mode(self, mode: crate::ops::ThrottleMode) -> Self {
+        let mut stage = self.into_inner();
+        stage.set_mode(mode);
+        Flux::new(stage)
+    }
+
+    /// Delays items until a token comes: `mode(ThrottleMode::Shaping)`, the default.
+    pub fn shaping(self) -> Self {
+        self.mode(crate::ops::ThrottleMode::Shaping)
+    }
+
+    /// Fails the stream when an item finds no token: `mode(ThrottleMode::Enforcing)`.
+    pub fn enforcing(self) -> Self {
+        self.mode(crate::ops::ThrottleMode::Enforcing)
     }
 }
 

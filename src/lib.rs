@@ -48,6 +48,7 @@ pub mod resilience;
 pub mod sched;
 pub mod sink;
 pub mod source;
+mod stage;
 mod sync;
 #[cfg(feature = "tck")]
 pub mod tck;
@@ -64,7 +65,7 @@ pub use source::{emitter, emitter_with, Emitter};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
 // ---- graphs (issue 5): fan-in ----
-pub use ops::{combine_latest, merge, zip, zip_all, zip_with};
+pub use flux::{combine_latest, merge, zip, zip_all, zip_with};
 
 /// The names most programs need: `use backflow::prelude::*;`.
 pub mod prelude {

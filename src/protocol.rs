@@ -134,28 +134,78 @@ pub trait Subscriber<T>: Send {
     fn on_complete(&mut self);
 }
 
-impl<T, S: Subscriber<T> + ?Sized> Subscriber<T> for Box<S> {
+/// Forwards the signals of a boxed subscriber; `on_next_iter` as the given expression of
+/// `(this, items)`, so each box hands runs on the way its contents allow.
+macro_rules! forward_boxed {
+    ($(#[$doc:meta])* [$($generics:tt)*] $boxed:ty, |$this:ident, $items:ident| $runs:expr) => {
+        $(#[$doc])*
+        impl<$($generics)*> Subscriber<T> for $boxed {
+            #[inline]
+            fn on_subscribe(&mut self, subscription: SharedSubscription) {
+                (**self).on_subscribe(subscription)
+            }
+            #[inline]
+            fn on_next(&mut self, item: T) {
+                (**self).on_next(item)
+            }
+            #[inline]
+            fn try_on_next(&mut self, item: T) -> bool {
+                (**self).try_on_next(item)
+            }
+            #[inline]
+            #[allow(unused_mut)]
+            fn on_next_iter<I>(&mut self, mut $items: I) -> u64
+            where
+                I: Iterator<Item = T>,
+            {
+                let $this = self;
+                $runs
+            }
+            #[inline]
+            fn on_error(&mut self, error: Error) {
+                (**self).on_error(error)
+            }
+            #[inline]
+            fn on_complete(&mut self) {
+                (**self).on_complete()
+            }
+        }
+    };
+}
+
+forward_boxed!(
+    /// Forwards every signal, runs included.
+    [T, S: Subscriber<T>] Box<S>,
+    |this, items| (**this).on_next_iter(items)
+);
+
+forward_boxed!(
+    /// Forwards every signal. Runs go item by item: a `dyn Subscriber` has no generic
+    /// [`on_next_iter`](Subscriber::on_next_iter); box a [`DynSubscriber`] to keep fusion.
+    ['a, T] Box<dyn Subscriber<T> + 'a>,
+    |this, items| items.fold(0, |used, item| used + (**this).try_on_next(item) as u64)
+);
+
+/// The object-safe face of [`Subscriber`], for type erasure that keeps fusion: a run of items
+/// crosses the box as one `&mut dyn Iterator`, and the subscriber behind it folds it with its own
+/// [`on_next_iter`](Subscriber::on_next_iter). Implemented for every subscriber.
+pub trait DynSubscriber<T>: Subscriber<T> {
+    /// [`Subscriber::on_next_iter`] over a type-erased run.
+    fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64;
+}
+
+impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
     #[inline]
-    fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        (**self).on_subscribe(subscription)
-    }
-    #[inline]
-    fn on_next(&mut self, item: T) {
-        (**self).on_next(item)
-    }
-    #[inline]
-    fn try_on_next(&mut self, item: T) -> bool {
-        (**self).try_on_next(item)
-    }
-    #[inline]
-    fn on_error(&mut self, error: Error) {
-        (**self).on_error(error)
-    }
-    #[inline]
-    fn on_complete(&mut self) {
-        (**self).on_complete()
+    fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64 {
+        self.on_next_iter(items)
     }
 }
+
+forward_boxed!(
+    /// Forwards every signal; a run crosses the box as one `&mut dyn Iterator`.
+    ['a, T] Box<dyn DynSubscriber<T> + 'a>,
+    |this, items| (**this).on_next_dyn(&mut items)
+);
 
 /// A source of a stream of items, delivered to each subscriber on demand.
 ///
@@ -214,8 +264,9 @@ impl<T, X: Subscriber<T> + Publisher> Processor<T> for X {}
 
 /// The object-safe face of [`Publisher`], for type erasure (`Flux::boxed`).
 pub trait DynPublisher<T>: Send + Sync {
-    /// [`Publisher::subscribe`] with a boxed subscriber.
-    fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<T>>);
+    /// [`Publisher::subscribe`] with a boxed subscriber (runs of items still reach it in one
+    /// call, through [`DynSubscriber::on_next_dyn`]).
+    fn subscribe_boxed(&self, subscriber: Box<dyn DynSubscriber<T>>);
 }
 
 impl<P> DynPublisher<P::Item> for P
@@ -223,7 +274,7 @@ where
     P: Publisher + Send + Sync,
     P::Item: 'static,
 {
-    fn subscribe_boxed(&self, subscriber: Box<dyn Subscriber<P::Item>>) {
+    fn subscribe_boxed(&self, subscriber: Box<dyn DynSubscriber<P::Item>>) {
         self.subscribe(subscriber)
     }
 }
@@ -248,7 +299,30 @@ impl NoopSubscription {
 /// drain loop that belongs to someone else).
 #[inline]
 pub(crate) fn catch<R>(place: &str, f: impl FnOnce() -> R) -> Result<R, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| Error::panicked(place, p))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panicked(place, p))
+}
+
+/// The error for a caught panic. Reading the payload drops it, and a payload's destructor may
+/// panic in turn: that second payload is leaked (dropping it could panic again), never unwound.
+#[cold]
+#[inline(never)]
+pub(crate) fn panicked(place: &str, payload: Box<dyn std::any::Any + Send>) -> Error {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Error::panicked(place, payload)
+    })) {
+        Ok(error) => error,
+        Err(second) => {
+            std::mem::forget(second);
+            Error::panicked(place, Box::new("a panic payload whose destructor panicked"))
+        }
+    }
+}
+
+/// Cancels `upstream`, reporting a panic in its `cancel` (someone else's code) to the error hook.
+pub(crate) fn cancel_quietly(upstream: &SharedSubscription) {
+    if let Err(panic) = catch("cancel", || upstream.cancel()) {
+        crate::error::report_undeliverable(&panic);
+    }
 }
 
 /// Delivers a terminal error to a subscriber that may itself panic; a second panic goes to the hook.
@@ -279,22 +353,191 @@ pub(crate) fn deliver_terminal<T, S: Subscriber<T> + ?Sized>(
 }
 
 /// Rejects a subscriber per rule 1.09: `on_subscribe` with a no-op subscription, then `on_error`.
+/// A panicking `on_subscribe` gets its panic as the error instead (as every stage answers it).
 pub(crate) fn reject<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S, error: Error) {
     match catch("on_subscribe", || {
         subscriber.on_subscribe(NoopSubscription::shared())
     }) {
         Ok(()) => deliver_error(subscriber, error),
-        Err(panic) => crate::error::report_undeliverable(&panic),
+        Err(panic) => {
+            crate::error::report_undeliverable(&error);
+            deliver_error(subscriber, panic)
+        }
     }
 }
 
-/// Completes a subscriber at once (empty source): `on_subscribe` then `on_complete`.
+/// Completes a subscriber at once (empty source): `on_subscribe` then `on_complete`. A panicking
+/// `on_subscribe` gets its panic as `on_error` instead (as every stage answers it).
 pub(crate) fn complete_now<T, S: Subscriber<T> + ?Sized>(subscriber: &mut S) {
-    let r = catch("on_subscribe", || {
+    match catch("on_subscribe", || {
         subscriber.on_subscribe(NoopSubscription::shared())
-    })
-    .and_then(|()| catch("on_complete", || subscriber.on_complete()));
-    if let Err(panic) = r {
+    }) {
+        Ok(()) => deliver_complete(subscriber),
+        Err(panic) => deliver_error(subscriber, panic),
+    }
+}
+
+/// A stage's downstream behind a panic guard: how every operator that runs user code catches a
+/// panic at the stage that ran it (rule 2.13), whatever its upstream is.
+///
+/// A closure-taking operator keeps its downstream in a `Guarded` and runs each signal through it:
+/// [`run`](Self::run) wraps the user call *and* the call downstream in one `catch_unwind` (around a
+/// whole `on_next_iter` run, so the happy path pays a landing pad, not a check per item). On a
+/// panic the stage stops: the upstream is cancelled, the downstream gets `on_error(Panicked)` once,
+/// and every later upstream signal is ignored (a late item is dropped; a late end goes nowhere).
+/// Nothing unwinds into the upstream, even a hand-written `Publisher` calling `on_next` from its
+/// own loop. Terminal signals go through [`on_error`](Self::on_error) /
+/// [`on_complete`](Self::on_complete), which deliver at most one and catch the downstream's
+/// panic (reported to the error hook).
+///
+/// A new operator uses it like `map` does:
+///
+/// ```ignore
+/// struct MapSubscriber<S, F> { guarded: Guarded<S>, f: Arc<F> }
+/// impl<T, U, S: Subscriber<U>, F: Fn(T) -> U> Subscriber<T> for MapSubscriber<S, F> {
+///     fn on_subscribe(&mut self, s: SharedSubscription) { self.guarded.on_subscribe(s.clone(), s) }
+///     fn on_next(&mut self, item: T) { let f = &*self.f; self.guarded.run(|d| d.on_next(f(item))) }
+///     fn on_next_iter<I: Iterator<Item = T>>(&mut self, items: I) -> u64 {
+///         let f = &*self.f;
+///         self.guarded.run(|d| d.on_next_iter(items.map(f)))
+///     }
+///     fn on_error(&mut self, e: Error) { self.guarded.on_error(e) }
+///     fn on_complete(&mut self) { self.guarded.on_complete() }
+/// }
+/// ```
+pub(crate) struct Guarded<S> {
+    /// `None` once a panic or a terminal signal ended the stage: upstream signals are ignored from
+    /// then on, and the downstream is released (rule 3.13).
+    downstream: Option<S>,
+    /// The upstream's handle, kept to cancel it on a panic; `None` before `on_subscribe` and
+    /// once the stage has stopped.
+    upstream: Option<SharedSubscription>,
+    /// Names the stage in the panic's error message.
+    stage: &'static str,
+}
+
+impl<S> Guarded<S> {
+    /// Guards `downstream` for the stage named `stage` (`"map"`).
+    pub(crate) fn new(downstream: S, stage: &'static str) -> Self {
+        Guarded {
+            downstream: Some(downstream),
+            upstream: None,
+            stage,
+        }
+    }
+
+    /// The upstream's handle (for operators that replenish what they discard).
+    #[inline]
+    pub(crate) fn upstream(&self) -> Option<&SharedSubscription> {
+        self.upstream.as_ref()
+    }
+
+    /// Whether a panic or a terminal signal ended the stage.
+    #[inline]
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.downstream.is_none()
+    }
+
+    /// Keeps `upstream` (to cancel on a panic), then hands `handle` to the downstream's
+    /// `on_subscribe` (caught). A second subscription is cancelled (rule 2.05).
+    pub(crate) fn on_subscribe<T>(
+        &mut self,
+        upstream: SharedSubscription,
+        handle: SharedSubscription,
+    ) where
+        S: Subscriber<T>,
+    {
+        if self.upstream.is_some() || self.is_stopped() {
+            return upstream.cancel();
+        }
+        self.upstream = Some(upstream);
+        self.run(|downstream| downstream.on_subscribe(handle));
+    }
+
+    /// Runs `f` on the downstream: the stage's user code and its call downstream, under one
+    /// catch. Returns what `f` returned, or `R::default()` (no credit used, nothing delivered)
+    /// when the stage has stopped or `f` panicked. Whatever `f` captured (the item) is dropped
+    /// either way, once.
+    #[inline]
+    pub(crate) fn run<T, R: Default>(&mut self, f: impl FnOnce(&mut S) -> R) -> R
+    where
+        S: Subscriber<T>,
+    {
+        let Some(downstream) = &mut self.downstream else {
+            return R::default();
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(downstream))) {
+            Ok(r) => r,
+            Err(payload) => {
+                self.fail(payload);
+                R::default()
+            }
+        }
+    }
+
+    /// Ends the stage with `error` from its own logic (not a panic): cancels upstream, delivers
+    /// the error once, releases the downstream.
+    pub(crate) fn fail_with<T>(&mut self, error: Error)
+    where
+        S: Subscriber<T>,
+    {
+        self.finish(Err(error));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fail<T>(&mut self, payload: Box<dyn std::any::Any + Send>)
+    where
+        S: Subscriber<T>,
+    {
+        let error = panicked(self.stage, payload);
+        self.finish(Err(error));
+    }
+
+    /// Forwards the upstream's error, unless the stage has stopped (then it is reported to the
+    /// error hook: not swallowed silently).
+    pub(crate) fn on_error<T>(&mut self, error: Error)
+    where
+        S: Subscriber<T>,
+    {
+        self.upstream = None;
+        match self.downstream.take() {
+            Some(downstream) => release(downstream, Err(error)),
+            None => crate::error::report_undeliverable(&error),
+        }
+    }
+
+    /// Forwards the upstream's completion, unless the stage has stopped.
+    pub(crate) fn on_complete<T>(&mut self)
+    where
+        S: Subscriber<T>,
+    {
+        self.upstream = None;
+        if let Some(downstream) = self.downstream.take() {
+            release(downstream, Ok(()));
+        }
+    }
+
+    /// Ends the stage before its upstream does (a panic, `take_while`'s first miss, a `try_map`
+    /// error): cancels upstream, then delivers `end` once and releases the downstream.
+    pub(crate) fn finish<T>(&mut self, end: Result<(), Error>)
+    where
+        S: Subscriber<T>,
+    {
+        let Some(downstream) = self.downstream.take() else {
+            return;
+        };
+        if let Some(upstream) = self.upstream.take() {
+            cancel_quietly(&upstream);
+        }
+        release(downstream, end);
+    }
+}
+
+/// Delivers `end` to `downstream`, then drops it; a panic in either goes to the error hook.
+fn release<T, S: Subscriber<T>>(mut downstream: S, end: Result<(), Error>) {
+    deliver_terminal(&mut downstream, end);
+    if let Err(panic) = catch("a subscriber's drop", || drop(downstream)) {
         crate::error::report_undeliverable(&panic);
     }
 }

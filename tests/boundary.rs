@@ -796,6 +796,12 @@ fn cancel_mid_stream_from_a_third_thread_releases_everything() {
     dropped
         .recv_timeout(PATIENCE)
         .expect("the subscriber is released after the cancel");
+    // `Counter::drop` signals before its fields (`_alive` last) are dropped on the drain's thread:
+    // wait for that thread to finish dropping them.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while weak.upgrade().is_some() && std::time::Instant::now() < deadline {
+        thread::yield_now();
+    }
     assert!(weak.upgrade().is_none());
     // Both stages let go of their workers: no drain, no forwarded request, nothing left queued.
     for released in [&upstream_released, &downstream_released] {

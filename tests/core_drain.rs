@@ -299,3 +299,42 @@ fn cancel_inside_the_last_item_suppresses_on_complete() {
     assert_eq!(seen.completed, 0, "no terminal signal after a cancel");
     assert!(alive.upgrade().is_none());
 }
+
+/// A panic that escapes a drain pass (here a subscriber whose `Drop` panics, dropped by the
+/// source when it is cancelled) is reported, not unwound into whoever drained, and the gate is
+/// released (issue 8 §1: the unwind guard of `DrainGate::run_owned`).
+#[test]
+fn a_panic_escaping_a_drain_pass_does_not_unwind_or_wedge_the_source() {
+    struct DropBomb(Option<SharedSubscription>, Arc<Mutex<Vec<u64>>>);
+    impl Subscriber<u64> for DropBomb {
+        fn on_subscribe(&mut self, s: SharedSubscription) {
+            s.request(1);
+            self.0 = Some(s);
+        }
+        fn on_next(&mut self, x: u64) {
+            self.1.lock().unwrap().push(x);
+            // Re-entrant: recorded by the gate, served (the subscriber dropped) after we return.
+            self.0.take().unwrap().cancel();
+        }
+        fn on_error(&mut self, e: Error) {
+            panic!("{e}")
+        }
+        fn on_complete(&mut self) {}
+    }
+    impl Drop for DropBomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("a subscriber's destructor");
+            }
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        backflow::range(0..10u64).subscribe(DropBomb(None, seen.clone()))
+    }));
+    assert!(
+        run.is_ok(),
+        "the destructor's panic unwound out of subscribe"
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![0]);
+}

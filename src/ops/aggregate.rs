@@ -3,14 +3,19 @@
 //! downstream asks for it.
 //!
 //! The upstream side ([`AggregateSubscriber`]) folds items on the upstream's thread with no
-//! synchronisation at all. Everything that touches the downstream goes through one [`DrainGate`]:
+//! synchronisation at all. Everything that touches the downstream goes through one [`GateCell`]:
 //! the upstream's terminal signal, and the downstream's `request` / `cancel`, which may come from any
 //! thread. Whoever finds the result ready *and* requested emits it, exactly once, never concurrently.
 
-use crate::demand::{DrainGate, UNBOUNDED};
+use crate::demand::{GateCell, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
-use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subscription};
-use crate::sync::{AtomicBool, Ordering, StdArc, UnsafeCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::protocol::{
+    cancel_quietly, catch, deliver_error, panicked, SharedSubscription, Subscriber, Subscription,
+};
+use crate::stage::start;
+use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};
 
 /// How an aggregating stage folds items and what it emits at the end.
 pub(crate) trait Aggregate<T>: Send + 'static {
@@ -52,7 +57,6 @@ impl<S, A, R> AggregateSubscriber<S, A, R> {
 
 /// The result, the downstream and the flags that decide when the one may go to the other.
 pub(crate) struct Held<S, R> {
-    gate: DrainGate,
     /// The downstream asked for at least one item (Release in `request`, Acquire in the drain).
     requested: AtomicBool,
     /// The downstream called `request(0)` (Release / Acquire like `requested`).
@@ -63,22 +67,13 @@ pub(crate) struct Held<S, R> {
     /// `outcome` only after seeing it (Acquire).
     ready: AtomicBool,
     /// The upstream's terminal: `Ok(Some(result))`, `Ok(None)` (empty) or its error. Written once by
-    /// the upstream side before `ready`; afterwards touched only by the drain owner.
-    outcome: UnsafeCell<Option<Result<Option<R>, Error>>>,
-    /// `Some` until the stage terminates or is cancelled (then dropped, rule 3.13). Only the owner of
-    /// `gate` touches it.
-    downstream: UnsafeCell<Option<S>>,
+    /// the upstream side before `ready`, taken once by the drain owner: a lock taken twice per
+    /// stream, never contended on the item path.
+    outcome: Mutex<Option<Result<Option<R>, Error>>>,
+    /// `Some` until the stage terminates or is cancelled (then dropped, rule 3.13).
+    downstream: GateCell<Option<S>>,
     upstream: SharedSubscription,
 }
-
-// Soundness: the non-Sync fields are `downstream`, touched only by the thread that owns `gate` (the
-// gate's AcqRel RMWs order successive owners), and `outcome`, written once by the upstream side
-// before the Release store of `ready` and touched afterwards only by a gate owner that has seen
-// `ready` with Acquire. S and R are Send, so handing them between threads that way is sound.
-// SAFETY: every access follows the protocol just described.
-unsafe impl<S: Send, R: Send> Sync for Held<S, R> {}
-// SAFETY: every field is Send when S and R are.
-unsafe impl<S: Send, R: Send> Send for Held<S, R> {}
 
 impl<S: Subscriber<R> + Send, R: Send> Subscription for Held<S, R> {
     fn request(&self, n: u64) {
@@ -100,19 +95,7 @@ impl<S: Subscriber<R> + Send, R: Send> Subscription for Held<S, R> {
 
 impl<S: Subscriber<R>, R> Held<S, R> {
     fn drain(&self) {
-        if self.gate.enter() {
-            self.drain_owned();
-        }
-    }
-
-    /// Runs passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self) {
-        self.gate.run_owned(|| {
-            self.downstream.with_mut(|slot| {
-                // SAFETY: the caller owns the gate, so no other thread touches `downstream`.
-                self.pass(unsafe { &mut *slot })
-            });
-        });
+        self.downstream.drain(|slot| self.pass(slot));
     }
 
     fn pass(&self, slot: &mut Option<S>) {
@@ -132,17 +115,15 @@ impl<S: Subscriber<R>, R> Held<S, R> {
         if !self.ready.load(Ordering::Acquire) {
             return;
         }
-        let outcome = self.outcome.with_mut(|outcome| {
-            // SAFETY: `ready` was seen with Acquire, so the upstream side is done with `outcome`,
-            // and we own the gate.
-            let outcome = unsafe { &mut *outcome };
-            let waiting = matches!(outcome, Some(Ok(Some(_))));
+        let outcome = {
+            let mut outcome = self.outcome.lock();
+            let waiting = matches!(*outcome, Some(Ok(Some(_))));
             if waiting && !self.requested.load(Ordering::Acquire) {
                 None
             } else {
                 outcome.take()
             }
-        });
+        };
         let Some(outcome) = outcome else { return };
         let mut downstream = slot.take().expect("checked above");
         match outcome {
@@ -160,6 +141,17 @@ impl<S: Subscriber<R>, R> Held<S, R> {
 }
 
 impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
+    /// The fold panicked: cancel upstream, and the panic is the stream's outcome.
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        let error = panicked("reduce", payload);
+        if let Some(held) = &self.held {
+            cancel_quietly(&held.upstream);
+        }
+        self.terminate(Err(error))
+    }
+
     fn terminate(&mut self, outcome: Result<Option<R>, Error>) {
         self.state = None;
         let Some(held) = self.held.take() else {
@@ -168,11 +160,7 @@ impl<S: Subscriber<R>, A, R> AggregateSubscriber<S, A, R> {
             }
             return;
         };
-        held.outcome.with_mut(|slot| {
-            // SAFETY: `ready` is not set yet, so no drain owner reads `outcome`; `held` was taken
-            // above, so this is the only write.
-            unsafe { *slot = Some(outcome) }
-        });
+        *held.outcome.lock() = Some(outcome);
         held.ready.store(true, Ordering::Release);
         held.drain();
     }
@@ -190,33 +178,29 @@ where
             return subscription.cancel();
         };
         let held = StdArc::new(Held {
-            gate: DrainGate::new(),
             requested: AtomicBool::new(false),
             invalid: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             ready: AtomicBool::new(false),
-            outcome: UnsafeCell::new(None),
-            downstream: UnsafeCell::new(Some(downstream)),
+            outcome: Mutex::new(None),
+            downstream: GateCell::new(Some(downstream)),
             upstream: subscription.clone(),
         });
         self.held = Some(held.clone());
-        // Own the gate while the downstream's on_subscribe runs, so what it requests or cancels
-        // there is only recorded, and served after it returns (rule 1.03).
-        let owned = held.gate.enter();
-        debug_assert!(owned);
         let handle: SharedSubscription = held.clone();
-        held.downstream.with_mut(|slot| {
-            // SAFETY: we own the gate (entered above, not yet left).
-            let slot = unsafe { &mut *slot };
-            let downstream = slot.as_mut().expect("fresh stage");
-            if let Err(panic) = catch("on_subscribe", || downstream.on_subscribe(handle)) {
+        start(
+            &held.downstream,
+            handle,
+            |slot| slot.as_mut(),
+            |slot, panic| {
                 held.cancelled.store(true, Ordering::Release);
                 held.upstream.cancel();
-                let mut downstream = slot.take().expect("fresh stage");
-                deliver_error(&mut downstream, panic);
-            }
-        });
-        held.drain_owned();
+                if let Some(mut downstream) = slot.take() {
+                    deliver_error(&mut downstream, panic);
+                }
+            },
+            |slot| held.pass(slot),
+        );
         if !held.cancelled.load(Ordering::Acquire) {
             // The result depends on every item: ask for all of them (Reactor's reduce / count).
             subscription.request(UNBOUNDED);
@@ -226,7 +210,11 @@ where
     #[inline]
     fn on_next(&mut self, item: T) {
         if let Some(state) = &mut self.state {
-            state.push(item)
+            // The fold is user code (`reduce`'s `f`): a panic ends the stage here, whatever the
+            // upstream is.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| state.push(item))) {
+                self.panicked(panic)
+            }
         }
     }
 
@@ -235,9 +223,15 @@ where
     where
         I: Iterator<Item = T>,
     {
-        match &mut self.state {
-            Some(state) => state.push_iter(items),
-            None => 0,
+        let Some(state) = &mut self.state else {
+            return 0;
+        };
+        match catch_unwind(AssertUnwindSafe(|| state.push_iter(items))) {
+            Ok(n) => n,
+            Err(panic) => {
+                self.panicked(panic);
+                0
+            }
         }
     }
 

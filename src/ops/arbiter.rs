@@ -6,9 +6,9 @@
 //! may race from different threads; a drain gate serialises them (Reactor's
 //! `MultiSubscriptionSubscriber`), and upstream `request` calls are made outside the gate.
 
-use crate::demand::{DrainGate, UNBOUNDED};
+use crate::demand::{GateCell, UNBOUNDED};
 use crate::protocol::{SharedSubscription, Subscription};
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// What only the gate owner touches.
 struct Owned {
@@ -18,7 +18,6 @@ struct Owned {
 }
 
 pub(crate) struct Arbiter {
-    gate: DrainGate,
     /// Demand added while someone else owned the gate (saturating), folded in by the owner.
     missed_requested: AtomicU64,
     /// Items produced while someone else owned the gate, folded in by the owner.
@@ -31,14 +30,9 @@ pub(crate) struct Arbiter {
     invalid: AtomicBool,
     /// Set by `cancel` (Release); read by the gate owner (Acquire).
     cancelled: AtomicBool,
-    owned: UnsafeCell<Owned>,
+    /// Behind the arbiter's drain gate.
+    owned: GateCell<Owned>,
 }
-
-// SAFETY: `owned` is touched only by the owner of `gate` (enter returned true until leave returns
-// 0); the gate's AcqRel RMWs order those accesses. Every other field is Sync.
-unsafe impl Sync for Arbiter {}
-// SAFETY: all fields are Send (SharedSubscription is Send + Sync).
-unsafe impl Send for Arbiter {}
 
 /// A call out to an upstream, made after the gate is released (never call out while owning it).
 enum Call {
@@ -49,13 +43,12 @@ enum Call {
 impl Arbiter {
     pub(crate) fn new() -> Self {
         Arbiter {
-            gate: DrainGate::new(),
             missed_requested: AtomicU64::new(0),
             missed_produced: AtomicU64::new(0),
             missed_subscription: Mutex::new(None),
             invalid: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
-            owned: UnsafeCell::new(Owned {
+            owned: GateCell::new(Owned {
                 requested: 0,
                 current: None,
             }),
@@ -82,53 +75,41 @@ impl Arbiter {
     }
 
     fn drain(&self) {
-        if !self.gate.enter() {
-            return;
-        }
-        let mut missed = 1;
         let mut calls: smallvec::SmallVec<[Call; 2]> = smallvec::SmallVec::new();
-        loop {
+        self.owned.drain(|owned| {
             let switched = self.missed_subscription.lock().take();
             let more = self.missed_requested.swap(0, Ordering::AcqRel);
             let produced = self.missed_produced.swap(0, Ordering::AcqRel);
-            self.owned.with_mut(|owned| {
-                // SAFETY: we own the gate.
-                let owned = unsafe { &mut *owned };
-                if self.cancelled.load(Ordering::Acquire) {
-                    calls.clear();
-                    calls.extend(owned.current.take().map(Call::Cancel));
-                    calls.extend(switched.map(Call::Cancel));
-                    return;
-                }
-                let mut r = owned.requested;
-                if r != UNBOUNDED {
-                    r = r.saturating_add(more);
-                    if r != UNBOUNDED {
-                        r = r.saturating_sub(produced);
-                    }
-                }
-                owned.requested = r;
-                if let Some(next) = switched {
-                    owned.current = Some(next.clone());
-                    if r != 0 {
-                        calls.push(Call::Request(next, r));
-                    }
-                } else if more != 0 {
-                    if let Some(current) = &owned.current {
-                        calls.push(Call::Request(current.clone(), more));
-                    }
-                }
-                if let Some(current) = &owned.current {
-                    if self.invalid.swap(false, Ordering::AcqRel) {
-                        calls.push(Call::Request(current.clone(), 0));
-                    }
-                }
-            });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                break;
+            if self.cancelled.load(Ordering::Acquire) {
+                calls.clear();
+                calls.extend(owned.current.take().map(Call::Cancel));
+                calls.extend(switched.map(Call::Cancel));
+                return;
             }
-        }
+            let mut r = owned.requested;
+            if r != UNBOUNDED {
+                r = r.saturating_add(more);
+                if r != UNBOUNDED {
+                    r = r.saturating_sub(produced);
+                }
+            }
+            owned.requested = r;
+            if let Some(next) = switched {
+                owned.current = Some(next.clone());
+                if r != 0 {
+                    calls.push(Call::Request(next, r));
+                }
+            } else if more != 0 {
+                if let Some(current) = &owned.current {
+                    calls.push(Call::Request(current.clone(), more));
+                }
+            }
+            if let Some(current) = &owned.current {
+                if self.invalid.swap(false, Ordering::AcqRel) {
+                    calls.push(Call::Request(current.clone(), 0));
+                }
+            }
+        });
         for call in calls {
             match call {
                 Call::Request(upstream, n) => upstream.request(n),

@@ -26,13 +26,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
+use crate::demand::{Demand, GateCell, Replenish, UNBOUNDED};
 use crate::error::{report_undeliverable, Error, ErrorKind};
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
 use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::queue::spsc;
-use crate::sync::{AtomicBool, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};
 
 /// The number of items a [`Broadcast`] prefetches unless told otherwise
 /// ([`Flux::broadcast_with`](crate::Flux::broadcast_with)).
@@ -424,7 +424,6 @@ enum State {
 
 /// One connection: an upstream subscription and the members it serves.
 struct Core<T> {
-    gate: DrainGate,
     /// Set (Release swap, `mark_dirty`) inside `control`'s lock after every change to it; the
     /// drain owner clears it (AcqRel swap) before locking, so a pass locks only when something
     /// changed, and a change made after the clear is followed by a `drain` call that gives the
@@ -436,8 +435,8 @@ struct Core<T> {
     refcount: bool,
     prefetch: usize,
     options: StageOptions<T>,
-    /// Touched only by the owner of `gate`.
-    owned: UnsafeCell<Owned<T>>,
+    /// The drain owner's state, behind the core's drain gate.
+    owned: GateCell<Owned<T>>,
 }
 
 struct Control<T> {
@@ -473,11 +472,6 @@ struct Owned<T> {
     /// Disconnected: everything was released; joiners are turned away.
     closed: bool,
 }
-
-// SAFETY: `owned` (the only field that is not Sync) is touched only by the thread that owns `gate`
-// (`enter` returned true, until `leave` returns 0), whose AcqRel RMWs order those accesses. What
-// it holds is Send when `T` is (members' subscribers are `Send` by the `Subscriber` contract).
-unsafe impl<T: Send> Sync for Core<T> {}
 
 /// One subscriber of a core.
 struct Member<T> {
@@ -620,7 +614,6 @@ impl<T: Clone + Send + 'static> Core<T> {
     fn new(prefetch: usize, refcount: bool, options: StageOptions<T>) -> Self {
         let (producer, inbound) = spsc::channel(prefetch);
         Core {
-            gate: DrainGate::new(),
             dirty: AtomicBool::new(false),
             control: Mutex::new(Control {
                 state: State::Idle,
@@ -633,7 +626,7 @@ impl<T: Clone + Send + 'static> Core<T> {
             refcount,
             prefetch,
             options,
-            owned: UnsafeCell::new(Owned {
+            owned: GateCell::new(Owned {
                 inbound,
                 held: VecDeque::new(),
                 base: 0,
@@ -745,14 +738,7 @@ impl<T: Clone + Send + 'static> Core<T> {
     }
 
     fn drain(&self) {
-        if self.gate.enter() {
-            self.gate.run_owned(|| {
-                self.owned.with_mut(|owned| {
-                    // SAFETY: we own the gate, so no other thread touches `owned`.
-                    self.pass(unsafe { &mut *owned })
-                });
-            });
-        }
+        self.owned.drain(|owned| self.pass(owned));
     }
 
     /// One pass of the drain loop: take in control changes and new items, serve every member,

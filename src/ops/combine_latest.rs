@@ -6,7 +6,6 @@ use std::marker::PhantomData;
 
 use crate::demand::Replenish;
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::ops::fanin::{Cx, Drain, FanIn, Inputs, Slotting};
 use crate::protocol::{Publisher, Subscriber};
 use crate::queue::spsc::{self, Consumer};
@@ -67,59 +66,6 @@ impl<A, B, F> CombineLatest<A, B, F> {
         self.prefetch = prefetch;
         self
     }
-}
-
-/// Emits `f(&latest_a, &latest_b)` each time `a` or `b` emits, once both have emitted.
-///
-/// Reactor's `Flux.combineLatest`, RxJava's `Flowable.combineLatest`. `f` gets references, so the
-/// items need not be `Clone`; clone what you keep. A panic in `f` ends the stream with a
-/// [`Panicked`](crate::ErrorKind::Panicked) error.
-///
-/// What is emitted, precisely: the items of both sources are taken in the order they arrived
-/// (items that arrive concurrently on two threads are ordered either way). Each item replaces its
-/// source's latest value; if the other source has a value by then, `f` is applied to the two
-/// latest values and the result emitted. So every item that arrives after both sources have
-/// emitted yields exactly one output, in arrival order, however late downstream asks for it.
-///
-/// # Demand
-///
-/// Each source is asked for [`COMBINE_LATEST_PREFETCH`] items up front (change it with
-/// [`CombineLatest::prefetch`]) and topped up by what was taken from its queue once 75% of that is
-/// used. An item that yields an output is taken only against a downstream credit, so a slow
-/// downstream holds the sources back (their queues fill, and they are not asked for more); an
-/// item that yields none (before the other source's first item) is taken without one.
-///
-/// # Drops
-///
-/// Items of one source that arrive before the other source's first item are never combined,
-/// except the last of them: each only replaces the latest value (Reactor and RxJava do the same).
-/// Nothing else is dropped while the stream runs. The stream completes when both sources have
-/// completed and their queues are drained (the last value of a completed source keeps being
-/// combined with the other's new items), or at once when a source completes without having
-/// emitted anything, cancelling the other. An error cancels the other source; the items already
-/// queued are combined and emitted first, then the error. On cancel, queued items are dropped.
-///
-/// ```
-/// // `b` is subscribed after `a` has run to its end, so `a`'s last value pairs with each of `b`'s.
-/// let out = backflow::combine_latest(
-///     backflow::range(1..4u32),
-///     backflow::from_iter(vec![10u32, 20]),
-///     |a, b| a + b,
-/// )
-/// .collect()
-/// .unwrap();
-/// assert_eq!(out, vec![13, 23]);
-/// ```
-#[doc(alias = "combineLatest")]
-pub fn combine_latest<A, B, F, O>(a: A, b: B, f: F) -> Flux<CombineLatest<A, B, F>>
-where
-    A: Publisher + Send + Sync + 'static,
-    B: Publisher + Send + Sync + 'static,
-    A::Item: Send + 'static,
-    B::Item: Send + 'static,
-    F: Fn(&A::Item, &B::Item) -> O + Send + Sync + 'static,
-{
-    Flux::new(CombineLatest::new(a, b, f))
 }
 
 impl<A, B, F, O> Publisher for CombineLatest<A, B, F>

@@ -224,8 +224,7 @@ struct State<O, F, S> {
 // store made after its last access. O, F and S are Send (F also Sync, shared by reference).
 // SAFETY: every access follows the protocol just described.
 unsafe impl<O: Send, F: Send + Sync, S: Send> Sync for State<O, F, S> {}
-// SAFETY: as above; every field is Send under these bounds.
-unsafe impl<O: Send, F: Send + Sync, S: Send> Send for State<O, F, S> {}
+// (`Send` is automatic: every field is Send under these bounds.)
 
 impl<O, F, Q, S> State<O, F, S>
 where

@@ -2,7 +2,7 @@
 //! [`Flux::distinct_until_changed`](crate::Flux::distinct_until_changed).
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Discards items equal to the one before. Built by
 /// [`Flux::distinct_until_changed`](crate::Flux::distinct_until_changed).
@@ -29,30 +29,27 @@ where
         S: Subscriber<P::Item> + 'static,
     {
         self.upstream.subscribe(DistinctSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "distinct_until_changed"),
             last: None,
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in the item's `PartialEq` / `Clone` (or downstream) itself ([`Guarded`]).
 struct DistinctSubscriber<S, T> {
-    downstream: S,
+    guarded: Guarded<S>,
     /// The last item passed on (a clone of it): the next one is compared with it.
     last: Option<T>,
-    upstream: Option<SharedSubscription>,
 }
 
-impl<S, T: PartialEq + Clone> DistinctSubscriber<S, T> {
-    /// Whether `item` repeats the previous item; remembers it if not.
-    #[inline]
-    fn repeats(&mut self, item: &T) -> bool {
-        if self.last.as_ref() == Some(item) {
-            return true;
-        }
-        self.last = Some(item.clone());
-        false
+/// Whether `item` repeats `last`; remembers it in `last` if not.
+#[inline]
+fn repeats<T: PartialEq + Clone>(last: &mut Option<T>, item: &T) -> bool {
+    if last.as_ref() == Some(item) {
+        return true;
     }
+    *last = Some(item.clone());
+    false
 }
 
 impl<T, S> Subscriber<T> for DistinctSubscriber<S, T>
@@ -61,23 +58,33 @@ where
     T: PartialEq + Clone + Send,
 {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.upstream = Some(subscription.clone());
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        if !self.repeats(&item) {
-            self.downstream.on_next(item)
-        } else if let Some(upstream) = &self.upstream {
-            // The repeat used a credit the downstream never saw: replenish it (SEMANTICS §2).
-            upstream.request(1)
+        let last = &mut self.last;
+        let repeated = self.guarded.run(|down| {
+            let repeated = repeats(last, &item);
+            if !repeated {
+                down.on_next(item)
+            }
+            repeated
+        });
+        if repeated {
+            if let Some(upstream) = self.guarded.upstream() {
+                // The repeat used a credit the downstream never saw: replenish it (SEMANTICS §2).
+                upstream.request(1)
+            }
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        !self.repeats(&item) && self.downstream.try_on_next(item)
+        let last = &mut self.last;
+        self.guarded
+            .run(|down| !repeats(last, &item) && down.try_on_next(item))
     }
 
     #[inline]
@@ -86,24 +93,19 @@ where
         I: Iterator<Item = T>,
     {
         let last = &mut self.last;
-        self.downstream.on_next_iter(items.filter(move |item| {
-            if last.as_ref() == Some(item) {
-                return false;
-            }
-            *last = Some(item.clone());
-            true
-        }))
+        self.guarded
+            .run(|down| down.on_next_iter(items.filter(move |item| !repeats(last, item))))
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
         self.last = None;
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
         self.last = None;
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Each input gets its own bounded spsc ring. The producer end belongs to that input's subscriber
 //! ([`Input`]), which pushes on whatever thread the input signals from; the consumer end belongs to
-//! the operator's drain loop ([`FanIn`]), which runs behind a [`DrainGate`]. After every push or
+//! the operator's drain loop ([`FanIn`]), which runs behind a [`GateCell`](crate::demand::GateCell). After every push or
 //! terminal signal the input calls [`Hub::drain`], so no work is missed: whoever enters the gate
 //! drains, everyone else only records a missed pass. What an operator does with the items it
 //! finds in its rings is its [`Drain`] strategy; the core does the protocol around it (demand,
@@ -17,14 +17,15 @@
 
 use std::marker::PhantomData;
 
-use crate::demand::{Demand, DrainGate, UNBOUNDED};
+use crate::demand::{Demand, GateCell, UNBOUNDED};
 use crate::error::Error;
 use crate::metrics::DropReason;
 use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::queue::spsc::Producer;
-use crate::sync::{AtomicBool, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::stage::subscribe_owned;
+use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};
 
 /// A fan-in operator's shared state, as its inputs see it.
 pub(crate) trait Hub: Send + Sync + 'static {
@@ -452,22 +453,15 @@ pub(crate) struct FanIn<D: Drain, S> {
     inputs: Inputs,
     /// Downstream demand: added by `request` on any thread, spent by the drain owner.
     demand: Demand,
-    gate: DrainGate,
     /// Set (AcqRel swap) by downstream `cancel`, or by the drain when it stops; read by the drain
     /// owner (Acquire once per pass, Relaxed between runs).
     cancelled: AtomicBool,
     /// Set (Release) by `request(0)`; the drain owner (Acquire) answers it with rule 3.9's error.
     invalid: AtomicBool,
     shared: D::Shared,
-    owned: UnsafeCell<Owned<D, S>>,
+    /// The drain owner's state, behind the stage's drain gate.
+    owned: GateCell<Owned<D, S>>,
 }
-
-// SAFETY: `owned` (the only field that is not Sync) is touched only by the thread that owns `gate`
-// (from an `enter` that returned true until `leave` returns 0); the gate's AcqRel RMWs order those
-// accesses. D and S are Send, so handing their use from one owner thread to the next is sound.
-unsafe impl<D: Drain, S: Send> Sync for FanIn<D, S> {}
-// SAFETY: every field is Send when D and S are (D::Shared is Send + Sync).
-unsafe impl<D: Drain, S: Send> Send for FanIn<D, S> {}
 
 impl<D, S> Hub for FanIn<D, S>
 where
@@ -489,9 +483,7 @@ where
 
     #[inline]
     fn drain(&self) {
-        if self.gate.enter() {
-            self.drain_owned();
-        }
+        self.owned.drain(|owned| self.pass(owned));
     }
 }
 
@@ -536,21 +528,36 @@ where
         let core = StdArc::new(FanIn {
             inputs,
             demand: Demand::new(),
-            gate: DrainGate::new(),
             cancelled: AtomicBool::new(false),
             invalid: AtomicBool::new(false),
             shared,
-            owned: UnsafeCell::new(Owned {
+            owned: GateCell::new(Owned {
                 downstream: Some(downstream),
                 drain,
             }),
         });
-        let owned = core.gate.enter();
-        debug_assert!(owned);
-        if core.subscribe_downstream() {
-            subscribe_inputs(&core);
-        }
-        core.drain_owned();
+        let handle: SharedSubscription = core.clone();
+        let owned = core.owned.enter_with(
+            |owned| {
+                let started = subscribe_owned(
+                    owned,
+                    handle,
+                    |owned| owned.downstream.as_mut(),
+                    |owned, panic| {
+                        core.cancelled.store(true, Ordering::Release);
+                        core.inputs.cancel_all();
+                        if let Some(mut downstream) = owned.downstream.take() {
+                            deliver_error(&mut downstream, panic);
+                        }
+                    },
+                );
+                if started {
+                    subscribe_inputs(&core);
+                }
+            },
+            |owned| core.pass(owned),
+        );
+        debug_assert!(owned.is_some(), "a fresh stage has no other signaller yet");
     }
 
     /// Subscribes input `lane` to `source`, unless the operator already stopped.
@@ -571,36 +578,6 @@ where
         if let Err(panic) = catch("subscribe", || source.subscribe(input)) {
             self.inputs.fail(panic);
         }
-    }
-
-    /// Calls the downstream's `on_subscribe`. Caller owns the gate.
-    fn subscribe_downstream(self: &StdArc<Self>) -> bool {
-        let handle: SharedSubscription = self.clone();
-        self.owned.with_mut(|owned| {
-            // SAFETY: the caller owns the gate.
-            let owned = unsafe { &mut *owned };
-            let downstream = owned.downstream.as_mut().expect("fresh subscription");
-            match catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                Ok(()) => true,
-                Err(panic) => {
-                    self.cancelled.store(true, Ordering::Release);
-                    self.inputs.cancel_all();
-                    let mut downstream = owned.downstream.take().expect("fresh subscription");
-                    deliver_error(&mut downstream, panic);
-                    false
-                }
-            }
-        })
-    }
-
-    /// Runs drain passes until the gate is released. Caller owns the gate.
-    fn drain_owned(&self) {
-        self.gate.run_owned(|| {
-            self.owned.with_mut(|owned| {
-                // SAFETY: the caller owns the gate, so no other thread touches `owned`.
-                self.pass(unsafe { &mut *owned })
-            });
-        });
     }
 
     fn pass(&self, owned: &mut Owned<D, S>) {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Keeps the items that satisfy a predicate. Built by [`Flux::filter`](crate::Flux::filter).
 #[derive(Clone, Debug)]
@@ -34,17 +34,16 @@ where
         S: Subscriber<P::Item> + 'static,
     {
         self.upstream.subscribe(FilterSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "filter"),
             predicate: self.predicate.clone(),
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in the predicate (or downstream) itself ([`Guarded`]).
 struct FilterSubscriber<S, F> {
-    downstream: S,
+    guarded: Guarded<S>,
     predicate: Arc<F>,
-    upstream: Option<SharedSubscription>,
 }
 
 impl<T, S, F> Subscriber<T> for FilterSubscriber<S, F>
@@ -53,24 +52,34 @@ where
     F: Fn(&T) -> bool + Send + Sync,
 {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.upstream = Some(subscription.clone());
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        if (self.predicate)(&item) {
-            self.downstream.on_next(item)
-        } else if let Some(upstream) = &self.upstream {
-            // The discarded item used a credit the downstream never saw: replenish it (SEMANTICS §2).
-            upstream.request(1)
+        let predicate = &*self.predicate;
+        let discarded = self.guarded.run(|down| {
+            let keep = predicate(&item);
+            if keep {
+                down.on_next(item)
+            }
+            !keep
+        });
+        if discarded {
+            if let Some(upstream) = self.guarded.upstream() {
+                // The discarded item used a credit the downstream never saw: replenish it (SEMANTICS §2).
+                upstream.request(1)
+            }
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
         // Fused path: report the discard instead of requesting, and the source does not count it.
-        (self.predicate)(&item) && self.downstream.try_on_next(item)
+        let predicate = &*self.predicate;
+        self.guarded
+            .run(|down| predicate(&item) && down.try_on_next(item))
     }
 
     #[inline]
@@ -79,17 +88,17 @@ where
         I: Iterator<Item = T>,
     {
         let predicate = &*self.predicate;
-        self.downstream
-            .on_next_iter(items.filter(|item| predicate(item)))
+        self.guarded
+            .run(|down| down.on_next_iter(items.filter(|item| predicate(item))))
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

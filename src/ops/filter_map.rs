@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Maps each item to an `Option` and keeps the `Some`s. Built by [`Flux::filter_map`](crate::Flux::filter_map).
 #[derive(Clone, Debug)]
@@ -34,17 +34,16 @@ where
         S: Subscriber<U> + 'static,
     {
         self.upstream.subscribe(FilterMapSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "filter_map"),
             f: self.f.clone(),
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in `f` (or downstream) itself ([`Guarded`]).
 struct FilterMapSubscriber<S, F> {
-    downstream: S,
+    guarded: Guarded<S>,
     f: Arc<F>,
-    upstream: Option<SharedSubscription>,
 }
 
 impl<T, U, S, F> Subscriber<T> for FilterMapSubscriber<S, F>
@@ -53,29 +52,35 @@ where
     F: Fn(T) -> Option<U> + Send + Sync,
 {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.upstream = Some(subscription.clone());
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        match (self.f)(item) {
-            Some(mapped) => self.downstream.on_next(mapped),
-            // The discarded item used a credit the downstream never saw: replenish it (SEMANTICS §2).
-            None => {
-                if let Some(upstream) = &self.upstream {
-                    upstream.request(1)
-                }
+        let f = &*self.f;
+        let discarded = self.guarded.run(|down| match f(item) {
+            Some(mapped) => {
+                down.on_next(mapped);
+                false
+            }
+            None => true,
+        });
+        if discarded {
+            if let Some(upstream) = self.guarded.upstream() {
+                // The discarded item used a credit the downstream never saw: replenish it (SEMANTICS §2).
+                upstream.request(1)
             }
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        match (self.f)(item) {
-            Some(mapped) => self.downstream.try_on_next(mapped),
+        let f = &*self.f;
+        self.guarded.run(|down| match f(item) {
+            Some(mapped) => down.try_on_next(mapped),
             None => false,
-        }
+        })
     }
 
     #[inline]
@@ -85,16 +90,17 @@ where
     {
         // Items mapped to `None` never reach the downstream, so they use no credit.
         let f = &*self.f;
-        self.downstream.on_next_iter(items.filter_map(f))
+        self.guarded
+            .run(|down| down.on_next_iter(items.filter_map(f)))
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

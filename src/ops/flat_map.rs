@@ -3,7 +3,7 @@
 //!
 //! Every outer item is mapped to an inner publisher, which is subscribed with its own bounded spsc
 //! ring of `prefetch` slots. The inner's subscriber pushes into the ring on whatever thread the inner
-//! signals from and then asks for a drain pass ([`DrainGate`]): whoever enters the gate serves the
+//! signals from and then asks for a drain pass ([`GateCell`](crate::demand::GateCell)): whoever enters the gate serves the
 //! downstream, round-robin over the rings, everyone else only records a missed pass. The drain tops
 //! each inner up by what it took out of its ring once 75% of the prefetch is consumed
 //! ([`Replenish`]), so an inner's outstanding demand plus what its ring holds never exceeds the
@@ -21,13 +21,14 @@
 //! switched away) are *retired*: the drain keeps their ring until their producer hangs up, so
 //! items that raced the cancel are still dropped through `on_drop`, exactly once.
 
-use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
+use crate::demand::{Demand, GateCell, Replenish, UNBOUNDED};
 use crate::error::Error;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
 use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::queue::spsc;
-use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::stage::start;
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, StdArc};
 
 /// The number of inner streams [`Flux::flat_map`](crate::Flux::flat_map) subscribes at once
 /// (Reactor's default).
@@ -164,7 +165,6 @@ pub(crate) fn subscribe_inners<P, F, Q, T, S>(
         policy,
         prefetch,
         options: options.clone(),
-        gate: DrainGate::new(),
         demand: Demand::new(),
         cancelled: AtomicBool::new(false),
         invalid: AtomicBool::new(false),
@@ -177,7 +177,7 @@ pub(crate) fn subscribe_inners<P, F, Q, T, S>(
             inners: Vec::new(),
             closed: false,
         }),
-        owned: UnsafeCell::new(Owned {
+        owned: GateCell::new(Owned {
             downstream: Some(subscriber),
             outer: None,
             inners: Vec::new(),
@@ -300,7 +300,6 @@ pub(crate) struct Core<T, S> {
     policy: Policy,
     prefetch: usize,
     options: StageOptions<T>,
-    gate: DrainGate,
     /// Downstream demand: added by `request` on any thread, spent by the drain.
     demand: Demand,
     /// Set by the downstream's `cancel` (AcqRel swap); the drain's Acquire load pairs with it.
@@ -322,14 +321,9 @@ pub(crate) struct Core<T, S> {
     /// before that inner is handed over; the drain (Acquire) drops every older inner.
     latest: AtomicU64,
     pending: Mutex<Pending<T>>,
-    owned: UnsafeCell<Owned<T, S>>,
+    /// The drain owner's state, behind the stage's drain gate.
+    owned: GateCell<Owned<T, S>>,
 }
-
-// SAFETY: `owned` is touched only by the owner of `gate` (enter returned true, until leave returns
-// 0); the gate's AcqRel RMWs order those accesses across threads. Every other field is Sync.
-unsafe impl<T: Send, S: Send> Sync for Core<T, S> {}
-// SAFETY: every field is Send when T and S are (the rings move T between threads).
-unsafe impl<T: Send, S: Send> Send for Core<T, S> {}
 
 /// What one sweep over the live inners did.
 #[derive(Default)]
@@ -348,24 +342,15 @@ where
     S: Subscriber<T>,
 {
     fn drain(&self) {
-        if self.gate.enter() {
-            self.drain_owned();
-        }
+        self.owned.drain(|owned| self.pass_caught(owned));
     }
 
-    /// Runs drain passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self) {
-        self.gate.run_owned(|| {
-            self.owned.with_mut(|owned| {
-                // SAFETY: the caller owns the gate, so no other thread touches `owned`.
-                let owned = unsafe { &mut *owned };
-                // One catch per pass: a panic in the downstream (or in an upstream's `request`)
-                // ends the stream with an error instead of unwinding into the caller's thread.
-                if let Err(panic) = catch("a stream stage", || self.pass(owned)) {
-                    self.terminate(owned, Err(panic));
-                }
-            });
-        });
+    /// One catch per pass: a panic in the downstream (or in an upstream's `request`) ends the
+    /// stream with an error instead of unwinding into the caller's thread.
+    fn pass_caught(&self, owned: &mut Owned<T, S>) {
+        if let Err(panic) = catch("a stream stage", || self.pass(owned)) {
+            self.terminate(owned, Err(panic));
+        }
     }
 
     fn pass(&self, owned: &mut Owned<T, S>) {
@@ -681,22 +666,17 @@ where
             return;
         }
         let core = &self.core;
-        // Own the gate while the downstream's on_subscribe runs, so requests made inside it are
-        // only recorded and items flow after it returns (rule 1.03). Nothing else can reach a
-        // fresh stage yet, so the gate is free.
-        let owned = core.gate.enter();
-        debug_assert!(owned);
-        core.owned.with_mut(|owned| {
-            // SAFETY: we own the gate (entered above, not yet left).
-            let owned = unsafe { &mut *owned };
-            owned.outer = Some(subscription.clone());
-            let handle: SharedSubscription = core.clone();
-            let downstream = owned.downstream.as_mut().expect("a fresh stage");
-            if let Err(panic) = catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                core.terminate(owned, Err(panic));
-            }
-        });
-        core.drain_owned();
+        let handle: SharedSubscription = core.clone();
+        start(
+            &core.owned,
+            handle,
+            |owned| {
+                owned.outer = Some(subscription.clone());
+                owned.downstream.as_mut()
+            },
+            |owned, panic| core.terminate(owned, Err(panic)),
+            |owned| core.pass_caught(owned),
+        );
         // Outside the gate: a synchronous outer then hands over its items (and their inners'
         // items) one by one, each delivered before the next arrives, instead of queueing them all.
         if !core.stopped.load(Ordering::Acquire) {

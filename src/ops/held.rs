@@ -7,7 +7,7 @@
 //! (its signals are serialised by rule 1.03): it moves each arriving item into the ring, or applies
 //! the [`Overflow`] policy when the ring is full, then signals the drain if the downstream has
 //! demand (see the hand-off on [`Stage`]). The downstream side is a drain loop behind a
-//! [`DrainGate`]: whoever enters the gate (the upstream's `on_next`, the downstream's `request` or
+//! [`GateCell`]: whoever enters the gate (the upstream's `on_next`, the downstream's `request` or
 //! `cancel`, from any thread) moves items from the ring to the downstream as its demand allows,
 //! until nobody has signalled meanwhile. So the stage works the same whether producer and consumer
 //! share a thread or not, and the ring is the only memory it holds.
@@ -24,16 +24,15 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
+use crate::demand::{Demand, GateCell, Replenish, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
 use crate::metrics::{DropReason, StageMetrics};
-use crate::ops::buffer::Overflow;
-use crate::ops::stage::{ErrorMode, StageOptions};
 use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::queue::{overwrite, spsc};
-use crate::sync::{fence, AtomicBool, AtomicU64, Ordering, StdArc, UnsafeCell};
+use crate::stage::{start, ErrorMode, Overflow, StageOptions};
+use crate::sync::{fence, AtomicBool, AtomicU64, Mutex, Ordering, StdArc};
 
 /// Most items handed downstream in one `on_next_iter` run: the drain re-checks `cancelled` (and
 /// tops up upstream demand) between runs.
@@ -233,20 +232,20 @@ enum Offer<T> {
 /// `SeqCst` fence, then drain (which loads the ring). By the fences' total order, either the drain
 /// sees the item or the producer sees the demand and drains itself.
 struct Stage<S, T> {
-    gate: CachePadded<DrainGate>,
     /// Downstream demand: added by `request` (any thread, then a `SeqCst` fence), spent by the drain
     /// owner, read by the upstream side after its own fence (see above).
     demand: CachePadded<Demand>,
     flags: CachePadded<Flags>,
     /// The upstream side's end: `Ok` = complete, `Err` = error (its own or an overflow). Written
-    /// once before `done`; afterwards touched only by the gate's owner.
-    terminal: UnsafeCell<Option<Result<(), Error>>>,
+    /// once before `done`; afterwards read by the gate's owner. Locked a few times per stream,
+    /// never on the item path.
+    terminal: Mutex<Option<Result<(), Error>>>,
     upstream: SharedSubscription,
     options: StageOptions<T>,
     /// The queue-wait sampler, when metrics are on.
     probe: Option<WaitProbe>,
-    /// Touched only by the owner of `gate`.
-    drain: UnsafeCell<Drain<S, T>>,
+    /// The drain owner's state, behind the stage's drain gate.
+    drain: CachePadded<GateCell<Drain<S, T>>>,
 }
 
 /// The rarely written state of a [`Stage`].
@@ -268,15 +267,6 @@ struct Flags {
     /// top-up always finds the top-up counted.
     allowed: AtomicU64,
 }
-
-// Soundness: the non-Sync fields are `drain`, touched only by the thread that owns `gate` (its AcqRel
-// RMWs order successive owners), and `terminal`, written once by the upstream side before the
-// Release store of `done` and touched afterwards only by a gate owner that saw `done` with Acquire.
-// S and T are Send, so handing them between threads that way is sound.
-// SAFETY: every access follows the protocol just described.
-unsafe impl<S: Send, T: Send> Sync for Stage<S, T> {}
-// SAFETY: every field is Send when S and T are.
-unsafe impl<S: Send, T: Send> Send for Stage<S, T> {}
 
 /// The drain owner's state.
 struct Drain<S, T> {
@@ -429,19 +419,7 @@ impl<I: Iterator> Iterator for Tally<'_, I> {
 
 impl<S: Subscriber<T>, T> Stage<S, T> {
     fn drain(&self) {
-        if self.gate.enter() {
-            self.drain_owned();
-        }
-    }
-
-    /// Runs passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self) {
-        self.gate.run_owned(|| {
-            self.drain.with_mut(|drain| {
-                // SAFETY: the caller owns the gate, so no other thread touches `drain`.
-                self.pass(unsafe { &mut *drain })
-            });
-        });
+        self.drain.drain(|d| self.pass(d));
     }
 
     fn pass(&self, d: &mut Drain<S, T>) {
@@ -517,8 +495,11 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
             } else {
                 (requested - used).min(RUN)
             };
-            used += d.outlet.deliver(downstream, max, run);
+            let credits = d.outlet.deliver(downstream, max, run);
             let taken = std::mem::take(run);
+            // A subscriber's count is only a claim: a run cannot use more credits than it
+            // had items (an over-report would underflow the demand accounting).
+            used += credits.min(taken);
             if taken == 0 {
                 break;
             }
@@ -587,19 +568,12 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
 
     /// Whether the upstream side ended with an error. The caller saw `done` and owns the gate.
     fn failed(&self) -> bool {
-        self.terminal.with(|terminal| {
-            // SAFETY: `done` was seen with Acquire, so the upstream side is done writing, and we
-            // own the gate.
-            matches!(unsafe { &*terminal }, Some(Err(_)))
-        })
+        matches!(*self.terminal.lock(), Some(Err(_)))
     }
 
     /// Takes the upstream side's end. The caller saw `done` and owns the gate.
     fn take_terminal(&self) -> Option<Result<(), Error>> {
-        self.terminal.with_mut(|terminal| {
-            // SAFETY: as in `failed`.
-            unsafe { (*terminal).take() }
-        })
+        self.terminal.lock().take()
     }
 
     /// Upstream side, after items entered the ring: drains if someone may want them now (see the
@@ -617,11 +591,7 @@ impl<S: Subscriber<T>, T> Stage<S, T> {
     /// Upstream side: records the end and lets the drain deliver it (after the held items, unless
     /// `ErrorMode::Immediate` and it is an error).
     fn terminate(&self, end: Result<(), Error>) {
-        self.terminal.with_mut(|terminal| {
-            // SAFETY: `done` is not set yet, so no gate owner reads `terminal`; the upstream side
-            // calls this once (it gives up its `Live` right after).
-            unsafe { *terminal = Some(end) }
-        });
+        *self.terminal.lock() = Some(end);
         self.flags.done.store(true, Ordering::Release);
         self.drain();
     }
@@ -632,13 +602,10 @@ impl<S, T> Drop for Stage<S, T> {
         // The last handle is gone with items still held (nobody will ever ask for them): they still
         // go through `on_drop`, so nothing vanishes unaccounted.
         let options = &self.options;
-        self.drain.with_mut(|drain| {
-            // SAFETY: `&mut self`: nobody else can reach the stage any more.
-            let drain = unsafe { &mut *drain };
-            while let Some(item) = drain.outlet.pop() {
-                options.discard(item, DropReason::Cancelled);
-            }
-        });
+        let drain = self.drain.get_mut();
+        while let Some(item) = drain.outlet.pop() {
+            options.discard(item, DropReason::Cancelled);
+        }
     }
 }
 
@@ -851,7 +818,6 @@ where
             UNBOUNDED
         };
         let stage = StdArc::new(Stage {
-            gate: CachePadded::new(DrainGate::new()),
             demand: CachePadded::new(Demand::new()),
             flags: CachePadded::new(Flags {
                 cancelled: AtomicBool::new(false),
@@ -859,33 +825,30 @@ where
                 done: AtomicBool::new(false),
                 allowed: AtomicU64::new(prefetch),
             }),
-            terminal: UnsafeCell::new(None),
+            terminal: Mutex::new(None),
             upstream: upstream.clone(),
             options: self.options.clone(),
             probe: self.options.metrics().map(|_| WaitProbe::new()),
-            drain: UnsafeCell::new(Drain {
+            drain: CachePadded::new(GateCell::new(Drain {
                 downstream: Some(setup.downstream),
                 outlet,
                 replenish: bounded.then(|| Replenish::new(prefetch)),
                 delivered: 0,
-            }),
+            })),
         });
-        // Own the gate while the downstream's on_subscribe runs, so what it requests or cancels
-        // there is only recorded, and served after it returns (rule 1.03).
-        let owned = stage.gate.enter();
-        debug_assert!(owned);
         let handle: SharedSubscription = stage.clone();
-        stage.drain.with_mut(|drain| {
-            // SAFETY: we own the gate (entered above, not yet left).
-            let drain = unsafe { &mut *drain };
-            let downstream = drain.downstream.as_mut().expect("fresh stage");
-            if let Err(panic) = catch("on_subscribe", || downstream.on_subscribe(handle)) {
+        start(
+            &stage.drain,
+            handle,
+            |d| d.downstream.as_mut(),
+            |d, panic| {
                 stage.flags.cancelled.store(true, Ordering::Release);
-                let mut downstream = drain.downstream.take().expect("fresh stage");
-                deliver_error(&mut downstream, panic);
-            }
-        });
-        stage.drain_owned();
+                if let Some(mut downstream) = d.downstream.take() {
+                    deliver_error(&mut downstream, panic);
+                }
+            },
+            |d| stage.pass(d),
+        );
         if stage.flags.cancelled.load(Ordering::Acquire) {
             return upstream.cancel();
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Calls a function on a reference to each item, then passes the item on. Built by
 /// [`Flux::inspect`](crate::Flux::inspect).
@@ -35,14 +35,15 @@ where
         S: Subscriber<P::Item> + 'static,
     {
         self.upstream.subscribe(InspectSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "inspect"),
             f: self.f.clone(),
         })
     }
 }
 
+/// Catches a panic in `f` (or downstream) itself ([`Guarded`]).
 struct InspectSubscriber<S, F> {
-    downstream: S,
+    guarded: Guarded<S>,
     f: Arc<F>,
 }
 
@@ -53,19 +54,26 @@ where
 {
     #[inline]
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        (self.f)(&item);
-        self.downstream.on_next(item)
+        let f = &*self.f;
+        self.guarded.run(|down| {
+            f(&item);
+            down.on_next(item)
+        })
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        (self.f)(&item);
-        self.downstream.try_on_next(item)
+        let f = &*self.f;
+        self.guarded.run(|down| {
+            f(&item);
+            down.try_on_next(item)
+        })
     }
 
     #[inline]
@@ -74,16 +82,17 @@ where
         I: Iterator<Item = T>,
     {
         let f = &*self.f;
-        self.downstream.on_next_iter(items.inspect(|item| f(item)))
+        self.guarded
+            .run(|down| down.on_next_iter(items.inspect(|item| f(item))))
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

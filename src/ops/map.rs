@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Applies a function to each item. Built by [`Flux::map`](crate::Flux::map).
 #[derive(Clone, Debug)]
@@ -34,14 +34,16 @@ where
         S: Subscriber<U> + 'static,
     {
         self.upstream.subscribe(MapSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "map"),
             f: self.f.clone(),
         })
     }
 }
 
+/// Catches a panic in `f` (or downstream) itself: `on_error(Panicked)` down, `cancel` up
+/// ([`Guarded`]), whatever the upstream.
 struct MapSubscriber<S, F> {
-    downstream: S,
+    guarded: Guarded<S>,
     f: Arc<F>,
 }
 
@@ -53,17 +55,20 @@ where
     #[inline]
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         // 1:1: demand passes through unchanged, so the upstream handle is handed straight down.
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        self.downstream.on_next((self.f)(item))
+        let f = &*self.f;
+        self.guarded.run(|down| down.on_next(f(item)))
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        self.downstream.try_on_next((self.f)(item))
+        let f = &*self.f;
+        self.guarded.run(|down| down.try_on_next(f(item)))
     }
 
     #[inline]
@@ -72,16 +77,16 @@ where
         I: Iterator<Item = T>,
     {
         let f = &*self.f;
-        self.downstream.on_next_iter(items.map(f))
+        self.guarded.run(|down| down.on_next_iter(items.map(f)))
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 
 use crate::demand::Replenish;
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::fanin::{Cx, Drain, FanIn, Hub, Inputs, Slotting};
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
@@ -76,56 +75,6 @@ impl<P: Publisher> Configurable for Merge<P> {
     fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
         &mut self.options
     }
-}
-
-/// Merges `sources` into one stream: items are emitted as they arrive from any source.
-///
-/// Reactor's `Flux.merge`, RxJava's `Flowable.merge`, Akka's `Merge`. All sources have one type;
-/// use [`Flux::merge_with`](crate::Flux::merge_with) for two different ones, or
-/// [`Flux::boxed`](crate::Flux::boxed) to mix many. The sources may signal from different threads
-/// at once.
-///
-/// # Demand
-///
-/// Each source is asked for [`MERGE_PREFETCH`] items up front (change it with [`Merge::prefetch`])
-/// and topped up by what was taken from its queue once 75% of that is used (Reactor's rule), so
-/// each source's outstanding demand plus what it holds in the merge never exceeds the prefetch.
-/// Downstream demand is served from the sources' queues in turn: each visit takes what one queue
-/// holds (at most the prefetch), then moves to the next, so a busy source cannot starve the others.
-/// A source that sends more than it was asked for ends the stream with an
-/// [`Overflow`](crate::ErrorKind::Overflow) error.
-///
-/// # Drops
-///
-/// Nothing while the stream runs. The merge completes when every source has completed and its
-/// queue is drained. The first error cancels the other sources; by default the items already
-/// queued are delivered first ([`ErrorMode::AfterDrain`]; `Immediate` drops them). Items queued at
-/// a cancel or an immediate error go to [`on_drop`](crate::Flux::on_drop) with
-/// [`DropReason::Cancelled`]; an item refused for overflow with [`DropReason::Overflow`].
-///
-/// # Metrics
-///
-/// With [`Flux::metrics`](crate::Flux::metrics): `received` counts the items the drain loop took
-/// from the sources' queues (the sources' threads cannot share its single-writer counter),
-/// `emitted` what went downstream, `requested` the prefetches and top-ups asked of the sources.
-///
-/// ```
-/// use backflow::prelude::*;
-/// let mut out = backflow::merge(vec![backflow::range(0..3u32), backflow::range(10..13)])
-///     .collect()
-///     .unwrap();
-/// out.sort();
-/// assert_eq!(out, vec![0, 1, 2, 10, 11, 12]);
-/// ```
-#[doc(alias = "mergeWith")]
-#[doc(alias = "select_all")]
-pub fn merge<I>(sources: I) -> Flux<Merge<I::Item>>
-where
-    I: IntoIterator,
-    I::Item: Publisher + Send + Sync + 'static,
-    <I::Item as Publisher>::Item: Send + 'static,
-{
-    Flux::new(Merge::new(sources))
 }
 
 impl<P> Publisher for Merge<P>

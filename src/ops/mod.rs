@@ -82,11 +82,11 @@ mod concat;
 pub use concat::{Concat, Either};
 pub(crate) mod fanin;
 mod merge;
-pub use merge::{merge, Merge, MERGE_PREFETCH};
+pub use merge::{Merge, MERGE_PREFETCH};
 mod zip;
-pub use zip::{zip, zip_all, zip_with, Zip, ZipAll, ZipWith, ZIP_PREFETCH};
+pub use zip::{Zip, ZipAll, ZipWith, ZIP_PREFETCH};
 mod combine_latest;
-pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH};
+pub use combine_latest::{CombineLatest, COMBINE_LATEST_PREFETCH};
 
 // ---- resilience operators (issue 9) ----
 mod rate_limit;

@@ -9,10 +9,13 @@
 
 use std::sync::Arc;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use crate::demand::{DrainGate, UNBOUNDED};
 use crate::error::{report_undeliverable, Error};
 use crate::protocol::{
-    catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
+    cancel_quietly, catch, deliver_error, panicked, Publisher, SharedSubscription, Subscriber,
+    Subscription,
 };
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
@@ -99,8 +102,7 @@ struct Shared<S, A> {
 // owner that acquired it. S and A are Send, so moving their use between threads is sound.
 // SAFETY: every access follows the protocol just described.
 unsafe impl<S: Send, A: Send> Sync for Shared<S, A> {}
-// SAFETY: every field is Send when S and A are.
-unsafe impl<S: Send, A: Send> Send for Shared<S, A> {}
+// (`Send` is automatic: every field is Send under these bounds.)
 
 /// What a drain pass leaves to do once it no longer borrows the downstream.
 enum After {
@@ -358,10 +360,8 @@ impl<S, A, F> ScanSubscriber<S, A, F> {
             unsafe { (*slot).take() }
         });
         if let Some(mut downstream) = downstream {
-            match terminal {
-                Some(error) => downstream.on_error(error),
-                None => downstream.on_complete(),
-            }
+            let end = terminal.map_or(Ok(()), Err);
+            crate::protocol::deliver_terminal(&mut downstream, end);
         }
     }
 
@@ -423,9 +423,14 @@ where
             return self.not_running();
         }
         let Some(acc) = self.acc.take() else { return };
-        let acc = (self.f)(acc, item);
-        self.acc = Some(acc.clone());
-        self.with_downstream(|downstream| downstream.on_next(acc));
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            let acc = (self.f)(acc, item);
+            self.acc = Some(acc.clone());
+            self.with_downstream(|downstream| downstream.on_next(acc));
+        }));
+        if let Err(panic) = step {
+            self.panicked(panic)
+        }
     }
 
     #[inline]
@@ -437,10 +442,16 @@ where
         let Some(acc) = self.acc.take() else {
             return true;
         };
-        let acc = (self.f)(acc, item);
-        self.acc = Some(acc.clone());
-        self.with_downstream(|downstream| downstream.try_on_next(acc))
-            .unwrap_or(true)
+        let step = catch_unwind(AssertUnwindSafe(|| {
+            let acc = (self.f)(acc, item);
+            self.acc = Some(acc.clone());
+            self.with_downstream(|downstream| downstream.try_on_next(acc))
+                .unwrap_or(true)
+        }));
+        step.unwrap_or_else(|panic| {
+            self.panicked(panic);
+            true
+        })
     }
 
     #[inline]
@@ -455,16 +466,23 @@ where
         let (Some(shared), f) = (shared.as_ref(), &**f) else {
             return 0;
         };
-        shared.downstream.with_mut(|slot| {
-            // SAFETY: `running` means the downstream is ours (see `Shared::phase`).
-            let Some(downstream) = (unsafe { &mut *slot }).as_mut() else {
-                return 0;
-            };
-            downstream.on_next_iter(items.map_while(|item| {
-                let next = f(acc.take()?, item);
-                *acc = Some(next.clone());
-                Some(next)
-            }))
+        // One catch around the run: a panic in `f` (or downstream) ends the stage here.
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            shared.downstream.with_mut(|slot| {
+                // SAFETY: `running` means the downstream is ours (see `Shared::phase`).
+                let Some(downstream) = (unsafe { &mut *slot }).as_mut() else {
+                    return 0;
+                };
+                downstream.on_next_iter(items.map_while(|item| {
+                    let next = f(acc.take()?, item);
+                    *acc = Some(next.clone());
+                    Some(next)
+                }))
+            })
+        }));
+        run.unwrap_or_else(|panic| {
+            self.panicked(panic);
+            0
         })
     }
 
@@ -481,6 +499,18 @@ impl<S, A, F> ScanSubscriber<S, A, F>
 where
     S: Subscriber<A>,
 {
+    /// `f` or the downstream panicked while the downstream is ours: cancel upstream, and the
+    /// panic goes down as the terminal error (rule 2.13).
+    #[cold]
+    #[inline(never)]
+    fn panicked(&mut self, payload: Box<dyn std::any::Any + Send>) {
+        let error = panicked("scan", payload);
+        if let Some(shared) = &self.shared {
+            cancel_quietly(&shared.upstream);
+        }
+        self.terminate(Some(error))
+    }
+
     #[cold]
     fn not_running(&mut self) {
         // After our own terminal an in-flight item is simply dropped (rule 1.08).

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Discards items while a predicate holds, then passes everything. Built by
 /// [`Flux::skip_while`](crate::Flux::skip_while).
@@ -35,31 +35,19 @@ where
         S: Subscriber<P::Item> + 'static,
     {
         self.upstream.subscribe(SkipWhileSubscriber {
-            downstream: subscriber,
+            guarded: Guarded::new(subscriber, "skip_while"),
             predicate: self.predicate.clone(),
             skipping: true,
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in the predicate (or downstream) itself ([`Guarded`]).
 struct SkipWhileSubscriber<S, F> {
-    downstream: S,
+    guarded: Guarded<S>,
     predicate: Arc<F>,
     /// True until the predicate first fails; never true again.
     skipping: bool,
-    upstream: Option<SharedSubscription>,
-}
-
-impl<S, F> SkipWhileSubscriber<S, F> {
-    #[inline]
-    fn skips<T>(&mut self, item: &T) -> bool
-    where
-        F: Fn(&T) -> bool,
-    {
-        self.skipping = self.skipping && (self.predicate)(item);
-        self.skipping
-    }
 }
 
 impl<T, S, F> Subscriber<T> for SkipWhileSubscriber<S, F>
@@ -68,23 +56,35 @@ where
     F: Fn(&T) -> bool + Send + Sync,
 {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
-        self.upstream = Some(subscription.clone());
-        self.downstream.on_subscribe(subscription)
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        if !self.skips(&item) {
-            self.downstream.on_next(item)
-        } else if let Some(upstream) = &self.upstream {
-            // The skipped item used a credit the downstream never saw: replenish it (SEMANTICS §2).
-            upstream.request(1)
+        let (skipping, predicate) = (&mut self.skipping, &*self.predicate);
+        let skipped = self.guarded.run(|down| {
+            *skipping = *skipping && predicate(&item);
+            if !*skipping {
+                down.on_next(item)
+            }
+            *skipping
+        });
+        if skipped {
+            if let Some(upstream) = self.guarded.upstream() {
+                // The skipped item used a credit the downstream never saw: replenish it (SEMANTICS §2).
+                upstream.request(1)
+            }
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        !self.skips(&item) && self.downstream.try_on_next(item)
+        let (skipping, predicate) = (&mut self.skipping, &*self.predicate);
+        self.guarded.run(|down| {
+            *skipping = *skipping && predicate(&item);
+            !*skipping && down.try_on_next(item)
+        })
     }
 
     #[inline]
@@ -93,22 +93,24 @@ where
         I: Iterator<Item = T>,
     {
         if !self.skipping {
-            return self.downstream.on_next_iter(items);
+            return self.guarded.run(|down| down.on_next_iter(items));
         }
         let (skipping, predicate) = (&mut self.skipping, &*self.predicate);
-        self.downstream.on_next_iter(items.filter(move |item| {
-            *skipping = *skipping && predicate(item);
-            !*skipping
-        }))
+        self.guarded.run(|down| {
+            down.on_next_iter(items.filter(move |item| {
+                *skipping = *skipping && predicate(item);
+                !*skipping
+            }))
+        })
     }
 
     #[inline]
     fn on_error(&mut self, error: Error) {
-        self.downstream.on_error(error)
+        self.guarded.on_error(error)
     }
 
     #[inline]
     fn on_complete(&mut self) {
-        self.downstream.on_complete()
+        self.guarded.on_complete()
     }
 }

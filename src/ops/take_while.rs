@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{report_undeliverable, Error};
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::error::Error;
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Passes items while a predicate holds, then completes. Built by
 /// [`Flux::take_while`](crate::Flux::take_while).
@@ -35,34 +35,17 @@ where
         S: Subscriber<P::Item> + 'static,
     {
         self.upstream.subscribe(TakeWhileSubscriber {
-            downstream: Some(subscriber),
+            guarded: Guarded::new(subscriber, "take_while"),
             predicate: self.predicate.clone(),
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in the predicate (or downstream) itself ([`Guarded`]); the first miss ends the
+/// stage as a completion.
 struct TakeWhileSubscriber<S, F> {
-    /// `None` once a terminal signal went down: later upstream signals are ignored (rule 1.07) and
-    /// the downstream subscriber is released (rule 3.13).
-    downstream: Option<S>,
+    guarded: Guarded<S>,
     predicate: Arc<F>,
-    upstream: Option<SharedSubscription>,
-}
-
-impl<S, F> TakeWhileSubscriber<S, F> {
-    #[cold]
-    fn stop<T>(&mut self)
-    where
-        S: Subscriber<T>,
-    {
-        if let Some(upstream) = self.upstream.take() {
-            upstream.cancel();
-        }
-        if let Some(mut downstream) = self.downstream.take() {
-            downstream.on_complete();
-        }
-    }
 }
 
 impl<T, S, F> Subscriber<T> for TakeWhileSubscriber<S, F>
@@ -72,35 +55,39 @@ where
 {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         // Demand passes through unchanged; a clone is kept to cancel upstream at the first miss.
-        self.upstream = Some(subscription.clone());
-        if let Some(downstream) = &mut self.downstream {
-            downstream.on_subscribe(subscription)
-        }
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        let Some(downstream) = &mut self.downstream else {
-            return;
-        };
-        if (self.predicate)(&item) {
-            downstream.on_next(item)
-        } else {
-            self.stop()
+        let predicate = &*self.predicate;
+        let missed = self.guarded.run(|down| {
+            let keep = predicate(&item);
+            if keep {
+                down.on_next(item)
+            }
+            !keep
+        });
+        if missed {
+            self.guarded.finish(Ok(()));
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        let Some(downstream) = &mut self.downstream else {
-            return false;
-        };
-        if (self.predicate)(&item) {
-            downstream.try_on_next(item)
-        } else {
-            self.stop();
-            true
+        let predicate = &*self.predicate;
+        let (used, missed) = self.guarded.run(|down| {
+            if predicate(&item) {
+                (down.try_on_next(item), false)
+            } else {
+                (true, true)
+            }
+        });
+        if missed {
+            self.guarded.finish(Ok(()));
         }
+        used
     }
 
     #[inline]
@@ -108,32 +95,24 @@ where
     where
         I: Iterator<Item = T>,
     {
-        let Some(downstream) = &mut self.downstream else {
-            return 0;
-        };
         let (predicate, mut missed) = (&*self.predicate, false);
-        let used = downstream.on_next_iter(items.take_while(|item| {
-            missed = !predicate(item);
-            !missed
-        }));
+        let used = self.guarded.run(|down| {
+            down.on_next_iter(items.take_while(|item| {
+                missed = !predicate(item);
+                !missed
+            }))
+        });
         if missed {
-            self.stop();
+            self.guarded.finish(Ok(()));
         }
         used
     }
 
     fn on_error(&mut self, error: Error) {
-        match self.downstream.take() {
-            Some(mut downstream) => downstream.on_error(error),
-            None => report_undeliverable(&error),
-        }
-        self.upstream = None;
+        self.guarded.on_error(error)
     }
 
     fn on_complete(&mut self) {
-        if let Some(mut downstream) = self.downstream.take() {
-            downstream.on_complete()
-        }
-        self.upstream = None;
+        self.guarded.on_complete()
     }
 }

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, StageOptions};
 use crate::ops::timed::{scheduler_or_default, Core, Logic, Setup, SharedScheduler, Step};
@@ -84,38 +83,15 @@ impl<P: Publisher> Throttle<P> {
     }
 }
 
-/// The options of a [`throttle`](Flux::throttle) stage.
-impl<P: Publisher> Flux<Throttle<P>> {
-    /// Sets the bucket's capacity: the most items that may pass back to back after a quiet spell,
-    /// and the most requested upstream at once. Defaults to the `elements` of
-    /// `throttle(elements, per)`; `burst(1)` spaces items evenly, `per / elements` apart.
-    ///
-    /// # Panics
-    ///
-    /// If `burst` is 0.
-    #[doc(alias = "maximumBurst")]
-    pub fn burst(self, burst: u64) -> Self {
-        assert!(burst > 0, "throttle burst(0): the bucket must hold a token");
-        let mut stage = self.into_inner();
-        stage.burst = burst;
-        Flux::new(stage)
+impl<P: Publisher> Throttle<P> {
+    /// The bucket's capacity (see [`Flux::burst`](crate::Flux::burst)).
+    pub(crate) fn set_burst(&mut self, burst: u64) {
+        self.burst = burst;
     }
 
-    /// Chooses what happens to an item that finds no token (see [`ThrottleMode`]).
-    pub fn mode(self, mode: ThrottleMode) -> Self {
-        let mut stage = self.into_inner();
-        stage.mode = mode;
-        Flux::new(stage)
-    }
-
-    /// Delays items until a token comes: `mode(ThrottleMode::Shaping)`, the default.
-    pub fn shaping(self) -> Self {
-        self.mode(ThrottleMode::Shaping)
-    }
-
-    /// Fails the stream when an item finds no token: `mode(ThrottleMode::Enforcing)`.
-    pub fn enforcing(self) -> Self {
-        self.mode(ThrottleMode::Enforcing)
+    /// What an item that finds no token does (see [`Flux::mode`](crate::Flux::mode)).
+    pub(crate) fn set_mode(&mut self, mode: ThrottleMode) {
+        self.mode = mode;
     }
 }
 

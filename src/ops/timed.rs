@@ -1,5 +1,5 @@
 //! What the timed stages share (`throttle`, `throttle_first`, `sample`, `debounce`, `timeout`,
-//! `interval`): the scheduler they run on and the [`Flux::scheduler`] setter; [`Core`], the engine
+//! `interval`): the scheduler they run on and the [`Flux::scheduler`](crate::Flux::scheduler) setter; [`Core`], the engine
 //! that drives `sample`, `debounce`, `throttle` and `interval` (each supplies a [`Logic`]); and its
 //! parts — [`Serial`], the downstream subscriber behind a drain gate so that the upstream's thread
 //! and the timer's thread never signal it at once, and [`TimerSlot`], a stage's one pending timer,
@@ -13,52 +13,27 @@
 //! `Schedulers.parallel()`, RxJava's `computation()`); each subscription takes one
 //! [`worker`](Scheduler::worker) of it, so its timer tasks run in order on one thread.
 //! `throttle_first` runs no timer: by default it reads the real clock and starts no thread. Tests
-//! pass a [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`], which makes timed
+//! pass a [`VirtualTime`](crate::sched::VirtualTime) through [`Flux::scheduler`](crate::Flux::scheduler), which makes timed
 //! behaviour exact and instant.
 
 use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
-use crate::demand::{Demand, DrainGate};
+use crate::demand::{Demand, GateCell};
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{ErrorMode, StageOptions};
 use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subscription};
 use crate::sched::{Instant, Scheduler, TaskHandle, Worker};
-use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc, UnsafeCell};
+use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc};
 
 /// A shared, type-erased scheduler handle, as timed stages hold it.
 pub type SharedScheduler = StdArc<dyn Scheduler>;
 
-/// A stage or source driven by a [`Scheduler`]: it gets the [`Flux::scheduler`] setter.
+/// A stage or source driven by a [`Scheduler`]: it gets the [`Flux::scheduler`](crate::Flux::scheduler) setter.
 pub trait Timed {
     /// Makes the stage read its clock from, and run its timers on, `scheduler`.
     fn set_scheduler(&mut self, scheduler: SharedScheduler);
-}
-
-/// The scheduler of the last stage of a chain, for timed stages.
-impl<P: Timed> Flux<P> {
-    /// Runs this stage's clock and timers on `scheduler` instead of the shared default (a
-    /// process-wide pool, one thread per core, started on first use).
-    ///
-    /// Pass a [`VirtualTime`](crate::sched::VirtualTime) to test timed behaviour exactly, without
-    /// sleeping: nothing happens until the test advances the clock.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use backflow::prelude::*;
-    /// use backflow::sched::VirtualTime;
-    ///
-    /// let clock = VirtualTime::new();
-    /// let ticks = backflow::interval(Duration::from_secs(1)).scheduler(clock.clone());
-    /// # let _ = ticks;
-    /// ```
-    pub fn scheduler<S: Scheduler + 'static>(self, scheduler: S) -> Self {
-        let mut stage = self.into_inner();
-        stage.set_scheduler(StdArc::new(scheduler));
-        Flux::new(stage)
-    }
 }
 
 /// The scheduler a stage configured with `chosen` runs on: `chosen`, or the shared default.
@@ -91,48 +66,24 @@ pub(crate) fn next_tick(previous: Instant, period: Duration, now: Instant) -> In
 }
 
 /// A downstream subscriber owned behind a drain gate: whoever enters the gate owns the subscriber
-/// until [`DrainGate::leave`] returns 0, and everyone else (the upstream's thread, the timer's
+/// until [`DrainGate::leave`](crate::demand::DrainGate::leave) returns 0, and everyone else (the upstream's thread, the timer's
 /// thread, a `request` from anywhere) only records that there is work. This is rule 1.03 for a
 /// stage whose signals come from two threads; the owner never holds a lock while it calls out.
 pub(crate) struct Serial<S> {
-    gate: DrainGate,
     /// `Some` while subscribed; taken (dropping the subscriber, rule 3.13) on terminal or cancel.
-    /// Only the owner of `gate` touches it.
-    downstream: UnsafeCell<Option<S>>,
+    downstream: GateCell<Option<S>>,
 }
-
-// SAFETY: `downstream` is accessed solely by the thread that owns `gate` (`enter` returned true,
-// until `leave` returns 0); the gate's AcqRel RMWs order those accesses, and S is Send.
-unsafe impl<S: Send> Sync for Serial<S> {}
-// SAFETY: the only non-auto field holds an S, which is Send.
-unsafe impl<S: Send> Send for Serial<S> {}
 
 impl<S> Serial<S> {
     pub(crate) fn new(downstream: S) -> Self {
         Serial {
-            gate: DrainGate::new(),
-            downstream: UnsafeCell::new(Some(downstream)),
+            downstream: GateCell::new(Some(downstream)),
         }
     }
 
     /// Signals work: if the caller becomes the owner, it runs `pass` until no signal was missed.
-    pub(crate) fn drain(&self, mut pass: impl FnMut(&mut Option<S>)) {
-        if self.gate.enter() {
-            self.run(1, &mut pass);
-        }
-    }
-
-    fn run(&self, mut missed: usize, pass: &mut impl FnMut(&mut Option<S>)) {
-        loop {
-            self.downstream.with_mut(|slot| {
-                // SAFETY: the caller owns the gate, so no other thread touches `downstream`.
-                pass(unsafe { &mut *slot })
-            });
-            missed = self.gate.leave(missed);
-            if missed == 0 {
-                return;
-            }
-        }
+    pub(crate) fn drain(&self, pass: impl FnMut(&mut Option<S>)) {
+        self.downstream.drain(pass);
     }
 
     /// Calls `on_subscribe(handle)` while owning the gate, so that requests made inside it are
@@ -145,32 +96,23 @@ impl<S> Serial<S> {
         &self,
         handle: SharedSubscription,
         on_panic: impl FnOnce(),
-        mut pass: impl FnMut(&mut Option<S>),
+        pass: impl FnMut(&mut Option<S>),
     ) -> bool
     where
         S: Subscriber<T>,
     {
-        let owned = self.gate.enter();
-        debug_assert!(owned, "a fresh stage has no other signaller yet");
-        let started = self.downstream.with_mut(|slot| {
-            // SAFETY: we own the gate (entered above, not yet left).
-            let slot = unsafe { &mut *slot };
-            let Some(downstream) = slot.as_mut() else {
-                return false;
-            };
-            match catch("on_subscribe", || downstream.on_subscribe(handle)) {
-                Ok(()) => true,
-                Err(panic) => {
-                    on_panic();
-                    if let Some(mut downstream) = slot.take() {
-                        deliver_error(&mut downstream, panic);
-                    }
-                    false
+        crate::stage::start(
+            &self.downstream,
+            handle,
+            |slot| slot.as_mut(),
+            |slot, panic| {
+                on_panic();
+                if let Some(mut downstream) = slot.take() {
+                    deliver_error(&mut downstream, panic);
                 }
-            }
-        });
-        self.run(1, &mut pass);
-        started
+            },
+            pass,
+        )
     }
 }
 

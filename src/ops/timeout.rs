@@ -113,8 +113,7 @@ struct Shared<T, S> {
 // `DONE`; those states exclude each other and their SeqCst transitions order the accesses. S is
 // Send, and T only appears in `fn(T)`.
 unsafe impl<T, S: Send> Sync for Shared<T, S> {}
-// SAFETY: every field is Send when S is.
-unsafe impl<T, S: Send> Send for Shared<T, S> {}
+// (`Send` is automatic: every field is Send under these bounds.)
 
 fn nanos(instant: Instant) -> u64 {
     u64::try_from(instant.since_epoch().as_nanos()).unwrap_or(u64::MAX)

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{report_undeliverable, Error};
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::error::Error;
+use crate::protocol::{Guarded, Publisher, SharedSubscription, Subscriber};
 
 /// Applies a fallible function to each item. Built by [`Flux::try_map`](crate::Flux::try_map).
 #[derive(Clone, Debug)]
@@ -34,34 +34,17 @@ where
         S: Subscriber<U> + 'static,
     {
         self.upstream.subscribe(TryMapSubscriber {
-            downstream: Some(subscriber),
+            guarded: Guarded::new(subscriber, "try_map"),
             f: self.f.clone(),
-            upstream: None,
         })
     }
 }
 
+/// Catches a panic in `f` (or downstream) itself ([`Guarded`]); an `Err` from `f` ends the stage
+/// the same way, as that error.
 struct TryMapSubscriber<S, F> {
-    /// `None` once a terminal signal went down: later upstream signals are ignored (rule 1.07) and
-    /// the downstream subscriber is released (rule 3.13).
-    downstream: Option<S>,
+    guarded: Guarded<S>,
     f: Arc<F>,
-    upstream: Option<SharedSubscription>,
-}
-
-impl<S, F> TryMapSubscriber<S, F> {
-    #[cold]
-    fn fail<U>(&mut self, error: Error)
-    where
-        S: Subscriber<U>,
-    {
-        if let Some(upstream) = self.upstream.take() {
-            upstream.cancel();
-        }
-        if let Some(mut downstream) = self.downstream.take() {
-            downstream.on_error(error);
-        }
-    }
 }
 
 impl<T, U, S, F> Subscriber<T> for TryMapSubscriber<S, F>
@@ -72,35 +55,36 @@ where
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         // 1:1: demand passes through unchanged, so the upstream handle is handed straight down; a
         // clone is kept to cancel upstream when `f` fails.
-        self.upstream = Some(subscription.clone());
-        if let Some(downstream) = &mut self.downstream {
-            downstream.on_subscribe(subscription)
-        }
+        self.guarded
+            .on_subscribe(subscription.clone(), subscription)
     }
 
     #[inline]
     fn on_next(&mut self, item: T) {
-        let Some(downstream) = &mut self.downstream else {
-            return;
-        };
-        match (self.f)(item) {
-            Ok(mapped) => downstream.on_next(mapped),
-            Err(error) => self.fail(error),
+        let f = &*self.f;
+        let failure = self.guarded.run(|down| match f(item) {
+            Ok(mapped) => {
+                down.on_next(mapped);
+                None
+            }
+            Err(error) => Some(error),
+        });
+        if let Some(error) = failure {
+            self.guarded.fail_with(error);
         }
     }
 
     #[inline]
     fn try_on_next(&mut self, item: T) -> bool {
-        let Some(downstream) = &mut self.downstream else {
-            return false;
-        };
-        match (self.f)(item) {
-            Ok(mapped) => downstream.try_on_next(mapped),
-            Err(error) => {
-                self.fail(error);
-                true
-            }
+        let f = &*self.f;
+        let (used, failure) = self.guarded.run(|down| match f(item) {
+            Ok(mapped) => (down.try_on_next(mapped), None),
+            Err(error) => (true, Some(error)),
+        });
+        if let Some(error) = failure {
+            self.guarded.fail_with(error);
         }
+        used
     }
 
     #[inline]
@@ -108,37 +92,28 @@ where
     where
         I: Iterator<Item = T>,
     {
-        let Some(downstream) = &mut self.downstream else {
-            return 0;
-        };
         // Stop pulling at the first `Err`: the items after it are not this stream's any more.
         let (f, mut failure) = (&*self.f, None);
-        let used = downstream.on_next_iter(items.map_while(|item| match f(item) {
-            Ok(mapped) => Some(mapped),
-            Err(error) => {
-                failure = Some(error);
-                None
-            }
-        }));
+        let used = self.guarded.run(|down| {
+            down.on_next_iter(items.map_while(|item| match f(item) {
+                Ok(mapped) => Some(mapped),
+                Err(error) => {
+                    failure = Some(error);
+                    None
+                }
+            }))
+        });
         if let Some(error) = failure {
-            self.fail(error);
+            self.guarded.fail_with(error);
         }
         used
     }
 
     fn on_error(&mut self, error: Error) {
-        match self.downstream.take() {
-            Some(mut downstream) => downstream.on_error(error),
-            // An upstream error racing our own: not swallowed silently (rule 2.13).
-            None => report_undeliverable(&error),
-        }
-        self.upstream = None;
+        self.guarded.on_error(error)
     }
 
     fn on_complete(&mut self) {
-        if let Some(mut downstream) = self.downstream.take() {
-            downstream.on_complete()
-        }
-        self.upstream = None;
+        self.guarded.on_complete()
     }
 }

@@ -7,7 +7,6 @@ use std::marker::PhantomData;
 
 use crate::demand::Replenish;
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::ops::fanin::{Cx, Drain, FanIn, Inputs, Plain};
 use crate::protocol::{complete_now, Publisher, Subscriber};
 use crate::queue::spsc::{self, Consumer};
@@ -89,73 +88,15 @@ fn pair<X, Y>(x: X, y: Y) -> (X, Y) {
     (x, y)
 }
 
-/// Pairs the items of `a` and `b`: the first of each, then the second of each, and so on.
-///
-/// Reactor's `Flux.zip`, RxJava's `Flowable.zip`, Akka's `zip`. See [`zip_with`] to combine each
-/// pair with a function, [`zip_all`] for any number of sources of one type.
-///
-/// # Demand
-///
-/// Each source is asked for [`ZIP_PREFETCH`] items up front (change it with
-/// [`ZipWith::prefetch`]); when a pair is emitted, one item of each source has been used, and
-/// once 75% of the prefetch has been used the same top-up is requested from every source. So a
-/// source is never asked for more than what can be paired with what the other sends, plus the
-/// prefetch. Downstream demand counts pairs.
-///
-/// # Drops
-///
-/// The zip completes as soon as one source has completed and its queue is empty (no more pair
-/// can be made); the other source is cancelled and the items it had sent are dropped, as in
-/// Reactor. An error from a source cancels the other; the pairs that can still be made from the
-/// queued items are emitted first, then the error. On cancel, queued items are dropped.
-///
-/// ```
-/// let pairs = backflow::zip(backflow::range(0..3u32), backflow::from_iter(vec!['a', 'b', 'c', 'd']))
-///     .collect()
-///     .unwrap();
-/// assert_eq!(pairs, vec![(0, 'a'), (1, 'b'), (2, 'c')]);
-/// ```
-#[doc(alias = "zipWith")]
-pub fn zip<A, B>(a: A, b: B) -> Flux<Zip<A, B>>
+impl<A, B> Zip<A, B>
 where
-    A: Publisher + Send + Sync + 'static,
-    B: Publisher + Send + Sync + 'static,
-    A::Item: Send + 'static,
-    B::Item: Send + 'static,
+    A: Publisher,
+    B: Publisher,
 {
-    Flux::new(ZipWith::new(a, b, pair as fn(_, _) -> _))
-}
-
-/// Pairs the items of `a` and `b` and emits `f(a_item, b_item)` for each pair.
-///
-/// Reactor's `Flux.zip(a, b, combinator)`, RxJava's `Flowable.zip(a, b, zipper)`, Akka's
-/// `zipWith`. A panic in `f` ends the stream with a [`Panicked`](crate::ErrorKind::Panicked) error.
-///
-/// # Demand
-///
-/// As [`zip`]: at most the prefetch outstanding per source, topped up as pairs are emitted;
-/// downstream demand counts combined items.
-///
-/// # Drops
-///
-/// As [`zip`]: the unpaired items of the longer source are dropped when the shorter one ends.
-///
-/// ```
-/// let sums = backflow::zip_with(backflow::range(1..4u32), backflow::range(10..20u32), |a, b| a + b)
-///     .collect()
-///     .unwrap();
-/// assert_eq!(sums, vec![11, 13, 15]);
-/// ```
-#[doc(alias = "zipWith")]
-pub fn zip_with<A, B, F, O>(a: A, b: B, f: F) -> Flux<ZipWith<A, B, F>>
-where
-    A: Publisher + Send + Sync + 'static,
-    B: Publisher + Send + Sync + 'static,
-    A::Item: Send + 'static,
-    B::Item: Send + 'static,
-    F: Fn(A::Item, B::Item) -> O + Send + Sync + 'static,
-{
-    Flux::new(ZipWith::new(a, b, f))
+    /// Zips `a` and `b` into tuples (the publisher behind [`zip`](crate::zip)).
+    pub(crate) fn pairs(a: A, b: B) -> Self {
+        ZipWith::new(a, b, pair as fn(_, _) -> _)
+    }
 }
 
 impl<A, B, F, O> Publisher for ZipWith<A, B, F>
@@ -194,6 +135,16 @@ pub struct ZipAll<P> {
     prefetch: usize,
 }
 
+impl<P> ZipAll<P> {
+    /// Zips `sources` (the publisher behind [`zip_all`](crate::zip_all)).
+    pub(crate) fn new(sources: impl IntoIterator<Item = P>) -> Self {
+        ZipAll {
+            sources: sources.into_iter().collect(),
+            prefetch: ZIP_PREFETCH,
+        }
+    }
+}
+
 impl<P> Clone for ZipAll<P> {
     fn clone(&self) -> Self {
         ZipAll {
@@ -223,36 +174,6 @@ impl<P> ZipAll<P> {
         self.prefetch = prefetch;
         self
     }
-}
-
-/// Zips `sources` into `Vec`s: the first item of every source, then the second of every source,
-/// and so on. No sources: completes at once.
-///
-/// # Demand
-///
-/// As [`zip`], for every source: at most the prefetch outstanding per source, topped up as rows
-/// are emitted; downstream demand counts rows.
-///
-/// # Drops
-///
-/// As [`zip`]: completes when one source has completed and its queue is empty, dropping what the
-/// others had sent.
-///
-/// ```
-/// let sources = vec![backflow::range(0..3u8), backflow::range(10..12), backflow::range(20..25)];
-/// let rows = backflow::zip_all(sources).collect().unwrap();
-/// assert_eq!(rows, vec![vec![0, 10, 20], vec![1, 11, 21]]);
-/// ```
-pub fn zip_all<I>(sources: I) -> Flux<ZipAll<I::Item>>
-where
-    I: IntoIterator,
-    I::Item: Publisher + Send + Sync + 'static,
-    <I::Item as Publisher>::Item: Send + 'static,
-{
-    Flux::new(ZipAll {
-        sources: sources.into_iter().collect(),
-        prefetch: ZIP_PREFETCH,
-    })
 }
 
 impl<P> Publisher for ZipAll<P>

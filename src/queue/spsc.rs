@@ -38,7 +38,22 @@
 //! Head and tail sit on their own cache lines. Each side keeps its own index in a plain field and a
 //! *limit* cached from the other side's index, and reloads that atomic only when the ring looks
 //! full (producer) or empty (consumer): in the steady state a push or pop is one slot access and one
-//! release store. The slots are a power of two so a position maps to its slot with a mask; the
+//! release store.
+//!
+//! What each operation touches, line by line (128-byte blocks, as `CachePadded` pads on x86_64,
+//! where the adjacent-line prefetcher pulls lines in pairs):
+//!
+//! | | written | read |
+//! |---|---|---|
+//! | `push` | its slot; [`Producer`]'s own `tail` (its handle's block); the published `tail` | `write_limit` (its handle); the shared head only when the ring looks full |
+//! | `pop` | [`Consumer`]'s own `head` (its handle's block); the published `head` | its slot; `read_limit` (its handle); the shared tail only when the ring looks empty |
+//!
+//! Both handles are `#[repr(align(128))]`: a handle's private index and its cached copy of the other
+//! side's index live in a block no other field can share, wherever the handle is stored. A stage
+//! that keeps its producer next to fields the other thread writes (a demand counter, a gate) would
+//! otherwise have every push stall on a line the consumer's thread keeps taking away. The
+//! read-only fields (`capacity`, `mask`, the slot pointer) sit together on a line nobody writes
+//! while both ends live (`abandoned` is written once, by the first end dropped). The slots are a power of two so a position maps to its slot with a mask; the
 //! capacity is still exactly what was asked for (a ring of 1000 allocates 1024 slots and holds
 //! 1000 items).
 
@@ -173,6 +188,7 @@ impl<T> Drop for Ring<T> {
 ///
 /// `Send` (and `Sync`: its `&self` methods only read atomics) when `T: Send`; only the thread that
 /// owns it pushes.
+#[repr(align(128))]
 pub struct Producer<T> {
     ring: Arc<Ring<T>>,
     /// Position of the next push; equal to `ring.tail` whenever no [`WriteChunk`] is open.
@@ -453,6 +469,7 @@ impl<T> fmt::Debug for WriteChunk<'_, T> {
 ///
 /// `Send` when `T: Send`; `Sync` only when `T` is also `Sync`, because [`peek`](Self::peek)
 /// lends out `&T`.
+#[repr(align(128))]
 pub struct Consumer<T> {
     ring: Arc<Ring<T>>,
     /// Position of the next pop. Ahead of `ring.head` only while a [`ReadChunk`] is open, or after
@@ -724,6 +741,24 @@ mod tests {
         assert!(producer.is_full());
         assert_eq!(producer.push(3), Err(PushError::Full(3)));
         assert_eq!(consumer.len(), 3);
+    }
+
+    #[test]
+    fn each_handle_owns_its_cache_lines() {
+        // The private index and the cached limit of each side must not share a 128-byte block
+        // with anything the other side writes, wherever the handle is stored.
+        assert_eq!(std::mem::align_of::<Producer<u64>>(), 128);
+        assert_eq!(std::mem::align_of::<Consumer<u64>>(), 128);
+        assert_eq!(std::mem::size_of::<Producer<u64>>(), 128);
+        assert_eq!(std::mem::size_of::<Consumer<u64>>(), 128);
+        // Both ends side by side in one struct land in different blocks.
+        let (producer, consumer) = channel::<u64>(4);
+        let pair = (producer, consumer);
+        let p = &pair.0 as *const _ as usize;
+        let c = &pair.1 as *const _ as usize;
+        assert_eq!(p % 128, 0);
+        assert_eq!(c % 128, 0);
+        assert!(p.abs_diff(c) >= 128);
     }
 
     #[test]
