@@ -44,6 +44,7 @@ pub mod guide;
 pub mod ops;
 pub mod protocol;
 pub mod queue;
+pub mod resilience;
 pub mod sched;
 pub mod sink;
 pub mod source;

@@ -60,7 +60,7 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) struct Facade {
     received: Counter,
     emitted: Counter,
-    dropped: [Counter; 6],
+    dropped: [Counter; DropReason::ALL.len()],
     rejected: Counter,
     throttled: Counter,
     requested: Counter,

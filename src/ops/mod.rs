@@ -155,3 +155,17 @@ mod replay;
 pub use replay::Replay;
 mod window_timeout;
 pub use window_timeout::{TimedWindow, WindowTimeout};
+
+// ---- resilience operators (issue 9) ----
+mod rate_limit;
+pub use rate_limit::RateLimit;
+mod repeat;
+mod retry;
+pub use repeat::Repeat;
+pub use retry::{Retry, RETRY_MAX_DELAY};
+mod circuit_breaker;
+pub use circuit_breaker::{CircuitBreakerMap, CircuitBreakerStage};
+mod shed;
+pub use shed::Shed;
+mod pause_at;
+pub use pause_at::PauseAt;
