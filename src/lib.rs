@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod ops;
 pub mod protocol;
 pub mod queue;
+pub mod resilience;
 pub mod sched;
 pub mod sink;
 pub mod source;
