@@ -87,3 +87,6 @@ mod zip;
 pub use zip::{zip, zip_all, zip_with, Zip, ZipAll, ZipWith, ZIP_PREFETCH};
 mod combine_latest;
 pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH};
+// Adaptive concurrency (resilience): calls under a shared limiter.
+mod concurrent_map;
+pub use concurrent_map::ConcurrentMap;

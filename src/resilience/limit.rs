@@ -717,6 +717,19 @@ impl Limiter {
         })
     }
 
+    /// A permit even at the limit: a stream with nothing in flight may always run one call, so
+    /// it cannot starve while other streams hold every permit.
+    pub(crate) fn acquire_over_limit(&self) -> Permit {
+        let s = &self.shared;
+        let inflight = s.inflight.fetch_add(1, Ordering::Relaxed) + 1;
+        s.admitted.fetch_add(1, Ordering::Relaxed);
+        Permit {
+            limiter: Some(self.clone()),
+            start: (s.clock)(),
+            inflight,
+        }
+    }
+
     /// The current limit.
     pub fn limit(&self) -> usize {
         self.shared.limit.load(Ordering::Relaxed)
