@@ -6,7 +6,6 @@
 
 use std::hint::black_box;
 
-use backflow::prelude::*;
 use backflow::resilience::limit::{Fixed, Limiter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

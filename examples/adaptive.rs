@@ -26,10 +26,18 @@ fn strategies() -> Vec<(&'static str, Make)> {
     vec![
         ("unprotected", |_| None),
         ("fixed(C)", |s| Some(Box::new(Fixed::new(s.capacity)))),
-        ("AIMD", |s| Some(Box::new(Aimd::new(20).timeout(s.service.mul_f64(1.2))))),
-        ("Gradient2", |_| Some(Box::new(Windowed::new(Gradient2::new(20), 10).per_round_trip()))),
+        ("AIMD", |s| {
+            Some(Box::new(Aimd::new(20).timeout(s.service.mul_f64(1.2))))
+        }),
+        ("Gradient2", |_| {
+            Some(Box::new(
+                Windowed::new(Gradient2::new(20), 10).per_round_trip(),
+            ))
+        }),
         ("Vegas", |s| {
-            Some(Box::new(Windowed::new(Vegas::new(20).seed(s.seed), 10).per_round_trip()))
+            Some(Box::new(
+                Windowed::new(Vegas::new(20).seed(s.seed), 10).per_round_trip(),
+            ))
         }),
     ]
 }
@@ -38,7 +46,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loads = [0.5, 1.0, 1.5, 2.0, 3.0];
     let seeds = 5;
     let warm = Duration::from_secs(1);
-    println!("goodput (successful calls/s; capacity C/S = 5000/s), mean of {seeds} seeds, 4 s each");
+    println!(
+        "goodput (successful calls/s; capacity C/S = 5000/s), mean of {seeds} seeds, 4 s each"
+    );
     print!("| strategy |");
     for load in loads {
         print!(" {load}× |");
@@ -96,12 +106,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn draw(path: &std::path::Path, s: &Scenario, traces: &[(&str, Trace)]) -> Result<(), Box<dyn std::error::Error>> {
+fn draw(
+    path: &std::path::Path,
+    s: &Scenario,
+    traces: &[(&str, Trace)],
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let end = s.duration.as_secs_f64();
     let mut chart = ChartBuilder::on(&root)
-        .caption("concurrency limit vs true capacity (capacity halves at 3 s, offered load 2×)", ("sans-serif", 18))
+        .caption(
+            "concurrency limit vs true capacity (capacity halves at 3 s, offered load 2×)",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
@@ -136,7 +153,9 @@ fn draw(path: &std::path::Path, s: &Scenario, traces: &[(&str, Trace)]) -> Resul
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(1)))?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

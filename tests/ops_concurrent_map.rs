@@ -106,7 +106,8 @@ where
 }
 impl<T, S: Subscriber<T>> Subscriber<T> for OnRequestSub<S> {
     fn on_subscribe(&mut self, s: SharedSubscription) {
-        self.0.on_subscribe(Arc::new(LoggedSubscription(s, self.1.clone())))
+        self.0
+            .on_subscribe(Arc::new(LoggedSubscription(s, self.1.clone())))
     }
     fn on_next(&mut self, x: T) {
         self.0.on_next(x)
@@ -134,7 +135,10 @@ fn smoke_unordered_and_ordered() {
     out.sort();
     assert_eq!(out, (0..1000).collect::<Vec<_>>());
     let stats = limiter.stats();
-    assert_eq!((stats.admitted, stats.succeeded, stats.inflight), (1000, 1000, 0));
+    assert_eq!(
+        (stats.admitted, stats.succeeded, stats.inflight),
+        (1000, 1000, 0)
+    );
 }
 
 #[test]
@@ -150,16 +154,28 @@ fn demand_follows_the_limit_and_results_complete_out_of_order() {
             delayed(&c, Duration::from_millis(60 - 10 * x), ok(x))
         })
         .subscribe(sub);
-    assert_eq!(*requests.lock().unwrap(), [3], "asks for the limit up front");
+    assert_eq!(
+        *requests.lock().unwrap(),
+        [3],
+        "asks for the limit up front"
+    );
     assert_eq!(limiter.inflight(), 3);
     clock.advance_by(Duration::from_millis(40)); // item 2 (40 ms) answers
     assert_eq!(probe.values(), [Ok(2)]);
-    assert_eq!(*requests.lock().unwrap(), [3, 1], "one slot freed, one more item");
+    assert_eq!(
+        *requests.lock().unwrap(),
+        [3, 1],
+        "one slot freed, one more item"
+    );
     clock.advance_by(Duration::from_secs(1));
     assert_eq!(probe.values().len(), 6);
     assert!(probe.is_complete());
     let mut order: Vec<u64> = probe.values().into_iter().map(Result::unwrap).collect();
-    assert_ne!(order, [0, 1, 2, 3, 4, 5], "completion order, not arrival order");
+    assert_ne!(
+        order,
+        [0, 1, 2, 3, 4, 5],
+        "completion order, not arrival order"
+    );
     order.sort();
     assert_eq!(order, [0, 1, 2, 3, 4, 5]);
     assert_eq!(limiter.inflight(), 0);
@@ -189,7 +205,9 @@ fn slow_downstream_holds_at_most_limit_results() {
     let c = clock.clone();
     let (sub, probe) = TestSubscriber::new(0);
     Flux::new(upstream)
-        .concurrent_map(limiter.clone(), move |x| delayed(&c, Duration::from_millis(1), ok(x)))
+        .concurrent_map(limiter.clone(), move |x| {
+            delayed(&c, Duration::from_millis(1), ok(x))
+        })
         .subscribe(sub);
     clock.advance_by(Duration::from_secs(1));
     // Five calls answered; their results wait for demand and keep their slots.
@@ -213,7 +231,11 @@ fn err_items_are_drops_for_the_limit_not_for_the_stream() {
     let (sub, probe) = TestSubscriber::new(u64::MAX);
     backflow::range(0..20u64)
         .concurrent_map(limiter.clone(), move |x| {
-            let r = if x % 2 == 0 { Ok(x) } else { Err(format!("overloaded {x}")) };
+            let r = if x % 2 == 0 {
+                Ok(x)
+            } else {
+                Err(format!("overloaded {x}"))
+            };
             delayed(&c, Duration::from_millis(5), r)
         })
         .subscribe(sub);
@@ -222,7 +244,11 @@ fn err_items_are_drops_for_the_limit_not_for_the_stream() {
     assert_eq!(probe.values().len(), 20);
     let stats = limiter.stats();
     assert_eq!((stats.succeeded, stats.dropped), (10, 10));
-    assert!(limiter.limit() < 10, "drops backed the limit off: {}", limiter.limit());
+    assert!(
+        limiter.limit() < 10,
+        "drops backed the limit off: {}",
+        limiter.limit()
+    );
 }
 
 #[test]
@@ -232,7 +258,9 @@ fn a_failing_call_ends_the_stream_after_held_results() {
     backflow::range(0..10u64)
         .concurrent_map(limiter.clone(), |x| {
             if x == 3 {
-                backflow::error(Error::msg("call failed")).map(ok::<u64>).boxed()
+                backflow::error(Error::msg("call failed"))
+                    .map(ok::<u64>)
+                    .boxed()
             } else {
                 backflow::just(ok(x)).boxed()
             }
@@ -255,10 +283,10 @@ fn a_panicking_mapper_is_an_error_and_cancels_upstream() {
         c.fetch_add(1, Ordering::SeqCst);
     }))
     .concurrent_map(limiter.clone(), |x| {
-            assert!(x != 4, "boom");
-            backflow::just(ok(x))
-        })
-        .subscribe(sub);
+        assert!(x != 4, "boom");
+        backflow::just(ok(x))
+    })
+    .subscribe(sub);
     let e = probe.await_error(Duration::from_secs(5)).unwrap();
     assert_eq!(e.kind(), ErrorKind::Panicked);
     assert_eq!(cancelled.load(Ordering::SeqCst), 1);
@@ -274,7 +302,9 @@ fn cancel_drops_held_results_through_on_drop() {
     let c = clock.clone();
     let (sub, probe) = TestSubscriber::new(0);
     backflow::range(0..100u64)
-        .concurrent_map(limiter.clone(), move |x| delayed(&c, Duration::from_millis(1), ok(x)))
+        .concurrent_map(limiter.clone(), move |x| {
+            delayed(&c, Duration::from_millis(1), ok(x))
+        })
         .on_drop(move |_, reason| {
             assert_eq!(reason, DropReason::Cancelled);
             d.fetch_add(1, Ordering::SeqCst);
@@ -314,7 +344,11 @@ fn two_streams_share_one_limit() {
     }
     // One limit for both: at most 4 in flight, plus the one call a stream with nothing in flight
     // may always start (so neither starves while the other holds every permit).
-    assert!(peak.load(Ordering::SeqCst) <= 4 + 1, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 4 + 1,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
     assert_eq!(limiter.inflight(), 0);
 }
 
@@ -363,7 +397,8 @@ where
 }
 impl<T, S: Subscriber<T>> Subscriber<T> for OnCancelSub<S> {
     fn on_subscribe(&mut self, s: SharedSubscription) {
-        self.0.on_subscribe(Arc::new(CancelSubscription(s, self.1.clone())))
+        self.0
+            .on_subscribe(Arc::new(CancelSubscription(s, self.1.clone())))
     }
     fn on_next(&mut self, x: T) {
         self.0.on_next(x)

@@ -4,7 +4,6 @@
 #[macro_use]
 mod tck_common;
 
-use backflow::prelude::*;
 use backflow::resilience::limit::{Aimd, Fixed, Limiter};
 use backflow::tck::PublisherOptions;
 use tck_common::failing;
@@ -15,18 +14,28 @@ fn sync<T: 'static>() -> PublisherOptions<T> {
 
 publisher_tck!(
     concurrent_map,
-    |n| backflow::range(0..n)
-        .concurrent_map(Limiter::new(Fixed::new(4)), |x| backflow::just(Ok::<_, ()>(x))),
-    sync().failing_factory(|| failing::<u64>()
-        .concurrent_map(Limiter::new(Fixed::new(4)), |x| backflow::just(Ok::<_, ()>(x))))
+    |n| backflow::range(0..n).concurrent_map(Limiter::new(Fixed::new(4)), |x| backflow::just(
+        Ok::<_, ()>(x)
+    )),
+    sync().failing_factory(
+        || failing::<u64>().concurrent_map(Limiter::new(Fixed::new(4)), |x| backflow::just(Ok::<
+            _,
+            (),
+        >(
+            x
+        )))
+    )
 );
 publisher_tck!(
     concurrent_map_ordered_aimd,
-    |n| backflow::range(0..n).concurrent_map_ordered(Limiter::new(Aimd::new(3).min_limit(1)), |x| {
-        backflow::just(Ok::<_, ()>(x))
-    }),
+    |n| backflow::range(0..n)
+        .concurrent_map_ordered(Limiter::new(Aimd::new(3).min_limit(1)), |x| {
+            backflow::just(Ok::<_, ()>(x))
+        }),
     sync().failing_factory(|| failing::<u64>()
-        .concurrent_map_ordered(Limiter::new(Fixed::new(2)), |x| backflow::just(Ok::<_, ()>(x))))
+        .concurrent_map_ordered(Limiter::new(Fixed::new(2)), |x| backflow::just(
+            Ok::<_, ()>(x)
+        )))
 );
 publisher_tck!(
     concurrent_map_on_pool,
@@ -37,5 +46,7 @@ publisher_tck!(
         })
     },
     PublisherOptions::default().failing_factory(|| failing::<u64>()
-        .concurrent_map(Limiter::new(Fixed::new(8)), |x| backflow::just(Ok::<_, ()>(x))))
+        .concurrent_map(Limiter::new(Fixed::new(8)), |x| backflow::just(
+            Ok::<_, ()>(x)
+        )))
 );

@@ -534,7 +534,11 @@ where
     }
 
     fn on_error(&mut self, error: Error) {
-        self.stage.state.lock().upstream_end.get_or_insert(Err(error));
+        self.stage
+            .state
+            .lock()
+            .upstream_end
+            .get_or_insert(Err(error));
         self.stage.drain();
     }
 
@@ -544,6 +548,9 @@ where
     }
 }
 
+/// A stage's drain as a plain function pointer.
+type Wake<S, T, R, F> = fn(&Arc<Stage<S, T, R, F>>);
+
 struct Inner<S, T, R, F> {
     stage: Arc<Stage<S, T, R, F>>,
     id: usize,
@@ -551,7 +558,7 @@ struct Inner<S, T, R, F> {
     ended: bool,
     /// The stage's drain, as a plain function so that `Drop` (which cannot name the stage's
     /// bounds) can run it.
-    wake: fn(&Arc<Stage<S, T, R, F>>),
+    wake: Wake<S, T, R, F>,
 }
 
 impl<S, T, F, Q, U, E> Inner<S, T, Result<U, E>, F>
@@ -704,7 +711,11 @@ impl<S, T, R, F> Drop for Inner<S, T, R, F> {
         // A call that drops its subscriber without a terminal signal would hold its permit and
         // slot forever: end it (the permit is ignored: no outcome is known) and let the stage on.
         if !std::mem::replace(&mut self.ended, true) {
-            let permit = self.stage.state.lock().finish_slot(self.id, self.stage.ordered);
+            let permit = self
+                .stage
+                .state
+                .lock()
+                .finish_slot(self.id, self.stage.ordered);
             drop(permit);
             (self.wake)(&self.stage);
         }
