@@ -25,8 +25,11 @@ fn delayed<T: Send + 'static>(clock: &VirtualTime, delay: Duration, value: T) ->
     }
 }
 
+/// The answer and whom to give it to, until the call answers or is cancelled.
+type Pending<T> = Mutex<Option<(T, Box<dyn Subscriber<T>>)>>;
+
 struct DelayedSub<T> {
-    state: Mutex<Option<(T, Box<dyn Subscriber<T>>)>>,
+    state: Pending<T>,
     clock: VirtualTime,
     delay: Duration,
 }
