@@ -398,3 +398,101 @@ impl<T> fmt::Display for EmitError<T> {
 }
 
 impl<T> std::error::Error for EmitError<T> {}
+
+// ---- resilience errors (issue 9) ----
+
+/// An offer a resilience policy refused (a rate limiter out of tokens, an open circuit breaker, a
+/// full bulkhead, a load shedder), with the item handed back and, where the policy knows, when a
+/// retry may succeed.
+///
+/// `retry_after` comes from the policy's own state: a rate limiter's exact deficit, a breaker's
+/// remaining open time, a bulkhead's expected release. `None` means the policy cannot say (or, for
+/// a rate limiter asked for more than its burst, that no wait will do). `Debug` does not need
+/// `T: Debug`.
+///
+/// ```
+/// use std::time::Duration;
+/// use backflow::error::Rejected;
+/// use backflow::ErrorKind;
+///
+/// let r = Rejected::new("order-17", Some(Duration::from_millis(30)));
+/// assert_eq!(r.to_string(), "rejected: retry after 30ms");
+/// assert_eq!(format!("{r:?}"), "Rejected { retry_after: Some(30ms), .. }");
+/// let e = r.to_error();
+/// assert_eq!((e.kind(), e.retry_after()), (ErrorKind::Rejected, Some(Duration::from_millis(30))));
+/// assert_eq!(r.into_inner(), "order-17");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rejected<T = ()> {
+    /// When a retry may succeed, if the policy knows.
+    pub retry_after: Option<Duration>,
+    /// The item that was not admitted, handed back.
+    pub item: T,
+}
+
+impl<T> Rejected<T> {
+    /// A refusal of `item`, with a hint.
+    pub fn new(item: T, retry_after: Option<Duration>) -> Self {
+        Rejected { retry_after, item }
+    }
+
+    /// The item that was not admitted.
+    pub fn into_inner(self) -> T {
+        self.item
+    }
+
+    /// The same refusal carrying another item (the policy refused a permit; the caller hands back
+    /// what the permit was for).
+    pub fn with_item<U>(self, item: U) -> Rejected<U> {
+        Rejected {
+            retry_after: self.retry_after,
+            item,
+        }
+    }
+
+    /// The refusal as a stream [`Error`] of kind [`ErrorKind::Rejected`] carrying `retry_after`
+    /// (the item stays here).
+    pub fn to_error(&self) -> Error {
+        Error::with_retry_after(ErrorKind::Rejected, self.to_string(), self.retry_after)
+    }
+}
+
+impl<T> fmt::Debug for Rejected<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejected")
+            .field("retry_after", &self.retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for Rejected<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.retry_after {
+            Some(after) => write!(f, "rejected: retry after {after:?}"),
+            None => f.write_str("rejected"),
+        }
+    }
+}
+
+impl<T> std::error::Error for Rejected<T> {}
+
+impl Error {
+    /// A retry policy gave up: an [`ErrorKind::RetryExhausted`] error whose
+    /// [`source`](std::error::Error::source) is `last`, the error of the last attempt (its
+    /// `retry_after` is kept).
+    pub fn retry_exhausted(attempts: u64, last: Error) -> Self {
+        let retry_after = last.retry_after();
+        Self::build(
+            ErrorKind::RetryExhausted,
+            format!("retry exhausted after {attempts} attempts: {last}"),
+            retry_after,
+            Some(Box::new(last)),
+        )
+    }
+
+    /// The error of the last attempt, if this is a [`RetryExhausted`](ErrorKind::RetryExhausted)
+    /// error (or any error wrapping a backflow [`Error`] as its source).
+    pub fn last(&self) -> Option<&Error> {
+        self.downcast_ref::<Error>()
+    }
+}

@@ -2278,14 +2278,14 @@ impl<P: ops::Configurable> Flux<P> {
     }
 }
 
-/// Adaptive concurrency: calls under a shared [`Limiter`](crate::resilience::Limiter).
+/// Adaptive concurrency: calls under a shared [`Limiter`](crate::resilience::limit::Limiter).
 impl<P: Publisher> Flux<P> {
     /// Maps each item to a call — a publisher of `Result`s, usually one — and runs up to the
     /// limiter's `limit` calls at once, emitting results as they complete.
     ///
     /// The limit is discovered, not configured: each call's permit is released when its publisher
     /// completes, as a success if it emitted no `Err` and as a drop if it did, and the
-    /// [`Limit`](crate::resilience::Limit) algorithm (AIMD, Gradient2, Vegas, ...) moves the limit
+    /// [`Limit`](crate::resilience::limit::Limit) algorithm (AIMD, Gradient2, Vegas, ...) moves the limit
     /// from those round-trip times and outcomes. The limiter may be shared by several streams and
     /// request handlers: the limit is per service, not per stream. A stream with no call in flight
     /// always starts one, even at the limit, so it cannot starve.
@@ -2328,7 +2328,7 @@ impl<P: Publisher> Flux<P> {
     #[doc(alias = "flatMapMerge")]
     pub fn concurrent_map<F, Q, U, E>(
         self,
-        limiter: crate::resilience::Limiter,
+        limiter: crate::resilience::limit::Limiter,
         f: F,
     ) -> Flux<ops::ConcurrentMap<P, F, Result<U, E>>>
     where
@@ -2369,7 +2369,7 @@ impl<P: Publisher> Flux<P> {
     #[doc(alias = "concatMapEager")]
     pub fn concurrent_map_ordered<F, Q, U, E>(
         self,
-        limiter: crate::resilience::Limiter,
+        limiter: crate::resilience::limit::Limiter,
         f: F,
     ) -> Flux<ops::ConcurrentMap<P, F, Result<U, E>>>
     where
@@ -2380,5 +2380,543 @@ impl<P: Publisher> Flux<P> {
         E: Send + 'static,
     {
         Flux::new(ops::ConcurrentMap::new(self.publisher, limiter, f, true))
+    }
+}
+
+// ---- resilience (issue 9): shared limits, retries, breakers, shedding, watermarks ----
+impl<P: Publisher> Flux<P> {
+    /// Paces the stream by a [`RateLimiter`](crate::resilience::rate::RateLimiter) that other
+    /// streams and plain callers may share: each item waits for one permit of the limiter.
+    ///
+    /// Unlike [`throttle`](Self::throttle), whose token bucket belongs to one subscription, the
+    /// limit here is the limiter's: four streams rate-limited by clones of one 100/s limiter pass
+    /// 100 items per second between them. The stage reads its clock from, and waits on the timer
+    /// of, the limiter's scheduler. When a permit was taken by another sharer first, the stage
+    /// asks again after the limiter's new `retry_after`.
+    ///
+    /// # Demand
+    ///
+    /// Requests at most `min(downstream demand, burst)` upstream, less what it holds or still
+    /// awaits; so a paused downstream pauses the source, and at most `burst` items are held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs: it delays. Items held at cancel go to `on_drop` as
+    /// [`Cancelled`](crate::DropReason::Cancelled); items beyond the demand given (a
+    /// non-compliant upstream) as [`Overflow`](crate::DropReason::Overflow), failing the stream.
+    /// An upstream error lets the held items out first, still paced
+    /// ([`ErrorMode::AfterDrain`](ops::ErrorMode)). The limiter's own metrics count every refused
+    /// try (a waiting item may be refused more than once when sharers race).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::rate::RateLimiter;
+    /// use backflow::sched::VirtualTime;
+    /// # use std::sync::{Arc, Mutex};
+    /// # struct Record<T>(Arc<Mutex<Vec<T>>>);
+    /// # impl<T: Send> Subscriber<T> for Record<T> {
+    /// #     fn on_subscribe(&mut self, s: SharedSubscription) { s.request(u64::MAX) }
+    /// #     fn on_next(&mut self, x: T) { self.0.lock().unwrap().push(x) }
+    /// #     fn on_error(&mut self, e: Error) { panic!("{e}") }
+    /// #     fn on_complete(&mut self) {}
+    /// # }
+    /// # fn record<P: Publisher>(p: P) -> Arc<Mutex<Vec<P::Item>>> where P::Item: Send + 'static {
+    /// #     let seen = Arc::new(Mutex::new(Vec::new()));
+    /// #     p.subscribe(Record(seen.clone()));
+    /// #     seen
+    /// # }
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// // One permit every 10 ms, shared by two streams.
+    /// let limiter = RateLimiter::builder(1, ms(10)).scheduler(clock.clone()).build();
+    /// let a = record(backflow::range(0..3u32).rate_limit(&limiter));
+    /// let b = record(backflow::range(10..13u32).rate_limit(&limiter));
+    /// clock.advance_by(ms(25));
+    /// // Three permits in 25 ms (at 0, 10 and 20 ms) between both streams, not three each.
+    /// assert_eq!(a.lock().unwrap().len() + b.lock().unwrap().len(), 3);
+    /// clock.advance_by(ms(100));
+    /// assert_eq!(*a.lock().unwrap(), [0, 1, 2]);
+    /// assert_eq!(*b.lock().unwrap(), [10, 11, 12]);
+    /// ```
+    #[doc(alias = "RateLimiterOperator")]
+    #[doc(alias = "limitRate")]
+    #[doc(alias = "governor")]
+    pub fn rate_limit(
+        self,
+        limiter: &crate::resilience::rate::RateLimiter,
+    ) -> Flux<ops::RateLimit<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::RateLimit::new(self.publisher, limiter))
+    }
+
+    /// Resubscribes to the source after an error, at once, up to `n` times; then fails with
+    /// [`ErrorKind::RetryExhausted`](crate::ErrorKind::RetryExhausted), whose
+    /// [`last`](Error::last) is the last attempt's error. Completion passes through.
+    ///
+    /// Items already delivered downstream are **not delivered again**: each new attempt skips as
+    /// many items as were delivered before (it assumes a cold source that replays the same
+    /// sequence from the start, as every source in this crate does). Reactor's and RxJava's
+    /// `retry` deliver them again instead; [`replay`](Flux::replay) asks for that. `retry(n)`
+    /// waits for nothing, not even a `retry_after` hint (that is [`retry_when`](Self::retry_when)'s
+    /// job): use it for errors that a second try fixes at once.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current upstream; a new attempt is asked for what the
+    /// previous one still owed, plus the items it will skip. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. The items an attempt skips were already delivered.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    ///
+    /// // A source that fails after each new item, twice, then completes.
+    /// let runs = Arc::new(AtomicU32::new(0));
+    /// let r = runs.clone();
+    /// let flaky = backflow::range(0..4u32).try_map(move |x| {
+    ///     if x >= 1 + r.load(Ordering::SeqCst) && r.fetch_add(1, Ordering::SeqCst) < 2 {
+    ///         return Err(Error::msg("flaky"));
+    ///     }
+    ///     Ok(x)
+    /// });
+    /// assert_eq!(flaky.retry(3).collect().unwrap(), [0, 1, 2, 3]); // no item twice
+    ///
+    /// let always = backflow::error::<u32>(Error::msg("down")).retry(2).collect().unwrap_err();
+    /// assert_eq!(always.kind(), ErrorKind::RetryExhausted);
+    /// assert_eq!(always.last().unwrap().to_string(), "down");
+    /// ```
+    #[doc(alias = "RetryOperator")]
+    #[doc(alias = "RestartSource")]
+    pub fn retry(
+        self,
+        n: u64,
+    ) -> Flux<ops::Retry<P, std::iter::Take<std::iter::Repeat<std::time::Duration>>>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        let immediately = std::iter::repeat(std::time::Duration::ZERO).take(n as usize);
+        Flux::new(ops::Retry::new(self.publisher, immediately, false))
+    }
+
+    /// Resubscribes to the source after an error, waiting the next delay of `backoff` each time,
+    /// and fails with [`ErrorKind::RetryExhausted`](crate::ErrorKind::RetryExhausted) when the
+    /// backoff runs out: Reactor's `retryWhen(Retry.backoff(..))`, Akka's
+    /// `RestartSource.onFailuresWithBackoff`, resilience4j's `Retry`.
+    ///
+    /// `backoff` is any cloneable `IntoIterator<Item = Duration>` (see
+    /// [`Backoff`](crate::resilience::retry::Backoff)); each subscription draws a fresh run. The
+    /// default choice is [`ExponentialBackoff`](crate::resilience::retry::ExponentialBackoff)
+    /// (×2, full jitter). A `retry_after` hint on the error (a rate limiter's deficit, a breaker's
+    /// open time, a server's `Retry-After`) is honoured: the wait is
+    /// `min(max_delay, max(delay, retry_after))`, with [`max_delay`](Flux::max_delay) 60 s by
+    /// default. Delays run on the stage's [`scheduler`](Flux::scheduler) (a
+    /// [`VirtualTime`](crate::sched::VirtualTime) in tests). A shared
+    /// [`RetryBudget`](crate::resilience::retry::RetryBudget) ([`budget`](Flux::budget)) stops
+    /// retrying while most calls fail; [`retry_if`](Flux::retry_if) retries only some errors.
+    ///
+    /// Like [`retry`](Self::retry), it does not deliver an item twice: each attempt skips what
+    /// earlier ones delivered.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current upstream; while waiting, demand accumulates and
+    /// goes to the next attempt. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Cancelling while waiting cancels the pending resubscription.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let ms = Duration::from_millis;
+    /// let overloaded = Error::with_retry_after(ErrorKind::Rejected, "busy", Some(ms(300)));
+    /// let (sub, probe) = TestSubscriber::<u32>::new(u64::MAX);
+    /// backflow::error::<u32>(overloaded)
+    ///     .retry_when(vec![ms(10), ms(20)])
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(sub);
+    /// clock.advance_by(ms(299));
+    /// assert!(probe.terminal().is_none()); // the first retry waits for the hint, 300 ms
+    /// clock.advance_by(ms(301));
+    /// assert_eq!(probe.error().unwrap().kind(), ErrorKind::RetryExhausted); // at 600 ms
+    /// ```
+    #[doc(alias = "retryWhen")]
+    #[doc(alias = "retryBackoff")]
+    #[doc(alias = "RestartSource")]
+    #[doc(alias = "onFailuresWithBackoff")]
+    pub fn retry_when<B>(self, backoff: B) -> Flux<ops::Retry<P, B>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+        B: crate::resilience::retry::Backoff,
+    {
+        Flux::new(ops::Retry::new(self.publisher, backoff, true))
+    }
+
+    /// Subscribes to the source again each time it completes, `n` more times (`n + 1` runs in
+    /// all): Reactor's `repeat(n)`. An error ends the stream at once.
+    ///
+    /// # Demand
+    ///
+    /// Downstream demand passes to the current run; a new run is asked for what the previous
+    /// one still owed. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// assert_eq!(backflow::range(0..2u32).repeat(2).collect().unwrap(), [0, 1, 0, 1, 0, 1]);
+    /// ```
+    #[doc(alias = "RepeatOperator")]
+    pub fn repeat(
+        self,
+        n: u64,
+    ) -> Flux<ops::Repeat<P, std::iter::Take<std::iter::Repeat<std::time::Duration>>>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+    {
+        let immediately = std::iter::repeat(std::time::Duration::ZERO).take(n as usize);
+        Flux::new(ops::Repeat::new(self.publisher, immediately))
+    }
+
+    /// Subscribes to the source again each time it completes, after the next delay of `delays`
+    /// (any cloneable `IntoIterator<Item = Duration>`), until the delays run out: Reactor's
+    /// `repeatWhen`, a polling loop. Delays run on the stage's [`scheduler`](Flux::scheduler).
+    ///
+    /// # Demand
+    ///
+    /// As [`repeat`](Self::repeat); while waiting, demand accumulates for the next run.
+    ///
+    /// # Drops
+    ///
+    /// Nothing. Cancelling while waiting cancels the pending run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let (sub, probe) = TestSubscriber::<u32>::new(u64::MAX);
+    /// // Poll every second, three more times.
+    /// backflow::just(7u32)
+    ///     .repeat_when(std::iter::repeat(Duration::from_secs(1)).take(3))
+    ///     .scheduler(clock.clone())
+    ///     .subscribe(sub);
+    /// assert_eq!(probe.values(), [7]);
+    /// clock.advance_by(Duration::from_secs(2));
+    /// assert_eq!(probe.values(), [7, 7, 7]);
+    /// clock.advance_by(Duration::from_secs(1));
+    /// assert_eq!(probe.values(), [7, 7, 7, 7]);
+    /// assert!(probe.is_complete());
+    /// ```
+    #[doc(alias = "repeatWhen")]
+    #[doc(alias = "repeatWithDelay")]
+    pub fn repeat_when<B>(self, delays: B) -> Flux<ops::Repeat<P, B>>
+    where
+        P: Send + Sync + 'static,
+        P::Item: 'static,
+        B: crate::resilience::retry::Backoff,
+    {
+        Flux::new(ops::Repeat::new(self.publisher, delays))
+    }
+
+    /// Guards the subscription with a [`CircuitBreaker`](crate::resilience::breaker::CircuitBreaker):
+    /// resilience4j-reactor's `CircuitBreakerOperator`.
+    ///
+    /// Each subscription is one call. While the breaker is open (or half-open with every trial
+    /// taken) the subscription is **refused**: `on_subscribe`, then `on_error` with an
+    /// [`ErrorKind::Rejected`](crate::ErrorKind::Rejected) error whose
+    /// [`retry_after`](Error::retry_after) is the time left open, so a
+    /// [`retry_when`](Self::retry_when) placed after it waits just that long; the source is not
+    /// subscribed. Otherwise the call's outcome is recorded once: `on_error` as a failure,
+    /// `on_complete` as a success, a cancel as a success if items went through and as no call at
+    /// all before any (resilience4j-reactor's rule). Its duration, subscription to end, decides
+    /// whether it was slow. For one call per item, see [`circuit_breaker_map`](Self::circuit_breaker_map).
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::breaker::{BreakerState, CircuitBreaker, SlidingWindow};
+    /// use backflow::sched::VirtualTime;
+    ///
+    /// let clock = VirtualTime::new();
+    /// let breaker = CircuitBreaker::builder()
+    ///     .window(SlidingWindow::Count(2))
+    ///     .open_duration(Duration::from_secs(30))
+    ///     .scheduler(clock.clone())
+    ///     .build();
+    /// let call = || backflow::error::<u32>(Error::msg("502")).circuit_breaker(&breaker);
+    /// assert_eq!(call().collect().unwrap_err().to_string(), "502");
+    /// assert_eq!(call().collect().unwrap_err().to_string(), "502");
+    /// assert_eq!(breaker.state(), BreakerState::Open);
+    /// let refused = call().collect().unwrap_err(); // the source is not even subscribed
+    /// assert_eq!(refused.kind(), ErrorKind::Rejected);
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_secs(30)));
+    /// ```
+    #[doc(alias = "CircuitBreakerOperator")]
+    #[doc(alias = "transformDeferred")]
+    pub fn circuit_breaker(
+        self,
+        breaker: &crate::resilience::breaker::CircuitBreaker,
+    ) -> Flux<ops::CircuitBreakerStage<P>>
+    where
+        P::Item: 'static,
+    {
+        Flux::new(ops::CircuitBreakerStage::new(self.publisher, breaker))
+    }
+
+    /// Calls `f` on each item through a [`CircuitBreaker`](crate::resilience::breaker::CircuitBreaker):
+    /// the item-level form, for request/response streams where each item is one call.
+    ///
+    /// Each item becomes `Ok(f(item)?)`, or `Err(CallError::Failed(e))` when `f` fails (recorded
+    /// as a failure), or `Err(CallError::Rejected(rejected))` when the breaker refuses: `f` is not
+    /// called and the item comes back in `rejected.item` with the breaker's `retry_after`. The
+    /// stream itself never fails for a call.
+    ///
+    /// # Demand
+    ///
+    /// 1:1: requests pass upstream unchanged; every item gives one output.
+    ///
+    /// # Drops
+    ///
+    /// Nothing: refused items are handed back downstream inside the `Rejected`.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::breaker::{CallError, CircuitBreaker, SlidingWindow};
+    ///
+    /// let breaker = CircuitBreaker::builder().window(SlidingWindow::Count(3)).build();
+    /// let out = backflow::range(0..5u32)
+    ///     .circuit_breaker_map(&breaker, |x| if x < 3 { Err("down") } else { Ok(x) })
+    ///     .collect()
+    ///     .unwrap();
+    /// assert!(matches!(out[2], Err(CallError::Failed("down")))); // the third failure opens it
+    /// assert!(matches!(&out[3], Err(CallError::Rejected(r)) if r.item == 3));
+    /// assert!(matches!(&out[4], Err(CallError::Rejected(r)) if r.item == 4));
+    /// ```
+    #[doc(alias = "CircuitBreakerOperator")]
+    #[doc(alias = "decorateFunction")]
+    pub fn circuit_breaker_map<F, U, E>(
+        self,
+        breaker: &crate::resilience::breaker::CircuitBreaker,
+        f: F,
+    ) -> Flux<ops::CircuitBreakerMap<P, F>>
+    where
+        P::Item: 'static,
+        F: Fn(P::Item) -> Result<U, E> + Send + Sync + 'static,
+    {
+        Flux::new(ops::CircuitBreakerMap::new(self.publisher, breaker, f))
+    }
+
+    /// Drops the items whose priority the current load does not admit: load shedding by
+    /// priority, at once, never queued (the seeds' "it's better to reject some requests than to
+    /// degrade all of them").
+    ///
+    /// `shedder` holds the load signal and the thresholds (see
+    /// [`LoadShedder`](crate::resilience::shed::LoadShedder); the seed-002 rule "over 70% load
+    /// drop low, over 90% only critical" is two `above` calls); `priority_of` gives each item's
+    /// class. The load is read once per item.
+    ///
+    /// # Demand
+    ///
+    /// 1:1 for admitted items; each shed item's credit is given back upstream (as `filter`
+    /// does), so downstream demand is met by admitted items only. Nothing is held.
+    ///
+    /// # Drops
+    ///
+    /// Every shed item goes to [`on_drop`](Self::on_drop) with
+    /// [`DropReason::Shed`](crate::DropReason::Shed) and is counted under `dropped{reason="shed"}`
+    /// in the stage's [`metrics`](Self::metrics) (and as rejected in the shedder's).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::{Arc, Mutex};
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::shed::{LoadShedder, Priority};
+    /// use backflow::DropReason;
+    ///
+    /// let load = Arc::new(AtomicU64::new(95)); // percent
+    /// let l = load.clone();
+    /// let shedder = LoadShedder::new(move || l.load(Ordering::Relaxed) as f64 / 100.0)
+    ///     .above(0.70, Priority::Normal)
+    ///     .above(0.90, Priority::Critical);
+    /// let shed = Arc::new(Mutex::new(Vec::new()));
+    /// let s = shed.clone();
+    /// let priority = |x: &u32| if x % 3 == 0 { Priority::Critical } else { Priority::Low };
+    /// let kept = backflow::range(0..7u32)
+    ///     .shed(&shedder, priority)
+    ///     .on_drop(move |x, reason| s.lock().unwrap().push((x, reason)))
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(kept, [0, 3, 6]); // 95% load: only critical
+    /// assert_eq!(shed.lock().unwrap()[0], (1, DropReason::Shed));
+    /// ```
+    #[doc(alias = "loadShedding")]
+    #[doc(alias = "LoadShed")]
+    #[doc(alias = "onBackpressureDrop")]
+    pub fn shed<Q, F>(
+        self,
+        shedder: &crate::resilience::shed::LoadShedder<Q>,
+        priority_of: F,
+    ) -> Flux<ops::Shed<P, Q, F>>
+    where
+        P::Item: 'static,
+        Q: Ord + Clone + Send + Sync + 'static,
+        F: Fn(&P::Item) -> Q + Send + Sync + 'static,
+    {
+        Flux::new(ops::Shed::new(self.publisher, shedder, priority_of))
+    }
+
+    /// Holds up to `high` items for a slower downstream and requests upstream like a consumer
+    /// that polls: it **pauses** (stops requesting) once `high` items are held and **resumes**
+    /// once the downstream has drained it to `low` — the Kafka consumer's `pause()` / `resume()`
+    /// with watermarks (seed 002: "pause when processing slow, resume below half").
+    ///
+    /// Compared with [`buffer(n)`](Self::buffer), which tops up in batches whenever 75% of what it
+    /// asked for has been consumed, `pause_at` tops up while it is running and stays paused
+    /// between the watermarks, so the upstream sees long quiet spells instead of a trickle of
+    /// small requests. [`on_pause`](Flux::on_pause) and [`on_resume`](Flux::on_resume) run at each
+    /// transition (outside any lock, on the thread that caused it), and the stage's
+    /// [`metrics`](Self::metrics) show it as the `paused` gauge and `buffered`.
+    ///
+    /// # Demand
+    ///
+    /// Requests `high` at subscription, whatever the downstream asked for; while running, tops up
+    /// to `high` held-or-outstanding after each drain pass; while paused, requests nothing. Serves
+    /// downstream demand from what it holds.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the upstream is compliant. Held items go to `on_drop` as
+    /// [`Cancelled`](crate::DropReason::Cancelled) on cancel; an item beyond what was requested as
+    /// [`Overflow`](crate::DropReason::Overflow), failing the stream. An upstream error waits for
+    /// the held items ([`ErrorMode::AfterDrain`](ops::ErrorMode)) unless `ErrorMode::Immediate`.
+    ///
+    /// # Panics
+    ///
+    /// If `high` is 0 or `low >= high`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use backflow::prelude::*;
+    ///
+    /// let (pauses, resumes) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    /// let (p, r) = (pauses.clone(), resumes.clone());
+    /// let (sub, probe) = TestSubscriber::<u32>::new(0);
+    /// backflow::range(0..100u32)
+    ///     .pause_at(10, 5)
+    ///     .on_pause(move || { p.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_resume(move || { r.fetch_add(1, Ordering::SeqCst); })
+    ///     .subscribe(sub);
+    /// assert_eq!(pauses.load(Ordering::SeqCst), 1); // 10 held, nobody has asked yet
+    /// probe.request(4);
+    /// assert_eq!(resumes.load(Ordering::SeqCst), 0); // 6 held: still above the low mark
+    /// probe.request(1);
+    /// assert_eq!(resumes.load(Ordering::SeqCst), 1); // 5 held: resumed, refilled to 10
+    /// assert_eq!(pauses.load(Ordering::SeqCst), 2);
+    /// assert_eq!(probe.values(), [0, 1, 2, 3, 4]);
+    /// ```
+    #[doc(alias = "pause")]
+    #[doc(alias = "resume")]
+    #[doc(alias = "watermark")]
+    #[doc(alias = "highWaterMark")]
+    #[doc(alias = "lowWaterMark")]
+    pub fn pause_at(self, high: u64, low: u64) -> Flux<ops::PauseAt<P>>
+    where
+        P::Item: Send + 'static,
+    {
+        Flux::new(ops::PauseAt::new(self.publisher, high, low))
+    }
+}
+
+/// The hooks of a [`pause_at`](Flux::pause_at) stage.
+impl<P: Publisher> Flux<ops::PauseAt<P>> {
+    /// Runs `hook` each time the stage pauses (`high` items held). A panic in it goes to the
+    /// error hook.
+    #[doc(alias = "doOnPause")]
+    pub fn on_pause<F: Fn() + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.publisher.set_on_pause(StdArc::new(hook));
+        self
+    }
+
+    /// Runs `hook` each time the stage resumes (drained to `low`), just before it requests again.
+    #[doc(alias = "doOnResume")]
+    pub fn on_resume<F: Fn() + Send + Sync + 'static>(mut self, hook: F) -> Self {
+        self.publisher.set_on_resume(StdArc::new(hook));
+        self
+    }
+}
+
+/// The options of a [`retry`](Flux::retry) / [`retry_when`](Flux::retry_when) stage.
+impl<P, B> Flux<ops::Retry<P, B>> {
+    /// Caps every wait, whatever the backoff or the error's hint says (default 60 s).
+    pub fn max_delay(mut self, cap: std::time::Duration) -> Self {
+        self.publisher.set_max_delay(cap);
+        self
+    }
+
+    /// Retries only while the shared `budget` allows (gRPC's retry throttling): each error takes a
+    /// token, each completed attempt gives some back. When it refuses, the stream fails with
+    /// `RetryExhausted`.
+    pub fn budget(mut self, budget: &crate::resilience::retry::RetryBudget) -> Self {
+        self.publisher.set_budget(budget.clone());
+        self
+    }
+
+    /// Retries only errors for which `predicate` is true; others end the stream as they are.
+    #[doc(alias = "retryOnException")]
+    #[doc(alias = "filter")]
+    pub fn retry_if<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Error) -> bool + Send + Sync + 'static,
+    {
+        self.publisher.set_retry_if(StdArc::new(predicate));
+        self
+    }
+
+    /// Delivers the items of every attempt, including those earlier attempts delivered already
+    /// (Reactor's and RxJava's `retry`), instead of skipping them.
+    pub fn replay(mut self) -> Self {
+        self.publisher.set_replay();
+        self
+    }
+
+    /// Whether a `retry_after` hint on the error lengthens the wait (`retry_when`: yes; `retry`:
+    /// no).
+    pub fn honour_retry_after(mut self, honour: bool) -> Self {
+        self.publisher.set_honour_hint(honour);
+        self
+    }
+
+    /// Counts resubscriptions (`admitted`) and give-ups (`rejected`) in `metrics`.
+    pub fn metrics(mut self, metrics: StdArc<crate::metrics::PrimitiveMetrics>) -> Self {
+        self.publisher.set_metrics(metrics);
+        self
     }
 }

@@ -47,17 +47,20 @@ pub enum DropReason {
     Throttled,
     /// It was held when the stream was cancelled.
     Cancelled,
+    /// A load shedder refused it: its priority class was below what the load admits (`shed`).
+    Shed,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the order of [`DropCounts`]).
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::Overflow,
         DropReason::Evicted,
         DropReason::NoDemand,
         DropReason::Overwritten,
         DropReason::Throttled,
         DropReason::Cancelled,
+        DropReason::Shed,
     ];
 
     /// The lowercase label used in metrics output.
@@ -69,6 +72,7 @@ impl DropReason {
             DropReason::Overwritten => "overwritten",
             DropReason::Throttled => "throttled",
             DropReason::Cancelled => "cancelled",
+            DropReason::Shed => "shed",
         }
     }
 
@@ -125,7 +129,7 @@ pub struct StageMetrics {
     upstream: CachePadded<UpstreamSide>,
     downstream: CachePadded<DownstreamSide>,
     /// Indexed by `DropReason::index`; drops can come from either side, so they use `fetch_add`.
-    dropped: [AtomicU64; 6],
+    dropped: [AtomicU64; DropReason::ALL.len()],
     rejected: AtomicU64,
     throttled: AtomicU64,
     requested: AtomicU64,
@@ -248,7 +252,7 @@ impl StageMetrics {
 
 /// Drop counts by [`DropReason`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DropCounts([u64; 6]);
+pub struct DropCounts([u64; DropReason::ALL.len()]);
 
 impl DropCounts {
     /// The count for one reason.
@@ -322,6 +326,8 @@ impl MetricsSnapshot {
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     stages: Arc<Mutex<Vec<Arc<StageMetrics>>>>,
+    /// Resilience primitives (issue 9): rate limiters, breakers, bulkheads, shedders, retries.
+    primitives: Arc<Mutex<Vec<Arc<PrimitiveMetrics>>>>,
 }
 
 impl Registry {
@@ -453,7 +459,217 @@ impl Registry {
             "Longest sampled wait.",
             &|s, o, n| line(o, n, &s.name, "", s.wait.max.as_secs_f64()),
         );
+        self.write_primitives(&mut out);
         out
+    }
+}
+
+// ---- resilience primitives (issue 9) ----
+
+/// The live metrics of one resilience primitive (a rate limiter, circuit breaker, bulkhead, load
+/// shedder, retry stage): what it admitted and rejected, its state, its current limit and how many
+/// calls it has in flight. Share it as `Arc<PrimitiveMetrics>`; all methods take `&self` and are
+/// relaxed atomics, exact under any number of writers.
+///
+/// ```
+/// use backflow::metrics::Registry;
+///
+/// let registry = Registry::new();
+/// let m = registry.primitive("inventory", "bulkhead");
+/// m.record_admitted(3);
+/// m.record_rejected(1);
+/// m.set_limit(100);
+/// m.set_in_flight(3);
+/// let text = registry.prometheus();
+/// assert!(text.contains(r#"backflow_admitted_total{primitive="inventory",kind="bulkhead"} 3"#));
+/// assert!(text.contains(r#"backflow_primitive_rejected_total{primitive="inventory",kind="bulkhead"} 1"#));
+/// assert!(text.contains(r#"backflow_limit{primitive="inventory",kind="bulkhead"} 100"#));
+/// ```
+#[derive(Debug)]
+pub struct PrimitiveMetrics {
+    name: String,
+    kind: &'static str,
+    admitted: AtomicU64,
+    rejected: AtomicU64,
+    /// A primitive-specific code (a breaker: 0 closed, 1 open, 2 half-open; others 0).
+    state: AtomicU64,
+    limit: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+impl PrimitiveMetrics {
+    /// Metrics for a primitive called `name` of kind `kind` (`"rate_limiter"`, `"circuit_breaker"`,
+    /// `"bulkhead"`, `"shed"`, `"retry"`, ...).
+    pub fn new(name: impl Into<String>, kind: &'static str) -> Self {
+        PrimitiveMetrics {
+            name: name.into(),
+            kind,
+            admitted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            state: AtomicU64::new(0),
+            limit: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+        }
+    }
+
+    /// The primitive's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The primitive's kind.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// `n` calls or items were let through.
+    #[inline]
+    pub fn record_admitted(&self, n: u64) {
+        self.admitted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `n` calls or items were refused.
+    #[inline]
+    pub fn record_rejected(&self, n: u64) {
+        self.rejected.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The primitive's state code now.
+    #[inline]
+    pub fn set_state(&self, state: u64) {
+        self.state.store(state, Ordering::Relaxed);
+    }
+
+    /// The primitive's current limit (a rate's burst, a pool's size, an adaptive limit).
+    #[inline]
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// How many calls hold a permit now.
+    #[inline]
+    pub fn set_in_flight(&self, in_flight: u64) {
+        self.in_flight.store(in_flight, Ordering::Relaxed);
+    }
+
+    /// A copy of every counter.
+    pub fn snapshot(&self) -> PrimitiveSnapshot {
+        PrimitiveSnapshot {
+            name: self.name.clone(),
+            kind: self.kind,
+            admitted: self.admitted.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            state: self.state.load(Ordering::Relaxed),
+            limit: self.limit.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A copy of a resilience primitive's metrics at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrimitiveSnapshot {
+    /// The primitive's name.
+    pub name: String,
+    /// Its kind (`"rate_limiter"`, `"circuit_breaker"`, ...).
+    pub kind: &'static str,
+    /// Calls or items let through.
+    pub admitted: u64,
+    /// Calls or items refused.
+    pub rejected: u64,
+    /// The state code (a breaker: 0 closed, 1 open, 2 half-open).
+    pub state: u64,
+    /// The current limit.
+    pub limit: u64,
+    /// Calls holding a permit now.
+    pub in_flight: u64,
+}
+
+impl PrimitiveSnapshot {
+    /// `rejected / (admitted + rejected)`, the figure of the `HighRejectionRate` alert (0 if idle).
+    pub fn rejection_rate(&self) -> f64 {
+        let total = self.admitted + self.rejected;
+        if total == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / total as f64
+        }
+    }
+}
+
+impl Registry {
+    /// Creates and registers the metrics of a resilience primitive.
+    pub fn primitive(&self, name: impl Into<String>, kind: &'static str) -> Arc<PrimitiveMetrics> {
+        let m = Arc::new(PrimitiveMetrics::new(name, kind));
+        self.register_primitive(m.clone());
+        m
+    }
+
+    /// Registers primitive metrics created elsewhere.
+    pub fn register_primitive(&self, metrics: Arc<PrimitiveMetrics>) {
+        self.primitives.lock().push(metrics);
+    }
+
+    /// Snapshots of every registered primitive, in registration order.
+    pub fn primitive_snapshot(&self) -> Vec<PrimitiveSnapshot> {
+        self.primitives
+            .lock()
+            .iter()
+            .map(|m| m.snapshot())
+            .collect()
+    }
+
+    /// The primitives' families of the Prometheus text (nothing if none is registered).
+    fn write_primitives(&self, out: &mut String) {
+        let snaps = self.primitive_snapshot();
+        if snaps.is_empty() {
+            return;
+        }
+        let families: [(&str, &str, &str, fn(&PrimitiveSnapshot) -> u64); 5] = [
+            (
+                "backflow_admitted_total",
+                "counter",
+                "Calls or items a resilience primitive let through.",
+                |s| s.admitted,
+            ),
+            (
+                "backflow_primitive_rejected_total",
+                "counter",
+                "Calls or items a resilience primitive refused.",
+                |s| s.rejected,
+            ),
+            (
+                "backflow_primitive_state",
+                "gauge",
+                "State code (circuit breaker: 0 closed, 1 open, 2 half-open).",
+                |s| s.state,
+            ),
+            (
+                "backflow_limit",
+                "gauge",
+                "Current limit (burst, pool size, adaptive limit).",
+                |s| s.limit,
+            ),
+            (
+                "backflow_in_flight",
+                "gauge",
+                "Calls holding a permit now.",
+                |s| s.in_flight,
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for s in &snaps {
+                let _ = writeln!(
+                    out,
+                    "{name}{{primitive=\"{}\",kind=\"{}\"}} {}",
+                    escape(&s.name),
+                    s.kind,
+                    value(s)
+                );
+            }
+        }
     }
 }
 

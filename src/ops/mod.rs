@@ -90,3 +90,17 @@ pub use combine_latest::{combine_latest, CombineLatest, COMBINE_LATEST_PREFETCH}
 // Adaptive concurrency (resilience): calls under a shared limiter.
 mod concurrent_map;
 pub use concurrent_map::ConcurrentMap;
+
+// ---- resilience operators (issue 9) ----
+mod rate_limit;
+pub use rate_limit::RateLimit;
+mod repeat;
+mod retry;
+pub use repeat::Repeat;
+pub use retry::{Retry, RETRY_MAX_DELAY};
+mod circuit_breaker;
+pub use circuit_breaker::{CircuitBreakerMap, CircuitBreakerStage};
+mod shed;
+pub use shed::Shed;
+mod pause_at;
+pub use pause_at::PauseAt;

@@ -50,7 +50,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::error::{Error, ErrorKind};
+use super::{real_clock, Clock, Rejected};
+use crate::metrics::PrimitiveMetrics;
 use crate::sched::{Instant, Scheduler};
 
 /// What one finished call tells a [`Limit`].
@@ -605,9 +606,6 @@ impl<L: Limit> Limit for Windowed<L> {
     }
 }
 
-/// A clock the limiter reads round-trip times from.
-type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
-
 struct Shared {
     /// Calls holding a permit, in `0..=limit` except just after the limit shrinks. Acquire is a CAS
     /// against `limit`; release is a plain decrement. Both Relaxed: the count orders nothing else.
@@ -617,6 +615,7 @@ struct Shared {
     algorithm: Mutex<Box<dyn Limit>>,
     name: &'static str,
     clock: Clock,
+    metrics: Option<Arc<PrimitiveMetrics>>,
     admitted: AtomicU64,
     rejected: AtomicU64,
     succeeded: AtomicU64,
@@ -636,7 +635,7 @@ struct Shared {
 /// let other_handle = limiter.clone();
 /// let permit = limiter.try_acquire().unwrap();
 /// let refused = other_handle.try_acquire().unwrap_err();
-/// assert_eq!(refused.kind(), backflow::ErrorKind::Rejected);
+/// assert_eq!(refused.retry_after, None); // a concurrency limit cannot know when a call ends
 /// drop(permit); // unused: ignored, the slot frees
 /// assert!(other_handle.try_acquire().is_ok());
 /// ```
@@ -658,25 +657,51 @@ impl fmt::Debug for Limiter {
 impl Limiter {
     /// A limiter over `limit`, timing calls on the real clock.
     pub fn new(limit: impl Limit) -> Limiter {
-        Limiter::with_clock(limit, crate::sched::immediate())
+        Limiter::builder(limit).build()
     }
 
     /// A limiter timing calls on `scheduler`'s clock ([`VirtualTime`](crate::sched::VirtualTime)
-    /// in tests).
+    /// in tests): `Limiter::builder(limit).scheduler(scheduler).build()`.
     pub fn with_clock<S: Scheduler + 'static>(limit: impl Limit, scheduler: S) -> Limiter {
-        Limiter::with_clock_fn(limit, Arc::new(move || scheduler.now()))
+        Limiter::builder(limit).scheduler(scheduler).build()
     }
 
-    fn with_clock_fn(limit: impl Limit, clock: Clock) -> Limiter {
-        let name = limit.name();
-        let current = limit.limit().max(1);
+    /// A limiter over `limit` with options: its clock, its metrics.
+    ///
+    /// ```
+    /// use backflow::metrics::Registry;
+    /// use backflow::resilience::limit::{Vegas, Limiter};
+    ///
+    /// let registry = Registry::new();
+    /// let limiter = Limiter::builder(Vegas::new(20))
+    ///     .metrics(registry.primitive("inventory", "adaptive_limit"))
+    ///     .build();
+    /// let permit = limiter.try_acquire().unwrap();
+    /// assert!(registry.prometheus().contains(r#"backflow_limit{primitive="inventory",kind="adaptive_limit"} 20"#));
+    /// permit.success();
+    /// ```
+    pub fn builder(limit: impl Limit) -> LimiterBuilder {
+        LimiterBuilder {
+            limit: Box::new(limit),
+            clock: None,
+            metrics: None,
+        }
+    }
+
+    fn from_builder(b: LimiterBuilder) -> Limiter {
+        let name = b.limit.name();
+        let current = b.limit.limit().max(1);
+        if let Some(m) = &b.metrics {
+            m.set_limit(current as u64);
+        }
         Limiter {
             shared: Arc::new(Shared {
                 inflight: AtomicUsize::new(0),
                 limit: AtomicUsize::new(current),
-                algorithm: Mutex::new(Box::new(limit)),
+                algorithm: Mutex::new(b.limit),
                 name,
-                clock,
+                clock: b.clock.unwrap_or_else(real_clock),
+                metrics: b.metrics,
                 admitted: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 succeeded: AtomicU64::new(0),
@@ -686,18 +711,19 @@ impl Limiter {
         }
     }
 
-    /// A permit if fewer than `limit` calls are in flight; otherwise an [`ErrorKind::Rejected`]
-    /// error at once (never a queue).
-    pub fn try_acquire(&self) -> Result<Permit, Error> {
+    /// A permit if fewer than `limit` calls are in flight; otherwise a [`Rejected`] at once (never
+    /// a queue), with no `retry_after`: when a slot frees depends on calls in flight.
+    /// [`Rejected::to_error`] makes it an [`ErrorKind::Rejected`](crate::ErrorKind) error.
+    pub fn try_acquire(&self) -> Result<Permit, Rejected> {
         let s = &self.shared;
         let mut inflight = s.inflight.load(Ordering::Relaxed);
         loop {
             if inflight >= s.limit.load(Ordering::Relaxed) {
                 s.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::new(
-                    ErrorKind::Rejected,
-                    format!("concurrency limit reached ({inflight} in flight)"),
-                ));
+                if let Some(m) = &s.metrics {
+                    m.record_rejected(1);
+                }
+                return Err(Rejected::new((), None));
             }
             match s.inflight.compare_exchange_weak(
                 inflight,
@@ -709,12 +735,21 @@ impl Limiter {
                 Err(actual) => inflight = actual,
             }
         }
-        s.admitted.fetch_add(1, Ordering::Relaxed);
+        self.admitted(inflight + 1);
         Ok(Permit {
             limiter: Some(self.clone()),
-            start: (s.clock)(),
+            start: s.clock.now(),
             inflight: inflight + 1,
         })
+    }
+
+    fn admitted(&self, inflight: usize) {
+        let s = &self.shared;
+        s.admitted.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &s.metrics {
+            m.record_admitted(1);
+            m.set_in_flight(inflight as u64);
+        }
     }
 
     /// A permit even at the limit: a stream with nothing in flight may always run one call, so
@@ -722,10 +757,10 @@ impl Limiter {
     pub(crate) fn acquire_over_limit(&self) -> Permit {
         let s = &self.shared;
         let inflight = s.inflight.fetch_add(1, Ordering::Relaxed) + 1;
-        s.admitted.fetch_add(1, Ordering::Relaxed);
+        self.admitted(inflight);
         Permit {
             limiter: Some(self.clone()),
-            start: (s.clock)(),
+            start: s.clock.now(),
             inflight,
         }
     }
@@ -767,7 +802,10 @@ impl Limiter {
 
     fn release(&self, outcome: Outcome, start: Instant, inflight: usize) {
         let s = &self.shared;
-        s.inflight.fetch_sub(1, Ordering::Relaxed);
+        let left = s.inflight.fetch_sub(1, Ordering::Relaxed) - 1;
+        if let Some(m) = &s.metrics {
+            m.set_in_flight(left as u64);
+        }
         let dropped = match outcome {
             Outcome::Ignored => {
                 s.ignored.fetch_add(1, Ordering::Relaxed);
@@ -782,14 +820,53 @@ impl Limiter {
                 true
             }
         };
-        let rtt = (s.clock)() - start;
+        let rtt = s.clock.now() - start;
         let mut algorithm = s.algorithm.lock();
-        let next = algorithm.update(Sample {
-            rtt,
-            inflight,
-            dropped,
-        });
-        s.limit.store(next.max(1), Ordering::Relaxed);
+        let next = algorithm
+            .update(Sample {
+                rtt,
+                inflight,
+                dropped,
+            })
+            .max(1);
+        s.limit.store(next, Ordering::Relaxed);
+        if let Some(m) = &s.metrics {
+            m.set_limit(next as u64);
+        }
+    }
+}
+
+/// Options of a [`Limiter`], from [`Limiter::builder`].
+pub struct LimiterBuilder {
+    limit: Box<dyn Limit>,
+    clock: Option<Clock>,
+    metrics: Option<Arc<PrimitiveMetrics>>,
+}
+
+impl fmt::Debug for LimiterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimiterBuilder")
+            .field("algorithm", &self.limit.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LimiterBuilder {
+    /// Times calls on `scheduler`'s clock (default: the real clock).
+    pub fn scheduler<S: Scheduler + 'static>(mut self, scheduler: S) -> Self {
+        self.clock = Some(Arc::new(scheduler));
+        self
+    }
+
+    /// Reports admitted, rejected, the current limit and calls in flight to `metrics`.
+    pub fn metrics(mut self, metrics: Arc<PrimitiveMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The limiter.
+    pub fn build(self) -> Limiter {
+        Limiter::from_builder(self)
     }
 }
 
