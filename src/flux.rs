@@ -4414,3 +4414,109 @@ impl<P, B> Flux<ops::Retry<P, B>> {
         self
     }
 }
+
+/// Adaptive concurrency: calls under a shared [`Limiter`](crate::resilience::limit::Limiter).
+impl<P: Publisher> Flux<P> {
+    /// Maps each item to a call — a publisher of `Result`s, usually one — and runs up to the
+    /// limiter's `limit` calls at once, emitting results as they complete.
+    ///
+    /// The limit is discovered, not configured: each call's permit is released when its publisher
+    /// completes, as a success if it emitted no `Err` and as a drop if it did, and the
+    /// [`Limit`](crate::resilience::limit::Limit) algorithm (AIMD, Gradient2, Vegas, ...) moves the limit
+    /// from those round-trip times and outcomes. The limiter may be shared by several streams and
+    /// request handlers: the limit is per service, not per stream. A stream with no call in flight
+    /// always starts one, even at the limit, so it cannot starve.
+    ///
+    /// An `Err` result is an item like any other (one failed call does not end the stream); an
+    /// `on_error` from a call's publisher, or a panic in `f`, ends it.
+    ///
+    /// # Demand
+    ///
+    /// Asks upstream for `limit − (calls in flight + items waiting for a permit + requested)`:
+    /// demand follows the discovered capacity. Each call's publisher is asked for one item at a
+    /// time, and results wait for downstream demand, at most one per call: the stage holds at most
+    /// `limit` results.
+    ///
+    /// # Drops
+    ///
+    /// Nothing while the stream runs. On cancel, results held for downstream go to
+    /// [`on_drop`](Self::on_drop) with [`DropReason::Cancelled`](crate::DropReason); a call that
+    /// emits a second item before it was asked fails the stream with an overflow error
+    /// ([`DropReason::Overflow`](crate::DropReason)). On an error, held results are delivered first
+    /// ([`ErrorMode::AfterDrain`](ops::ErrorMode)).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::limit::{Aimd, Limiter};
+    ///
+    /// let limiter = Limiter::new(Aimd::new(4).min_limit(1));
+    /// let mut out: Vec<u64> = backflow::range(0..100u64)
+    ///     // each call: a publisher of one Result (here immediate; usually a remote call)
+    ///     .concurrent_map(limiter.clone(), |x| backflow::just(Ok::<_, String>(x * 2)))
+    ///     .map(|r| r.unwrap())
+    ///     .collect()
+    ///     .unwrap();
+    /// out.sort();
+    /// assert_eq!(out, (0..100).map(|x| x * 2).collect::<Vec<_>>());
+    /// assert_eq!(limiter.inflight(), 0);
+    /// ```
+    #[doc(alias = "flatMap")]
+    #[doc(alias = "mapAsyncUnordered")]
+    #[doc(alias = "flatMapMerge")]
+    pub fn concurrent_map<F, Q, U, E>(
+        self,
+        limiter: crate::resilience::limit::Limiter,
+        f: F,
+    ) -> Flux<ops::ConcurrentMap<P, F, Result<U, E>>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = Result<U, E>>,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        Flux::new(ops::ConcurrentMap::new(self.publisher, limiter, f, false))
+    }
+
+    /// [`concurrent_map`](Self::concurrent_map) emitting results in the order of the items that
+    /// started them (Akka's `mapAsync`, Reactor's `flatMapSequential`): a slow call holds back the
+    /// results of later ones, which wait — at most one per call — for their turn.
+    ///
+    /// # Demand
+    ///
+    /// As [`concurrent_map`](Self::concurrent_map).
+    ///
+    /// # Drops
+    ///
+    /// As [`concurrent_map`](Self::concurrent_map).
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// use backflow::resilience::limit::{Fixed, Limiter};
+    ///
+    /// let out: Vec<u64> = backflow::range(0..50u64)
+    ///     .concurrent_map_ordered(Limiter::new(Fixed::new(8)), |x| backflow::just(Ok::<_, ()>(x)))
+    ///     .map(|r| r.unwrap())
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(out, (0..50).collect::<Vec<_>>());
+    /// ```
+    #[doc(alias = "mapAsync")]
+    #[doc(alias = "flatMapSequential")]
+    #[doc(alias = "concatMapEager")]
+    pub fn concurrent_map_ordered<F, Q, U, E>(
+        self,
+        limiter: crate::resilience::limit::Limiter,
+        f: F,
+    ) -> Flux<ops::ConcurrentMap<P, F, Result<U, E>>>
+    where
+        P::Item: Send + 'static,
+        F: Fn(P::Item) -> Q + Send + Sync + 'static,
+        Q: Publisher<Item = Result<U, E>>,
+        U: Send + 'static,
+        E: Send + 'static,
+    {
+        Flux::new(ops::ConcurrentMap::new(self.publisher, limiter, f, true))
+    }
+}
+

@@ -169,3 +169,7 @@ mod shed;
 pub use shed::Shed;
 mod pause_at;
 pub use pause_at::PauseAt;
+
+// ---- adaptive concurrency (issue 9): calls under a shared limiter ----
+mod concurrent_map;
+pub use concurrent_map::ConcurrentMap;

@@ -11,7 +11,7 @@
 //! | [`CircuitBreaker`](breaker::CircuitBreaker) | stops calling a failing dependency, probes it, closes again | [`Rejected`] with the remaining open time | [`Flux::circuit_breaker`](crate::Flux::circuit_breaker), [`Flux::circuit_breaker_map`](crate::Flux::circuit_breaker_map) |
 //! | [`Bulkhead`](bulkhead::Bulkhead), [`Bulkheads`](bulkhead::Bulkheads) | a concurrency pool per class; classes never block each other | [`Rejected`] with the expected release | — (guard the call) |
 //! | [`LoadShedder`](shed::LoadShedder), [`PriorityPool`](shed::PriorityPool) | under load, the lowest priority goes first, never queued | [`Rejected`], or `on_drop(DropReason::Shed)` | [`Flux::shed`](crate::Flux::shed) |
-//! | adaptive limits (`limit`) | a concurrency limit that follows the measured capacity | — | `concurrent_map` |
+//! | [`Limiter`](limit::Limiter) over [`Aimd`](limit::Aimd), [`Gradient2`](limit::Gradient2), [`Vegas`](limit::Vegas) | a concurrency limit that follows the measured capacity (RAII permits) | [`Rejected`] at once | [`Flux::concurrent_map`](crate::Flux::concurrent_map), [`Flux::concurrent_map_ordered`](crate::Flux::concurrent_map_ordered) |
 //! | watermarks | stop requesting at `high` held items, resume at `low` | — | [`Flux::pause_at`](crate::Flux::pause_at) |
 //!
 //! # Shared rules
@@ -65,6 +65,7 @@ use crate::sync::{Condvar, Mutex, StdArc};
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod limit;
 pub mod rate;
 pub mod retry;
 pub mod shed;
