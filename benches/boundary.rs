@@ -54,7 +54,8 @@ impl Threads {
 fn backflow_publish_on(threads: &Threads, metrics: Option<Arc<StageMetrics>>) -> u64 {
     let stage = backflow::range(0..ITEMS)
         .subscribe_on(threads.producer.clone())
-        .publish_on(threads.consumer.clone()).prefetch(CAPACITY);
+        .publish_on(threads.consumer.clone())
+        .prefetch(CAPACITY);
     let sum = |a: u64, x: u64| a.wrapping_add(x);
     match metrics {
         Some(metrics) => stage.metrics(metrics).fold(0, sum),

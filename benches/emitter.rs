@@ -125,7 +125,8 @@ fn emitter_publish_on(consumer: &Single) -> u64 {
                 emitter.emit(i).unwrap();
             }
         });
-        flux.publish_on(consumer.clone()).prefetch(CAPACITY)
+        flux.publish_on(consumer.clone())
+            .prefetch(CAPACITY)
             .fold(0u64, u64::wrapping_add)
             .expect("the pipeline failed")
     })

@@ -26,7 +26,8 @@ const CAPACITY: usize = 1024;
 fn boundary(producer: &Single, consumer: &Single, metrics: Option<&Arc<StageMetrics>>) -> u64 {
     let stage = backflow::range(0..ITEMS)
         .subscribe_on(producer.clone())
-        .publish_on(consumer.clone()).prefetch(CAPACITY);
+        .publish_on(consumer.clone())
+        .prefetch(CAPACITY);
     let sum = |a: u64, x: u64| a.wrapping_add(x);
     match metrics {
         Some(metrics) => stage.metrics(metrics.clone()).fold(0, sum),

@@ -31,7 +31,8 @@ fn runtime() -> tokio::runtime::Runtime {
 fn backflow_publish_on_tokio(producer: &Single, on: &Tokio) -> u64 {
     backflow::range(0..ITEMS)
         .subscribe_on(producer.clone())
-        .publish_on(on.clone()).prefetch(CAPACITY)
+        .publish_on(on.clone())
+        .prefetch(CAPACITY)
         .fold(0, |a: u64, x: u64| a.wrapping_add(x))
         .expect("the pipeline failed")
 }

@@ -4519,4 +4519,3 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::ConcurrentMap::new(self.publisher, limiter, f, true))
     }
 }
-

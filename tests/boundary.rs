@@ -413,7 +413,8 @@ fn reentrant_request_from_on_next_on_the_worker() {
     // recorded there, and the running drain delivers the next item after on_next returned.
     let (recorder, probe) = new_recorder::<u64>(1, 1);
     backflow::range(0..5000u64)
-        .publish_on(sched::single()).prefetch(16)
+        .publish_on(sched::single())
+        .prefetch(16)
         .subscribe(recorder);
     let events: Vec<_> = probe.until_terminal().into_iter().map(|(e, _)| e).collect();
     assert_eq!(items(&events[1..]), (0..5000).collect::<Vec<_>>());
@@ -466,7 +467,8 @@ fn prefetch_and_low_tide_are_configurable() {
     let (source, log) = spy(backflow::range(0..20u32));
     let (recorder, probe) = new_recorder::<u32>(1, 1);
     source
-        .publish_on(clock.clone()).prefetch(8)
+        .publish_on(clock.clone())
+        .prefetch(8)
         .low_tide(5)
         .subscribe(recorder);
     clock.run_pending();
@@ -482,7 +484,8 @@ fn upstream_never_owes_more_than_the_prefetch() {
     // upstream is never asked for more than fits in the ring.
     let (source, log) = spy(backflow::range(0..100_000u64));
     let sum = source
-        .publish_on(sched::single()).prefetch(64)
+        .publish_on(sched::single())
+        .prefetch(64)
         .fold_with(Request::Unbounded, 0u64, |a, x| a + x)
         .unwrap();
     assert_eq!(sum, (0..100_000u64).sum::<u64>());
@@ -636,7 +639,8 @@ fn more_than_requested_is_an_overflow_not_a_bigger_buffer() {
             fused,
             cancelled: cancelled.clone(),
         })
-        .publish_on(clock.clone()).prefetch(4)
+        .publish_on(clock.clone())
+        .prefetch(4)
         .on_drop(move |x, reason| d.lock().unwrap().push((x, reason)))
         .subscribe(recorder);
         assert!(cancelled.load(Ordering::SeqCst), "upstream cancelled");
@@ -675,7 +679,8 @@ fn a_panicking_downstream_cancels_upstream_and_hears_why() {
     let (mut recorder, probe) = new_recorder::<u32>(u64::MAX, 0);
     recorder.panic_on = Some(5);
     source
-        .publish_on(clock.clone()).prefetch(16)
+        .publish_on(clock.clone())
+        .prefetch(16)
         .on_drop(move |_, reason| {
             assert_eq!(reason, DropReason::Cancelled);
             d.fetch_add(1, Ordering::SeqCst);
@@ -702,7 +707,8 @@ fn cancel_drops_each_held_item_once_through_on_drop() {
     let d = dropped.clone();
     let (recorder, probe) = new_recorder::<Arc<()>>(0, 0);
     source
-        .publish_on(clock.clone()).prefetch(16)
+        .publish_on(clock.clone())
+        .prefetch(16)
         .on_drop(move |item, reason| {
             assert_eq!(reason, DropReason::Cancelled);
             d.fetch_add(1, Ordering::SeqCst);
@@ -838,7 +844,8 @@ fn subscribe_on_subscribes_and_requests_on_the_scheduler() {
             }
         })
         .subscribe_on(Single::with_name("bf-up"))
-        .publish_on(Single::with_name("bf-down")).prefetch(128)
+        .publish_on(Single::with_name("bf-down"))
+        .prefetch(128)
         .subscribe(recorder);
     let events = probe.until_terminal();
     assert_eq!(events[0].0, Event::Subscribed);
@@ -904,7 +911,8 @@ fn subscribe_on_passes_items_and_errors_through() {
 fn metrics_count_the_traffic() {
     let metrics = Arc::new(StageMetrics::new("hop", 64));
     let sum = backflow::range(0..10_000u64)
-        .publish_on(sched::single()).prefetch(64)
+        .publish_on(sched::single())
+        .prefetch(64)
         .metrics(metrics.clone())
         .fold(0u64, |a, x| a + x)
         .unwrap();
@@ -954,7 +962,8 @@ fn many_short_streams_across_threads() {
     for len in 0..200u64 {
         let sum = backflow::range(0..len)
             .subscribe_on(pool.clone())
-            .publish_on(pool.clone()).prefetch(1 + (len as usize % 7))
+            .publish_on(pool.clone())
+            .prefetch(1 + (len as usize % 7))
             .fold(0u64, |a, x| a + x)
             .unwrap();
         assert_eq!(sum, (0..len).sum::<u64>());
@@ -966,14 +975,17 @@ fn many_short_streams_across_threads() {
 #[test]
 #[should_panic(expected = "prefetch must be at least 1")]
 fn zero_prefetch_panics() {
-    let _ = backflow::range(0..1u8).publish_on(sched::immediate()).prefetch(0);
+    let _ = backflow::range(0..1u8)
+        .publish_on(sched::immediate())
+        .prefetch(0);
 }
 
 #[test]
 #[should_panic(expected = "must be below the prefetch")]
 fn low_tide_must_be_below_the_prefetch() {
     let _ = backflow::range(0..1u8)
-        .publish_on(sched::immediate()).prefetch(8)
+        .publish_on(sched::immediate())
+        .prefetch(8)
         .low_tide(8);
 }
 

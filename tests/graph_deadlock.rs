@@ -32,11 +32,13 @@ fn zip_of_two_publish_on_branches_of_one_broadcast() {
                 .auto_connect(2);
             let left = hub
                 .lane(Lane::Lossless)
-                .publish_on(pool.clone()).prefetch(branch_prefetch)
+                .publish_on(pool.clone())
+                .prefetch(branch_prefetch)
                 .map(|x| x * 2);
             let right = hub
                 .lane(Lane::Lossless)
-                .publish_on(pool).prefetch(branch_prefetch)
+                .publish_on(pool)
+                .prefetch(branch_prefetch)
                 .map(|x| x * 3);
             left.zip(right).collect().unwrap()
         });
@@ -60,10 +62,12 @@ fn merge_of_two_publish_on_branches_of_one_share() {
             .auto_connect(2);
         let a = hub
             .lane(Lane::Lossless)
-            .publish_on(backflow::sched::single()).prefetch(1);
+            .publish_on(backflow::sched::single())
+            .prefetch(1);
         let b = hub
             .lane(Lane::Lossless)
-            .publish_on(backflow::sched::single()).prefetch(1);
+            .publish_on(backflow::sched::single())
+            .prefetch(1);
         backflow::merge(vec![a.boxed(), b.boxed()])
             .fold_with(Request::Batch(3), 0u64, |s, x| s + x)
             .unwrap()
@@ -98,7 +102,8 @@ fn a_skewed_diamond_completes_with_a_lossy_lane() {
             });
         let evens = hub.lane(Lane::Lossless).filter(|x| x % 2 == 0);
         let pairs = every
-            .publish_on(backflow::sched::single()).prefetch(2)
+            .publish_on(backflow::sched::single())
+            .prefetch(2)
             .zip(evens)
             .collect()
             .unwrap();

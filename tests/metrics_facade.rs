@@ -107,7 +107,8 @@ fn a_thread_hop_reports_to_the_facade_what_it_counts() {
     let registry = Registry::new();
     let hop = registry.stage("facade_hop", 64);
     let sum = backflow::range(0..100_000u64)
-        .publish_on(backflow::sched::single()).prefetch(64)
+        .publish_on(backflow::sched::single())
+        .prefetch(64)
         .metrics(hop.clone())
         .fold(0u64, |a, x| a + x)
         .unwrap();
@@ -159,7 +160,8 @@ fn drops_rejections_and_gauges_reach_the_facade_by_reason() {
     let seen = backflow::range(0..1_000u32)
         .drop_newest(4)
         .metrics(lossy.clone())
-        .publish_on(backflow::sched::single()).prefetch(1)
+        .publish_on(backflow::sched::single())
+        .prefetch(1)
         .map(|x| {
             std::thread::yield_now();
             x

@@ -611,7 +611,8 @@ fn a_lossy_lane_behind_publish_on_keeps_up_with_a_slow_lossless_member() {
         .on_drop(move |_, _| {
             e.fetch_add(1, Ordering::Relaxed);
         })
-        .publish_on(backflow::sched::single()).prefetch(2);
+        .publish_on(backflow::sched::single())
+        .prefetch(2);
     let slow = hub.lane(Lane::Lossless);
     let fast = std::thread::spawn(move || fast.collect_with(Request::Batch(1)).unwrap());
     // Slow: each item costs a little work, and demand comes one at a time.

@@ -51,7 +51,8 @@ async fn subscribe_on_and_publish_on_tokio_keep_order_and_lose_nothing() {
     let items: Vec<u64> = backflow::range(0..50_000u64)
         .subscribe_on(on.clone())
         .filter(|x| x % 7 != 0)
-        .publish_on(on).prefetch(16)
+        .publish_on(on)
+        .prefetch(16)
         .into_stream()
         .map(Result::unwrap)
         .collect()
@@ -264,7 +265,8 @@ fn a_runtime_shut_down_mid_stream_lets_an_outside_consumer_finish() {
     let probe = on.clone();
     let mut items = backflow::range(0..100_000u64)
         .subscribe_on(on.clone())
-        .publish_on(on).prefetch(16)
+        .publish_on(on)
+        .prefetch(16)
         .into_blocking_iter();
     let (tx, rx) = mpsc::channel();
     let consumer = std::thread::spawn(move || {

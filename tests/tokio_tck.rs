@@ -32,7 +32,8 @@ publisher_tck!(
 publisher_tck!(
     publish_on_tokio_prefetch_2,
     |n| backflow::range(0..n).publish_on(tokio()).prefetch(2),
-    PublisherOptions::default().failing_factory(|| failing::<u64>().publish_on(tokio()).prefetch(2))
+    PublisherOptions::default()
+        .failing_factory(|| failing::<u64>().publish_on(tokio()).prefetch(2))
 );
 
 publisher_tck!(
