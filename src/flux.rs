@@ -4519,3 +4519,53 @@ impl<P: Publisher> Flux<P> {
         Flux::new(ops::ConcurrentMap::new(self.publisher, limiter, f, true))
     }
 }
+
+// ---- publish_on's tuning (issue 8 §3: moved from ops/publish_on.rs, so ops/ never names Flux) ----
+/// Tuning of a [`publish_on`](Flux::publish_on) stage (the last stage of the chain).
+impl<P: Publisher, Sc> Flux<ops::PublishOn<P, Sc>> {
+    /// Sets how many items the stage requests up front and can hold (its ring's capacity).
+    ///
+    /// # Panics
+    ///
+    /// If `prefetch` is 0, or not above a [`low_tide`](Self::low_tide) set before.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let sum = backflow::range(0..1000u64)
+    ///     .publish_on(backflow::sched::single())
+    ///     .prefetch(32)
+    ///     .fold(0, |a, x| a + x)
+    ///     .unwrap();
+    /// assert_eq!(sum, 499_500);
+    /// ```
+    pub fn prefetch(self, prefetch: usize) -> Self {
+        let mut stage = self.into_inner();
+        stage.set_prefetch(prefetch);
+        Flux::new(stage)
+    }
+
+    /// Tops up upstream demand when only `low_tide` requested items are outstanding (held or still
+    /// to come), instead of at 25% of the prefetch. `low_tide(0)` waits until the ring is empty
+    /// (fewer, larger requests); a high low tide keeps the ring fuller (more, smaller requests).
+    ///
+    /// # Panics
+    ///
+    /// If `low_tide` is not below the prefetch.
+    ///
+    /// ```
+    /// use backflow::prelude::*;
+    /// let n = backflow::range(0..100u32)
+    ///     .publish_on(backflow::sched::single())
+    ///     .prefetch(8)
+    ///     .low_tide(6) // ask for 2 more each time 2 were taken
+    ///     .count()
+    ///     .collect()
+    ///     .unwrap();
+    /// assert_eq!(n, vec![100]);
+    /// ```
+    pub fn low_tide(self, low_tide: usize) -> Self {
+        let mut stage = self.into_inner();
+        stage.set_low_tide(low_tide);
+        Flux::new(stage)
+    }
+}

@@ -15,7 +15,6 @@ use crossbeam_utils::CachePadded;
 
 use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
 use crate::error::{report_undeliverable, ChunkError, Error, PushError};
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
 use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
@@ -88,64 +87,27 @@ impl<P: Publisher, Sc> Configurable for PublishOn<P, Sc> {
     }
 }
 
-/// Tuning of a [`publish_on`](Flux::publish_on) stage (the last stage of the chain).
-impl<P: Publisher, Sc> Flux<PublishOn<P, Sc>> {
-    /// Sets how many items the stage requests up front and can hold (its ring's capacity).
-    ///
-    /// # Panics
-    ///
-    /// If `prefetch` is 0, or not above a [`low_tide`](Self::low_tide) set before.
-    ///
-    /// ```
-    /// use backflow::prelude::*;
-    /// let sum = backflow::range(0..1000u64)
-    ///     .publish_on(backflow::sched::single())
-    ///     .prefetch(32)
-    ///     .fold(0, |a, x| a + x)
-    ///     .unwrap();
-    /// assert_eq!(sum, 499_500);
-    /// ```
-    pub fn prefetch(self, prefetch: usize) -> Self {
-        let mut stage = self.into_inner();
+impl<P: Publisher, Sc> PublishOn<P, Sc> {
+    /// [`Flux::prefetch`](crate::Flux::prefetch) on a `publish_on` stage.
+    pub(crate) fn set_prefetch(&mut self, prefetch: usize) {
         assert!(prefetch > 0, "publish_on: prefetch must be at least 1");
-        if let Some(low_tide) = stage.low_tide {
+        if let Some(low_tide) = self.low_tide {
             assert!(
                 low_tide < prefetch,
                 "publish_on: low tide {low_tide} must be below the prefetch {prefetch}"
             );
         }
-        stage.prefetch = prefetch;
-        Flux::new(stage)
+        self.prefetch = prefetch;
     }
 
-    /// Tops up upstream demand when only `low_tide` requested items are outstanding (held or still
-    /// to come), instead of at 25% of the prefetch. `low_tide(0)` waits until the ring is empty
-    /// (fewer, larger requests); a high low tide keeps the ring fuller (more, smaller requests).
-    ///
-    /// # Panics
-    ///
-    /// If `low_tide` is not below the prefetch.
-    ///
-    /// ```
-    /// use backflow::prelude::*;
-    /// let n = backflow::range(0..100u32)
-    ///     .publish_on(backflow::sched::single())
-    ///     .prefetch(8)
-    ///     .low_tide(6) // ask for 2 more each time 2 were taken
-    ///     .count()
-    ///     .collect()
-    ///     .unwrap();
-    /// assert_eq!(n, vec![100]);
-    /// ```
-    pub fn low_tide(self, low_tide: usize) -> Self {
-        let mut stage = self.into_inner();
+    /// [`Flux::low_tide`](crate::Flux::low_tide) on a `publish_on` stage.
+    pub(crate) fn set_low_tide(&mut self, low_tide: usize) {
         assert!(
-            low_tide < stage.prefetch,
+            low_tide < self.prefetch,
             "publish_on: low tide {low_tide} must be below the prefetch {}",
-            stage.prefetch
+            self.prefetch
         );
-        stage.low_tide = Some(low_tide);
-        Flux::new(stage)
+        self.low_tide = Some(low_tide);
     }
 }
 
