@@ -314,10 +314,11 @@ pub struct GateCell<T> {
     state: UnsafeCell<T>,
 }
 
-// SAFETY: `state` is reached only inside `drain` / `enter_with`, by the one thread that moved
-// `gate` from 0 until its `leave` returns 0 (or through `&mut self`); the gate's AcqRel RMWs make
-// each owner's accesses happen-before the next owner's. T: Send suffices, since at most one thread
-// holds a `&mut T` at a time and none holds a `&T` across owners. (`Send` is automatic.)
+// `state` is reached only inside `drain` / `enter_with`, by the one thread that moved `gate` from
+// 0 until its `leave` returns 0 (or through `&mut self`); the gate's AcqRel RMWs make each owner's
+// accesses happen-before the next owner's. T: Send suffices, since at most one thread holds a
+// `&mut T` at a time and none holds a `&T` across owners. (`Send` is automatic.)
+// SAFETY: only the gate's current owner touches `state` (above), so sharing the cell is sound.
 unsafe impl<T: Send> Sync for GateCell<T> {}
 
 impl<T> std::fmt::Debug for GateCell<T> {

@@ -694,10 +694,11 @@ struct Shared<T> {
 /// producers; see [`Shared::with_outlet`].
 struct OutletCell<T>(UnsafeCell<Outlet<T>>);
 
-// SAFETY: the outlet is reached only through `Shared::with_outlet` / `pop_owned`, whose callers
-// own the drain gate (one thread at a time, ordered by the gate's AcqRel RMWs), and under
-// `DropOldest` every access additionally holds `outlet_lock` (the evicting producers too), or
-// through `&mut` in `Drop`. It holds the ring's consumer end and `T: Send` items.
+// The outlet is reached only through `Shared::with_outlet` / `pop_owned`, whose callers own the
+// drain gate (one thread at a time, ordered by the gate's AcqRel RMWs), and under `DropOldest`
+// every access additionally holds `outlet_lock` (the evicting producers too), or through `&mut`
+// in `Drop`. It holds the ring's consumer end and `T: Send` items.
+// SAFETY: one accessor at a time (the gate's owner, or `outlet_lock`'s holder), as above.
 unsafe impl<T: Send> Sync for OutletCell<T> {}
 
 /// The one-way switches of a subscription.
