@@ -64,18 +64,7 @@ impl<P: Publisher> ChunksTimeout<P> {
     }
 }
 
-impl<P: Publisher> Configurable for ChunksTimeout<P> {
-    type Dropped = Vec<P::Item>;
-    fn options_mut(&mut self) -> &mut StageOptions<Vec<P::Item>> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for ChunksTimeout<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(ChunksTimeout, Vec<P::Item>);
 
 impl<P> Publisher for ChunksTimeout<P>
 where

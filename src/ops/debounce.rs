@@ -52,18 +52,7 @@ impl<P: Publisher> Debounce<P> {
     }
 }
 
-impl<P: Publisher> Configurable for Debounce<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for Debounce<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(Debounce, P::Item);
 
 impl<P> Publisher for Debounce<P>
 where

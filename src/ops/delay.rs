@@ -60,18 +60,7 @@ impl<P: Publisher> Delay<P> {
     }
 }
 
-impl<P: Publisher> Configurable for Delay<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for Delay<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(Delay, P::Item);
 
 impl<P> Publisher for Delay<P>
 where

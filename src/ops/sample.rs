@@ -52,18 +52,7 @@ impl<P: Publisher> Sample<P> {
     }
 }
 
-impl<P: Publisher> Configurable for Sample<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for Sample<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(Sample, P::Item);
 
 impl<P> Publisher for Sample<P>
 where

@@ -95,18 +95,7 @@ impl<P: Publisher> Throttle<P> {
     }
 }
 
-impl<P: Publisher> Configurable for Throttle<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for Throttle<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(Throttle, P::Item);
 
 impl<P> Publisher for Throttle<P>
 where

@@ -52,18 +52,7 @@ impl<P: Publisher> ThrottleFirst<P> {
     }
 }
 
-impl<P: Publisher> Configurable for ThrottleFirst<P> {
-    type Dropped = P::Item;
-    fn options_mut(&mut self) -> &mut StageOptions<P::Item> {
-        &mut self.options
-    }
-}
-
-impl<P: Publisher> Timed for ThrottleFirst<P> {
-    fn set_scheduler(&mut self, scheduler: SharedScheduler) {
-        self.scheduler = Some(scheduler);
-    }
-}
+crate::ops::timed::timed_stage!(ThrottleFirst, P::Item);
 
 impl<P> Publisher for ThrottleFirst<P>
 where

@@ -27,6 +27,26 @@ use crate::protocol::{catch, deliver_error, SharedSubscription, Subscriber, Subs
 use crate::sched::{Instant, Scheduler, TaskHandle, Worker};
 use crate::sync::{AtomicBool, Mutex, MutexGuard, Ordering, StdArc};
 
+/// The two trait impls every timed stage with `options` and `scheduler` fields has:
+/// [`Configurable`](crate::stage::Configurable) (dropping `$dropped`) and [`Timed`].
+macro_rules! timed_stage {
+    ($stage:ident, $dropped:ty) => {
+        impl<P: Publisher> Configurable for $stage<P> {
+            type Dropped = $dropped;
+            fn options_mut(&mut self) -> &mut StageOptions<$dropped> {
+                &mut self.options
+            }
+        }
+
+        impl<P: Publisher> Timed for $stage<P> {
+            fn set_scheduler(&mut self, scheduler: SharedScheduler) {
+                self.scheduler = Some(scheduler);
+            }
+        }
+    };
+}
+pub(crate) use timed_stage;
+
 /// A shared, type-erased scheduler handle, as timed stages hold it.
 pub type SharedScheduler = StdArc<dyn Scheduler>;
 
