@@ -65,6 +65,38 @@ pub trait Subscription: Send + Sync {
     fn request(&self, n: u64);
     /// Asks the publisher to stop sending and release the subscriber.
     fn cancel(&self);
+
+    /// Pull fusion, between the crate's own stages: a consumer that runs on a thread of its own
+    /// (a blocking iterator, a stream) offers to run the publisher's drain itself whenever it
+    /// looks for items, and hands over a [`PullWaker`] to be woken when items arrive while it
+    /// waits. A publisher that accepts returns the [`Pull`] handle the consumer drains through;
+    /// from then on its producers only publish and wake, they never run the drain for an item.
+    /// Every signal keeps its meaning: `pull` is a drain pass on the consumer's thread, exactly as
+    /// a `request` from that thread would run. The default declines.
+    #[doc(hidden)]
+    fn fuse_pull(&self, waker: Arc<dyn PullWaker>) -> Option<Arc<dyn Pull>> {
+        let _ = waker;
+        None
+    }
+}
+
+/// The consumer's side of pull fusion ([`Subscription::fuse_pull`]): how a publisher wakes it.
+#[doc(hidden)]
+pub trait PullWaker: Send + Sync {
+    /// Called by a producer right after it published an item with a SeqCst read-modify-write (a
+    /// ring's claim): wakes the consumer if it announced that it parks. Reads the announcement
+    /// with a SeqCst load, which the claim orders (see `crate::wait`).
+    fn wake(&self);
+}
+
+/// The publisher's side of pull fusion ([`Subscription::fuse_pull`]).
+#[doc(hidden)]
+pub trait Pull: Send + Sync {
+    /// Runs a drain pass on this thread: delivers what is held, as far as demand allows.
+    fn pull(&self);
+    /// Whether a pull would deliver something now: items are held and demand is outstanding. The
+    /// consumer asks after its SeqCst fence, before it parks.
+    fn has_work(&self) -> bool;
 }
 
 /// A consumer of a stream of `T`, driven by a [`Publisher`].

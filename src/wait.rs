@@ -19,6 +19,8 @@
 //! lock from its registration until the condvar wait releases it, and the producer takes the lock
 //! to notify, so a notification cannot slip in between the last look and the wait. While both
 //! sides are busy, the producer pays one fence and one load per publication: no lock, no syscall.
+//! A producer whose publication was itself a SeqCst read-modify-write (an mpsc ring's claim) skips
+//! the fence ([`Parker::notify_after_seqcst_rmw`]): the emitter's pushes to a pull-fused consumer.
 //! `loom-tests/tests/{bridge,worker_wakeup,emitter,publish_on}.rs` model-check every user.
 //!
 //! # Knobs
@@ -189,6 +191,21 @@ impl Parker {
     pub(crate) fn notify(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.notify_slow();
+        }
+    }
+
+    /// Producer side, right after publishing with a SeqCst read-modify-write (a ring's claim):
+    /// as [`notify`](Self::notify), without the fence. The claim and this SeqCst load are both in
+    /// the single total order with the consumer's fence: if the fence comes first, this load sees
+    /// the registration made before it; if the claim comes first, the consumer's look after its
+    /// fence sees the claim (C++20 \[atomics.order\] p4–p5). Loom regards SeqCst accesses as
+    /// AcqRel, so under `cfg(loom)` a fence stands in for that order.
+    #[inline]
+    pub(crate) fn notify_after_seqcst_rmw(&self) {
+        #[cfg(loom)]
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
             self.notify_slow();
         }
     }

@@ -205,3 +205,79 @@ fn a_misbehaving_publisher_overflows_instead_of_growing() {
     assert_eq!(items.len(), 5);
     assert_eq!(items[4].as_ref().unwrap_err().kind(), ErrorKind::Overflow);
 }
+
+/// Pull fusion: an emitter read through a blocking iterator is drained by the iterator's thread.
+/// The producer only pushes (and wakes a parked consumer), so the stages between the emitter and
+/// the iterator run on the consumer's thread, never on the producer's, while the ring has room.
+#[test]
+fn an_emitter_read_by_a_blocking_iterator_is_drained_on_the_consumer_thread() {
+    let (emitter, flux) = backflow::emitter::<u64>(1024);
+    let mut iter = flux
+        .map(|i| (i, std::thread::current().id()))
+        .into_blocking_iter_with(64);
+    // The producer keeps its handle (the stream stays open): no completion drains on its thread.
+    let producer = std::thread::spawn(move || {
+        for i in 0..500 {
+            emitter.emit(i).unwrap();
+        }
+        emitter
+    });
+    let me = std::thread::current().id();
+    let seen: Vec<_> = iter.by_ref().take(500).map(Result::unwrap).collect();
+    assert_eq!(
+        seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..500).collect::<Vec<_>>()
+    );
+    assert!(
+        seen.iter().all(|(_, thread)| *thread == me),
+        "a stage ran on the producer's thread although the ring never filled"
+    );
+    drop(producer.join().unwrap());
+    assert!(iter.next().is_none());
+}
+
+/// Pull fusion under pressure: a ring of 1 and a prefetch of 1, four producers. Offers that find
+/// the ring full drain on their own thread against the demand or wait for room; every item
+/// arrives once and each producer's items in order.
+#[test]
+fn a_fused_emitter_with_a_full_ring_loses_and_doubles_nothing() {
+    let (emitter, flux) = backflow::emitter::<(u64, u64)>(1);
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let emitter = emitter.clone();
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    emitter.emit((p, i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(emitter);
+    let mut next = [0u64; 4];
+    for item in flux.into_blocking_iter_with(1) {
+        let (p, i) = item.unwrap();
+        assert_eq!(i, next[p as usize], "producer {p}'s items out of order");
+        next[p as usize] += 1;
+    }
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    assert_eq!(next, [2_000; 4]);
+}
+
+/// Pull fusion for a stream on an executor: the task drains the emitter itself and is woken by
+/// the producer's pushes.
+#[test]
+fn a_fused_emitter_read_as_a_stream_gets_everything() {
+    let (emitter, flux) = backflow::emitter::<u64>(8);
+    let producer = std::thread::spawn(move || {
+        for i in 0..10_000 {
+            emitter.emit(i).unwrap();
+        }
+    });
+    let stream = flux.into_stream_with(4);
+    let sum =
+        futures::executor::block_on(stream.fold(0u64, |acc, r| async move { acc + r.unwrap() }));
+    producer.join().unwrap();
+    assert_eq!(sum, (0..10_000).sum::<u64>());
+}

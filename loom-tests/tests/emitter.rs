@@ -267,3 +267,48 @@ fn offers_against_outstanding_demand_are_taken_while_a_request_races() {
         log.assert_each_dropped_once();
     });
 }
+
+/// Pull fusion: the blocking iterator runs the emitter's drain itself, and the producer only
+/// pushes and wakes it, with no fence (the claim's SeqCst read-modify-write orders the SeqCst
+/// load of the consumer's announcement). A consumer that parks while the producer pushes is always
+/// woken (a lost wake-up is a loom deadlock); the items arrive once, in order, then the end.
+#[test]
+fn a_fused_blocking_iterator_is_woken_by_every_push() {
+    loom::model(|| {
+        let (emitter, flux) = backflow::emitter::<u32>(2);
+        // A second handle keeps the stream open until both items arrived: only the producer's
+        // wake can rescue a parked consumer, not the completion's drain.
+        let keep_open = emitter.clone();
+        let mut iter = flux.into_blocking_iter_with(2);
+        let producer = thread::spawn(move || {
+            assert!(emitter.try_emit(0).is_ok());
+            assert!(emitter.try_emit(1).is_ok());
+        });
+        assert_eq!(iter.next().unwrap().unwrap(), 0);
+        assert_eq!(iter.next().unwrap().unwrap(), 1);
+        drop(keep_open);
+        assert!(iter.next().is_none());
+        producer.join().unwrap();
+    });
+}
+
+/// Pull fusion with a full ring: capacity 1 and a prefetch of 1, so the producer's second offer
+/// finds the ring full and drains on its own thread against the demand (capacity = buffered +
+/// demand), or waits for room the consumer's pull frees. Either way nothing is lost or doubled.
+#[test]
+fn a_fused_producer_meeting_a_full_ring_drains_or_waits_and_loses_nothing() {
+    loom::model(|| {
+        let (emitter, flux) = backflow::emitter::<u32>(1);
+        let keep_open = emitter.clone();
+        let mut iter = flux.into_blocking_iter_with(1);
+        let producer = thread::spawn(move || {
+            emitter.emit(0).unwrap();
+            emitter.emit(1).unwrap();
+        });
+        assert_eq!(iter.next().unwrap().unwrap(), 0);
+        assert_eq!(iter.next().unwrap().unwrap(), 1);
+        drop(keep_open);
+        assert!(iter.next().is_none());
+        producer.join().unwrap();
+    });
+}

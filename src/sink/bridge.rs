@@ -7,6 +7,12 @@
 //! announces that it parks, looks once more, and parks (a thread) or returns `Pending` (a task).
 //! The producer side checks for a parked consumer once per run of items, behind a SeqCst fence,
 //! so the steady state costs no lock and no wake-up.
+//!
+//! Pull fusion ([`Subscription::fuse_pull`](crate::Subscription)): when the upstream offers it
+//! (an [`emitter`](crate::emitter), directly or behind pass-through stages), the consumer end runs
+//! the upstream's drain itself whenever its ring is empty, counts "items held upstream that demand
+//! lets it pull" as a reason not to park, and the upstream's producers only wake it
+//! (`notify_after_seqcst_rmw`: their ring claim orders the look, no fence).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,10 +21,11 @@ use futures_core::Stream;
 
 use crate::demand::Replenish;
 use crate::error::Error;
-use crate::protocol::{Publisher, SharedSubscription, Subscriber};
+use crate::protocol::{Publisher, Pull, PullWaker, SharedSubscription, Subscriber};
 use crate::queue::spsc;
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
-use crate::wait::Parker;
+use crate::sync::thread;
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc};
+use crate::wait::{Parker, Spin};
 
 /// State shared by the subscriber (producer side) and the consumer end.
 struct Shared {
@@ -33,6 +40,22 @@ struct Shared {
     finished: AtomicBool,
     /// Where the consumer end waits; the subscriber notifies it after each run and at the end.
     parker: Parker,
+    /// The upstream accepted pull fusion ([`Subscription::fuse_pull`](crate::Subscription)):
+    /// the consumer end runs the upstream's drain itself when its ring is empty, and upstream
+    /// producers wake it through `parker`. Set once in `on_subscribe`; `fused` (Release, after
+    /// `pull` is stored) tells the consumer end to look.
+    pull: Mutex<Option<StdArc<dyn Pull>>>,
+    fused: AtomicBool,
+}
+
+/// The waker a fused upstream calls after each push.
+struct Wake(Arc<Shared>);
+
+impl PullWaker for Wake {
+    #[inline]
+    fn wake(&self) {
+        self.0.parker.notify_after_seqcst_rmw();
+    }
 }
 
 impl Shared {
@@ -43,6 +66,8 @@ impl Shared {
             terminal: Mutex::new(None),
             finished: AtomicBool::new(false),
             parker: Parker::new(),
+            pull: Mutex::new(None),
+            fused: AtomicBool::new(false),
         })
     }
 
@@ -68,6 +93,9 @@ impl Shared {
 
     fn cancel(&self) {
         self.dropped.store(true, Ordering::Release);
+        // The fused upstream holds our waker: let go of its handle, so the two never keep each
+        // other alive.
+        drop(self.pull.lock().take());
         let subscription = self.subscription.lock().take();
         if let Some(subscription) = subscription {
             subscription.cancel();
@@ -115,6 +143,10 @@ impl<T: Send> Subscriber<T> for BridgeSubscriber<T> {
             return;
         }
         self.subscribed = true;
+        if let Some(pull) = subscription.fuse_pull(StdArc::new(Wake(self.shared.clone()))) {
+            *self.shared.pull.lock() = Some(pull);
+            self.shared.fused.store(true, Ordering::Release);
+        }
         *self.shared.subscription.lock() = Some(subscription.clone());
         if self.shared.dropped.load(Ordering::Acquire) {
             self.shared.cancel_upstream_only();
@@ -165,6 +197,15 @@ struct ConsumerEnd<T> {
     shared: Arc<Shared>,
     replenish: Replenish,
     ended: bool,
+    /// The fused upstream's drain, once `shared.fused` was seen.
+    pull: Option<StdArc<dyn Pull>>,
+}
+
+/// What [`ConsumerEnd::ready`] saw.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Here,
+    Upstream,
 }
 
 enum Next<T> {
@@ -186,6 +227,7 @@ impl<T: Send + 'static> ConsumerEnd<T> {
             shared: shared.clone(),
             replenish: Replenish::new(prefetch as u64),
             ended: false,
+            pull: None,
         };
         publisher.subscribe(BridgeSubscriber {
             producer,
@@ -197,12 +239,32 @@ impl<T: Send + 'static> ConsumerEnd<T> {
         end
     }
 
+    /// The fused upstream's drain handle, if it accepted fusion.
+    #[inline]
+    fn pull(&mut self) -> Option<&StdArc<dyn Pull>> {
+        if self.pull.is_none() && self.shared.fused.load(Ordering::Acquire) {
+            self.pull = self.shared.pull.lock().clone();
+        }
+        self.pull.as_ref()
+    }
+
+    /// Pops an item; with a fused upstream and an empty ring, runs the upstream's drain here
+    /// first (it delivers into the ring what demand allows).
+    #[inline]
+    fn pop(&mut self) -> Option<T> {
+        if let Some(item) = self.consumer.pop() {
+            return Some(item);
+        }
+        self.pull()?.pull();
+        self.consumer.pop()
+    }
+
     /// One non-blocking attempt.
     fn try_next(&mut self) -> Next<T> {
         if self.ended {
             return Next::End(None);
         }
-        if let Some(item) = self.consumer.pop() {
+        if let Some(item) = self.pop() {
             let top_up = self.replenish.consumed(1);
             if top_up > 0 {
                 self.shared.request(top_up);
@@ -221,9 +283,16 @@ impl<T: Send + 'static> ConsumerEnd<T> {
         Next::Empty
     }
 
-    /// Whether `try_next` has something to answer: an item, or the end.
-    fn ready(&self) -> Option<()> {
-        (!self.consumer.is_empty() || self.shared.finished.load(Ordering::Acquire)).then_some(())
+    /// Whether `try_next` has something to answer: an item or the end ([`Ready::Here`]), or
+    /// (fused) items upstream that demand lets it pull ([`Ready::Upstream`]).
+    fn ready(&self) -> Option<Ready> {
+        if !self.consumer.is_empty() || self.shared.finished.load(Ordering::Acquire) {
+            return Some(Ready::Here);
+        }
+        self.pull
+            .as_ref()
+            .is_some_and(|pull| pull.has_work())
+            .then_some(Ready::Upstream)
     }
 }
 
@@ -255,15 +324,29 @@ impl<T: Send + 'static> Iterator for BlockingIter<T> {
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Result<T, Error>> {
+        // Set after a wait that ended because items were held upstream: if the pull that follows
+        // finds nothing, another thread is delivering them (it holds the upstream's drain) or
+        // their producer is still writing one. Back off while it finishes, rather than spin hot.
+        let mut stalled: Option<Spin> = None;
         loop {
             match self.end.try_next() {
                 Next::Item(item) => return Some(Ok(item)),
                 Next::End(error) => return error.map(Err),
                 Next::Empty => {}
             }
+            if let Some(spin) = stalled.as_mut() {
+                if !spin.step() {
+                    thread::yield_now();
+                }
+            }
             // Spin briefly, announce, look again, park (crate::wait).
             let end = &self.end;
-            end.shared.parker.wait(|| end.ready(), None);
+            let ready = end.shared.parker.wait(|| end.ready(), None);
+            if ready == Some(Ready::Upstream) {
+                stalled.get_or_insert_with(Spin::new);
+            } else {
+                stalled = None;
+            }
         }
     }
 }
@@ -299,6 +382,7 @@ impl<T: Send + 'static> Stream for FluxStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error>>> {
         let this = self.get_mut();
+        let mut pulled = false;
         loop {
             match this.end.try_next() {
                 Next::Item(item) => return Poll::Ready(Some(Ok(item))),
@@ -306,13 +390,14 @@ impl<T: Send + 'static> Stream for FluxStream<T> {
                 Next::Empty => {}
             }
             let end = &this.end;
-            if end
-                .shared
-                .parker
-                .register(cx.waker(), || end.ready())
-                .is_none()
-            {
-                return Poll::Pending;
+            match end.shared.parker.register(cx.waker(), || end.ready()) {
+                None => return Poll::Pending,
+                // Items are held upstream and our pull already came back empty: another thread
+                // holds the upstream's drain and delivers them, which wakes the waker just
+                // registered. Yield the executor rather than spin inside `poll`.
+                Some(Ready::Upstream) if pulled => return Poll::Pending,
+                Some(Ready::Upstream) => pulled = true,
+                Some(Ready::Here) => {}
             }
         }
     }

@@ -42,6 +42,16 @@
 //! the producer that hands it items; put a thread boundary (`publish_on`) after the emitter to
 //! run the consumer elsewhere.
 //!
+//! One exception makes the common hop cheap: read through
+//! [`into_blocking_iter`](crate::Flux::into_blocking_iter) or
+//! [`into_stream`](crate::Flux::into_stream) (directly, or behind stages that pass the
+//! subscription through, like `map`), the emitter is *pull-fused*: the consumer's thread runs the
+//! drain whenever it looks for items, and a producer only pushes into the ring and wakes the
+//! consumer if it parked — one read-modify-write per item, the ring's claim. The stages in
+//! between then run on the consumer's thread. A producer drains on its own thread only when it
+//! finds the ring full (delivering against outstanding demand before it waits or gives up), and
+//! the end of the stream is delivered by whichever thread ends it.
+//!
 //! # Design
 //!
 //! Producers push into a lock-free bounded multi-producer ring ([`mpsc`](crate::queue::mpsc)); one
@@ -55,6 +65,10 @@
 //!   claims a slot (one CAS) and reads the gate (a SeqCst load); the running drain looks at the
 //!   ring's tail once more after it left the gate, behind a SeqCst fence, so the item is never
 //!   stranded (`loom-tests/tests/emitter.rs`).
+//! - **pull-fused** (the subscriber is a blocking iterator or a stream): a producer claims a slot
+//!   (one SeqCst CAS) and reads the consumer's park announcement with a SeqCst load that the
+//!   claim orders; no fence, no gate. The consumer drains for itself
+//!   (`loom-tests/tests/emitter.rs`, `a_fused_*`).
 //! - **the ring is full while the subscriber has demand** (its drain is busy in a slow
 //!   `on_next`): the item is taken all the same into a small locked spill, delivered after the
 //!   ring's items, so capacity really is buffered items plus outstanding demand.
@@ -77,7 +91,8 @@ use crate::metrics::{DropReason, StageMetrics};
 use crate::ops::Overflow;
 use crate::ops::{ErrorMode, StageOptions};
 use crate::protocol::{
-    catch, deliver_error, reject, Publisher, SharedSubscription, Subscriber, Subscription,
+    catch, deliver_error, reject, Publisher, Pull, PullWaker, SharedSubscription, Subscriber,
+    Subscription,
 };
 use crate::queue::{mpsc, Backoff};
 use crate::sched::Scheduler;
@@ -285,7 +300,10 @@ impl<T: Send + 'static> EmitterBuilder<T> {
                 subscribed: AtomicBool::new(false),
                 handed_over: AtomicBool::new(false),
                 spilled: AtomicUsize::new(0),
+                fusing: AtomicBool::new(false),
+                fused: AtomicBool::new(false),
             },
+            puller: WakerCell(UnsafeCell::new(None)),
             spill: Mutex::new(VecDeque::new()),
             pending: Mutex::new(None),
             terminal: Mutex::new(None),
@@ -622,6 +640,33 @@ impl<T: Send + 'static> Subscription for Link<T> {
             shared.drain();
         }
     }
+
+    fn fuse_pull(&self, waker: StdArc<dyn PullWaker>) -> Option<StdArc<dyn Pull>> {
+        let shared = &self.0;
+        if shared.flags.fusing.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        shared.puller.0.with_mut(|slot| {
+            // SAFETY: only the caller that won `fusing` gets here, once, and no offer reads the
+            // cell before `fused` is stored below (`WakerCell`).
+            unsafe { *slot = Some(waker) }
+        });
+        shared.flags.fused.store(true, Ordering::Release);
+        Some(StdArc::new(Pulling(shared.clone())))
+    }
+}
+
+/// The fused consumer's handle on the emitter ([`Subscription::fuse_pull`]).
+struct Pulling<T>(Arc<Shared<T>>);
+
+impl<T: Send + 'static> Pull for Pulling<T> {
+    fn pull(&self) {
+        self.0.drain();
+    }
+
+    fn has_work(&self) -> bool {
+        self.0.held() > 0 && self.0.requested_now() > 0
+    }
 }
 
 /// What to do with an error that comes after the stream ended.
@@ -679,6 +724,9 @@ struct Shared<T> {
     /// closes. Same orderings as `senders`.
     sources: AtomicUsize,
     rate: CachePadded<RateProbe>,
+    /// The fused consumer's waker ([`Subscription::fuse_pull`]): written once, before
+    /// `flags.fused` is stored.
+    puller: WakerCell,
     /// A token of the thread running the drain (0: none), so `emit` can refuse to wait for a
     /// drain that it is itself blocking. Relaxed: a thread only ever compares it to its own
     /// token, which only it stores.
@@ -724,7 +772,22 @@ struct Flags {
     /// `spill.len()`, stored under its lock with Release; offers read it (Acquire) to tell
     /// whether they must join the spill. A producer always sees its own spilled items.
     spilled: AtomicUsize,
+    /// Someone asked for pull fusion (AcqRel swap: only the first is answered).
+    fusing: AtomicBool,
+    /// The subscriber pulls ([`Subscription::fuse_pull`]): `puller` holds its waker (written
+    /// before this is stored with Release; offers load it with Acquire). From then on an offer
+    /// only pushes and wakes the puller; it runs the drain only when the ring is full.
+    fused: AtomicBool,
 }
+
+/// Where the fused consumer's waker lives: written once by [`Link::fuse_pull`] (the one caller
+/// that won `flags.fusing`), before `flags.fused` is stored with Release; read only by offers
+/// that loaded `flags.fused == true` with Acquire, so the write happens-before every read.
+struct WakerCell(UnsafeCell<Option<StdArc<dyn PullWaker>>>);
+
+// SAFETY: one write, published by the Release store of `flags.fused` before any read (above);
+// the waker itself is `Send + Sync`.
+unsafe impl Sync for WakerCell {}
 
 /// What the drain measures for the `retry_after` estimate, and the credits it holds. All
 /// Relaxed: each is a hint, read and written by whoever gets there; each value is a
@@ -1081,6 +1144,9 @@ impl<T> Shared<T> {
     /// ([`pop_waiting`](Self::pop_waiting)), so it never leaves a claimed item behind.
     #[inline]
     fn signal(&self) {
+        if self.flags.fused.load(Ordering::Acquire) {
+            return self.wake_puller();
+        }
         // Loom regards SeqCst accesses as AcqRel: the fence stands for the SeqCst order that the
         // C++ model gives the CAS and the load (see `DrainGate::is_idle`).
         #[cfg(loom)]
@@ -1088,6 +1154,21 @@ impl<T> Shared<T> {
         if self.stage.is_idle() {
             self.drain();
         }
+    }
+
+    /// After a push, with a fused consumer: it drains for itself, so only wake it if it announced
+    /// that it parks. No fence: the push's claim was a SeqCst read-modify-write, and the waker
+    /// reads the announcement with a SeqCst load, which that claim orders (`crate::wait`).
+    #[inline]
+    fn wake_puller(&self) {
+        #[cfg(loom)]
+        fence(Ordering::SeqCst);
+        self.puller.0.with(|slot| {
+            // SAFETY: callers loaded `fused == true` with Acquire, after the one write (`WakerCell`).
+            if let Some(waker) = unsafe { &*slot } {
+                waker.wake();
+            }
+        });
     }
 
     /// Enters the drain gate; runs the drain loop if this thread now owns it.
@@ -1350,6 +1431,9 @@ impl<T: Send + 'static> Shared<T> {
         if self.flags.spilled.load(Ordering::Acquire) != 0 {
             return self.on_full(item, wait);
         }
+        if self.flags.fused.load(Ordering::Acquire) {
+            return self.offer_fused(item, wait);
+        }
         if self.stage.is_idle() {
             // Nobody drains: take the gate and hand the item straight through (or buffer it).
             let mut refused = None;
@@ -1380,6 +1464,23 @@ impl<T: Send + 'static> Shared<T> {
             return self.push(back, wait);
         }
         self.push(item, wait)
+    }
+
+    /// An offer to a fused consumer: push and wake it (one read-modify-write, the claim). A full
+    /// ring first gets a drain pass on this thread, which delivers against outstanding demand
+    /// (capacity = buffered + demand), then the push is tried once more.
+    #[inline]
+    fn offer_fused(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+        match self.inlet.push(item) {
+            Ok(()) => {
+                self.wake_puller();
+                Ok(())
+            }
+            Err(full) => {
+                self.drain();
+                self.push(full.into_inner(), wait)
+            }
+        }
     }
 
     #[inline]
