@@ -254,6 +254,56 @@ impl ExpAvg {
     }
 }
 
+/// The lowest value an exponential average of the samples has taken: a minimum that one lucky
+/// sample cannot drag down (Netflix's `SmoothingMinimumMeasurement` serves the same end).
+///
+/// With `smoothing` 1 it is the plain minimum of the samples. With a smaller factor the average
+/// spans about `2 / smoothing` samples, so its noise — and with it how far below the true floor
+/// the minimum of many noisy samples sinks — shrinks by about `sqrt(smoothing / 2)`.
+#[derive(Clone, Debug)]
+struct SmoothedMin {
+    smoothing: f64,
+    average: Option<f64>,
+    min: Option<f64>,
+}
+
+impl SmoothedMin {
+    fn new(smoothing: f64) -> SmoothedMin {
+        SmoothedMin {
+            smoothing,
+            average: None,
+            min: None,
+        }
+    }
+
+    /// Takes `sample` into the average; true if the minimum fell (or was first set).
+    fn add(&mut self, sample: f64) -> bool {
+        let average = match self.average {
+            Some(a) => a * (1.0 - self.smoothing) + sample * self.smoothing,
+            None => sample,
+        };
+        self.average = Some(average);
+        match self.min {
+            Some(min) if min <= average => false,
+            _ => {
+                self.min = Some(average);
+                true
+            }
+        }
+    }
+
+    /// Takes `sample` into the average and makes the average the minimum, however high: a
+    /// re-probe of the floor.
+    fn rebase(&mut self, sample: f64) {
+        self.add(sample);
+        self.min = self.average;
+    }
+
+    fn get(&self) -> Option<f64> {
+        self.min
+    }
+}
+
 /// The latency-gradient limit (Netflix `Gradient2Limit`).
 ///
 /// Per sample: `long` = an exponential average of the RTT over `long_window` samples, `short` =
@@ -401,7 +451,8 @@ impl Rng {
 /// use (`inflight × 2 < limit`). Defaults as Netflix: initial 20, max 1000, smoothing 1.
 ///
 /// The queue estimate is only as good as the RTT is steady: with noisy per-call latencies, wrap it
-/// in [`Windowed`] so it sees window averages.
+/// in [`Windowed`] so it sees window averages, and take the floor from a short average of them
+/// ([`noload_smoothing`](Vegas::noload_smoothing)) so that the luckiest window does not set it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -417,7 +468,7 @@ pub struct Vegas {
     limit: f64,
     max: usize,
     smoothing: f64,
-    rtt_noload: Option<Duration>,
+    noload: SmoothedMin,
     probe_multiplier: f64,
     probe_count: usize,
     probe_jitter: f64,
@@ -439,7 +490,7 @@ impl Vegas {
             limit: initial.max(1) as f64,
             max: 1000.max(initial),
             smoothing: 1.0,
-            rtt_noload: None,
+            noload: SmoothedMin::new(1.0),
             probe_multiplier: 30.0,
             probe_count: 0,
             probe_jitter,
@@ -466,6 +517,45 @@ impl Vegas {
         self
     }
 
+    /// Takes `rtt_noload` from the lowest value of an exponential average of the samples with this
+    /// factor, in `(0, 1]`, instead of the lowest sample (default 1: the lowest sample, as Netflix).
+    ///
+    /// Why: the minimum of many noisy samples sits below the true no-load RTT by a few standard
+    /// deviations of one sample, and Vegas reads that bias as a standing queue of `limit × bias`
+    /// calls — enough, at a few percent, to hold the limit well under capacity until the next probe
+    /// (every `30 × limit` samples: for [`Windowed`] samples, `30 × limit` windows). Averaging
+    /// about `2 / factor` samples before taking the minimum shrinks the bias by about
+    /// `sqrt(factor / 2)`; the price is that a real drop of the no-load RTT is seen over those
+    /// samples rather than at once. Probes work as before, from the average.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let ms = |m| Sample { rtt: Duration::from_millis(m), inflight: 50, dropped: false };
+    /// let mut v = Vegas::new(50).noload_smoothing(0.25);
+    /// v.update(ms(10));
+    /// v.update(ms(6)); // one lucky sample moves the average, not the floor, most of the way
+    /// let floor = v.rtt_noload().unwrap().as_secs_f64();
+    /// assert!((floor - 0.009).abs() < 1e-9, "{floor}"); // 10 × 0.75 + 6 × 0.25
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `factor` is not in `(0, 1]`.
+    pub fn noload_smoothing(mut self, factor: f64) -> Self {
+        assert!(
+            factor > 0.0 && factor <= 1.0,
+            "Vegas::noload_smoothing: factor must be in (0, 1]"
+        );
+        self.noload = SmoothedMin::new(factor);
+        self
+    }
+
+    /// The current estimate of the no-load RTT (`None` before the first sample).
+    pub fn rtt_noload(&self) -> Option<Duration> {
+        self.noload.get().map(Duration::from_secs_f64)
+    }
+
     fn should_probe(&self) -> bool {
         self.probe_count as f64 > self.probe_jitter * self.probe_multiplier * self.limit
     }
@@ -482,18 +572,17 @@ impl Limit for Vegas {
         if self.should_probe() {
             self.probe_jitter = 0.5 + self.rng.next_f64() / 2.0;
             self.probe_count = 0;
-            self.rtt_noload = Some(rtt);
+            self.noload.rebase(rtt.as_secs_f64());
             return self.limit();
         }
-        let noload = match self.rtt_noload {
-            Some(noload) if rtt >= noload => noload,
-            _ => {
-                self.rtt_noload = Some(rtt);
-                return self.limit();
-            }
-        };
+        // A new minimum sets rtt_noload and moves nothing else (as Netflix).
+        if self.noload.add(rtt.as_secs_f64()) {
+            return self.limit();
+        }
+        let noload = self.noload.get().expect("set by the first sample");
         let limit = self.limit as usize;
-        let queue = (self.limit * (1.0 - noload.as_secs_f64() / rtt.as_secs_f64())).ceil() as usize;
+        // A sample under a smoothed floor reads as no queue (the cast saturates at 0).
+        let queue = (self.limit * (1.0 - noload / rtt.as_secs_f64())).ceil() as usize;
         let l = log10_step(limit);
         let target = if s.dropped {
             self.limit - l as f64
@@ -1042,7 +1131,7 @@ mod tests {
         let mut probed = false;
         for _ in 0..400 {
             v.update(sample(50, v.limit()));
-            if v.rtt_noload == Some(Duration::from_millis(50)) {
+            if v.rtt_noload() == Some(Duration::from_millis(50)) {
                 probed = true;
                 break;
             }
