@@ -299,6 +299,17 @@ impl SmoothedMin {
         self.min = self.average;
     }
 
+    /// Starts over from `sample`: the average and the minimum both become it.
+    fn restart(&mut self, sample: f64) {
+        self.average = Some(sample);
+        self.min = Some(sample);
+    }
+
+    /// Makes the current average the minimum, up or down: for samples known to carry no queue.
+    fn follow(&mut self) {
+        self.min = self.average;
+    }
+
     fn get(&self) -> Option<f64> {
         self.min
     }
@@ -334,6 +345,7 @@ pub struct Gradient2 {
     queue_size: f64,
     tolerance: f64,
     long_rtt: ExpAvg,
+    baseline: Option<SmoothedMin>,
 }
 
 impl Default for Gradient2 {
@@ -353,6 +365,7 @@ impl Gradient2 {
             queue_size: 4.0,
             tolerance: 1.5,
             long_rtt: ExpAvg::new(600, 10),
+            baseline: None,
         }
     }
 
@@ -391,6 +404,46 @@ impl Gradient2 {
         self.long_rtt = ExpAvg::new(samples.max(1), 10);
         self
     }
+
+    /// Compares the short RTT with a floor instead of the long-term average: the lowest value of an
+    /// exponential average of the samples with this factor, in `(0, 1]`, which follows the
+    /// average up or down only while the limit is not in use (`inflight < limit / 2`: those calls
+    /// met no queue). Default: off, Netflix's 600-sample average.
+    ///
+    /// Why: under sustained overload the long-term average is fed by the queued calls the limit
+    /// admits, so it follows the limit up — each step up raises the RTT, the average catches up,
+    /// and the gradient reads 1 again — until the service breaks and the limit halves: a sawtooth
+    /// into the breaking point instead of a setting. A floor does not move with the queue, so the
+    /// limit settles where the short RTT is `tolerance` times the floor (about
+    /// `tolerance × capacity + queue_size` calls on a service whose latency grows with its queue).
+    /// The factor keeps one lucky sample from setting the floor, as
+    /// [`Vegas::noload_smoothing`] does.
+    ///
+    /// Pick the [`tolerance`](Self::tolerance) with it: the latency increase the service may take
+    /// before it is in trouble. Netflix's 1.5 tolerates a 50% slower service; a service that
+    /// fails at 1.5× its no-load latency needs less.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Gradient2, Limit, Sample};
+    /// let ms = |m, inflight| Sample { rtt: Duration::from_millis(m), inflight, dropped: false };
+    /// let mut g = Gradient2::new(50).baseline_min(1.0).tolerance(1.1).smoothing(1.0);
+    /// g.update(ms(10, 50)); // the floor: 10 ms
+    /// for _ in 0..100 { g.update(ms(15, 50)); } // a standing 50% slowdown never becomes the norm
+    /// assert_eq!(g.limit(), 20); // 1.1 × 10 / 15 < 1: shrinks to the floor of 20
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `factor` is not in `(0, 1]`.
+    pub fn baseline_min(mut self, factor: f64) -> Self {
+        assert!(
+            factor > 0.0 && factor <= 1.0,
+            "Gradient2::baseline_min: factor must be in (0, 1]"
+        );
+        self.baseline = Some(SmoothedMin::new(factor));
+        self
+    }
 }
 
 impl Limit for Gradient2 {
@@ -400,11 +453,24 @@ impl Limit for Gradient2 {
 
     fn update(&mut self, s: Sample) -> usize {
         let short = s.rtt.as_secs_f64().max(1e-9);
-        let long = self.long_rtt.add(short);
-        if long / short > 2.0 {
-            self.long_rtt.value *= 0.95;
-        }
-        if (s.inflight as f64) < self.limit / 2.0 {
+        let app_limited = (s.inflight as f64) < self.limit / 2.0;
+        let long = match &mut self.baseline {
+            Some(floor) => {
+                floor.add(short);
+                if app_limited {
+                    floor.follow();
+                }
+                floor.get().expect("set by the first sample")
+            }
+            None => {
+                let long = self.long_rtt.add(short);
+                if long / short > 2.0 {
+                    self.long_rtt.value *= 0.95;
+                }
+                long
+            }
+        };
+        if app_limited {
             return self.limit();
         }
         let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
