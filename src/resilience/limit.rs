@@ -538,6 +538,9 @@ pub struct Vegas {
     probe_multiplier: f64,
     probe_count: usize,
     probe_jitter: f64,
+    drain_probe: bool,
+    /// While a draining probe runs: the limit to return to.
+    draining: Option<f64>,
     rng: Rng,
 }
 
@@ -560,6 +563,8 @@ impl Vegas {
             probe_multiplier: 30.0,
             probe_count: 0,
             probe_jitter,
+            drain_probe: false,
+            draining: None,
             rng,
         }
     }
@@ -617,6 +622,42 @@ impl Vegas {
         self
     }
 
+    /// Probes the no-load RTT by draining (TCP BBR's ProbeRTT): at each probe the limit halves
+    /// until a call that started under the halved limit finishes, its RTT becomes `rtt_noload`,
+    /// and the limit returns to where it was. Default: off, Netflix's probe, which takes the next
+    /// sample as the no-load RTT.
+    ///
+    /// Why: under sustained overload Vegas keeps `alpha`–`beta` calls queued, so the sample a
+    /// Netflix probe takes is a queued one; Vegas then reads the standing queue as none, grows by
+    /// it, and each probe ratchets the limit up by one queue's worth toward the point where the
+    /// service breaks. Half the limit leaves a queue of up to half the limit drained. The price:
+    /// one round trip at half the limit every `30 × limit` samples.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let s = |m, inflight| Sample { rtt: Duration::from_millis(m), inflight, dropped: false };
+    /// let mut v = Vegas::new(40).drain_probe(true).seed(1);
+    /// v.update(s(10, 40));
+    /// let mut drained = false;
+    /// for _ in 0..2_000 {
+    ///     let limit = v.limit();
+    ///     if limit < 30 {
+    ///         drained = true; // a probe: the next call under the halved limit is the floor
+    ///         v.update(s(11, limit));
+    ///         break;
+    ///     }
+    ///     v.update(s(12, limit)); // queued calls never become the floor
+    /// }
+    /// assert!(drained);
+    /// assert_eq!(v.rtt_noload(), Some(Duration::from_millis(11)));
+    /// assert!(v.limit() >= 30, "back to the limit before the probe");
+    /// ```
+    pub fn drain_probe(mut self, drain: bool) -> Self {
+        self.drain_probe = drain;
+        self
+    }
+
     /// The current estimate of the no-load RTT (`None` before the first sample).
     pub fn rtt_noload(&self) -> Option<Duration> {
         self.noload.get().map(Duration::from_secs_f64)
@@ -634,11 +675,26 @@ impl Limit for Vegas {
 
     fn update(&mut self, s: Sample) -> usize {
         let rtt = s.rtt.max(Duration::from_nanos(1));
+        if let Some(before) = self.draining {
+            // A call started before the drain says nothing about the unqueued RTT.
+            if s.inflight as f64 > self.limit {
+                return self.limit();
+            }
+            self.noload.restart(rtt.as_secs_f64());
+            self.limit = before;
+            self.draining = None;
+            return self.limit();
+        }
         self.probe_count += 1;
         if self.should_probe() {
             self.probe_jitter = 0.5 + self.rng.next_f64() / 2.0;
             self.probe_count = 0;
-            self.noload.rebase(rtt.as_secs_f64());
+            if self.drain_probe {
+                self.draining = Some(self.limit);
+                self.limit = (self.limit / 2.0).floor().max(1.0);
+            } else {
+                self.noload.rebase(rtt.as_secs_f64());
+            }
             return self.limit();
         }
         // A new minimum sets rtt_noload and moves nothing else (as Netflix).
