@@ -148,6 +148,7 @@ pub struct Aimd {
     max: usize,
     backoff: f64,
     timeout: Duration,
+    app_limited_ratio: f64,
 }
 
 impl Default for Aimd {
@@ -165,6 +166,7 @@ impl Aimd {
             max: 200.max(initial),
             backoff: 0.9,
             timeout: Duration::from_secs(5),
+            app_limited_ratio: 0.5,
         }
     }
 
@@ -199,6 +201,35 @@ impl Aimd {
         self.timeout = timeout;
         self
     }
+
+    /// The share of the limit that must be in flight for the limit to grow, in `(0, 1]` (default
+    /// 0.5, Netflix's rule). See [`Vegas::app_limited_ratio`] for why 1 suits a service that
+    /// breaks under bursts: the limit then grows only when calls reach it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Aimd, Limit, Sample};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(1), inflight, dropped: false };
+    /// let mut aimd = Aimd::new(10).app_limited_ratio(1.0);
+    /// assert_eq!(aimd.update(s(9)), 10);
+    /// assert_eq!(aimd.update(s(10)), 11);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Aimd", ratio);
+        self
+    }
+}
+
+fn checked_ratio(algorithm: &str, ratio: f64) -> f64 {
+    assert!(
+        ratio > 0.0 && ratio <= 1.0,
+        "{algorithm}::app_limited_ratio: ratio must be in (0, 1]"
+    );
+    ratio
 }
 
 impl Limit for Aimd {
@@ -209,7 +240,7 @@ impl Limit for Aimd {
     fn update(&mut self, s: Sample) -> usize {
         if s.dropped || s.rtt > self.timeout {
             self.limit = (self.limit * self.backoff).floor();
-        } else if s.inflight * 2 >= self.limit as usize {
+        } else if s.inflight as f64 >= self.app_limited_ratio * self.limit.floor() {
             self.limit += 1.0;
         }
         self.limit = clamp_limit(self.limit, self.min, self.max);
@@ -346,6 +377,7 @@ pub struct Gradient2 {
     tolerance: f64,
     long_rtt: ExpAvg,
     baseline: Option<SmoothedMin>,
+    app_limited_ratio: f64,
 }
 
 impl Default for Gradient2 {
@@ -366,6 +398,7 @@ impl Gradient2 {
             tolerance: 1.5,
             long_rtt: ExpAvg::new(600, 10),
             baseline: None,
+            app_limited_ratio: 0.5,
         }
     }
 
@@ -444,6 +477,29 @@ impl Gradient2 {
         self.baseline = Some(SmoothedMin::new(factor));
         self
     }
+
+    /// The share of the limit that must be in flight for the limit to move, in `(0, 1]` (default
+    /// 0.5, Netflix's "no growth while `inflight < limit / 2`"). See [`Vegas::app_limited_ratio`]
+    /// for why 1 suits a service that breaks under bursts. The [`baseline_min`](Self::baseline_min)
+    /// floor follows the RTT below half the limit whatever the ratio: those calls met no queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Gradient2, Limit, Sample};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(10), inflight, dropped: false };
+    /// let mut g = Gradient2::new(40).app_limited_ratio(1.0);
+    /// for _ in 0..10 { assert_eq!(g.update(s(30)), 40); } // 30 of 40 in flight: holds
+    /// for _ in 0..5 { g.update(s(g.limit())); } // at the limit: grows
+    /// assert!(g.limit() > 40);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Gradient2", ratio);
+        self
+    }
 }
 
 impl Limit for Gradient2 {
@@ -453,11 +509,14 @@ impl Limit for Gradient2 {
 
     fn update(&mut self, s: Sample) -> usize {
         let short = s.rtt.as_secs_f64().max(1e-9);
-        let app_limited = (s.inflight as f64) < self.limit / 2.0;
+        let unqueued = (s.inflight as f64) < self.limit / 2.0;
+        // Against the published (whole) limit at most: with ratio 1 a limit of 20.8 admits 20.
+        let app_limited =
+            (s.inflight as f64) < (self.app_limited_ratio * self.limit).min(self.limit.floor());
         let long = match &mut self.baseline {
             Some(floor) => {
                 floor.add(short);
-                if app_limited {
+                if unqueued {
                     floor.follow();
                 }
                 floor.get().expect("set by the first sample")
@@ -541,6 +600,7 @@ pub struct Vegas {
     drain_probe: bool,
     /// While a draining probe runs: the limit to return to.
     draining: Option<f64>,
+    app_limited_ratio: f64,
     rng: Rng,
 }
 
@@ -565,6 +625,7 @@ impl Vegas {
             probe_jitter,
             drain_probe: false,
             draining: None,
+            app_limited_ratio: 0.5,
             rng,
         }
     }
@@ -658,6 +719,34 @@ impl Vegas {
         self
     }
 
+    /// The share of the limit that must be in flight for the limit to grow, in `(0, 1]`: below
+    /// `ratio × limit` calls in flight the caller, not the service, is the bottleneck (default
+    /// 0.5, Netflix's rule; drops still shrink the limit).
+    ///
+    /// Why change it: Vegas grows while it sees no queue, and a service that is busy but not
+    /// saturated shows none, so with 0.5 the limit climbs to twice the calls really in flight —
+    /// past the point where a burst breaks the service, which the limit then no longer guards.
+    /// With 1 (TCP's rule for a congestion window, RFC 7661) it grows only when calls actually
+    /// reach it, so it stays near the highest concurrency seen.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(10), inflight, dropped: false };
+    /// let mut v = Vegas::new(40).app_limited_ratio(1.0);
+    /// v.update(s(40));
+    /// assert_eq!(v.update(s(30)), 40, "30 of 40 in flight: no growth");
+    /// assert_eq!(v.update(s(40)), 46, "at the limit: grows");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Vegas", ratio);
+        self
+    }
+
     /// The current estimate of the no-load RTT (`None` before the first sample).
     pub fn rtt_noload(&self) -> Option<Duration> {
         self.noload.get().map(Duration::from_secs_f64)
@@ -708,7 +797,7 @@ impl Limit for Vegas {
         let l = log10_step(limit);
         let target = if s.dropped {
             self.limit - l as f64
-        } else if s.inflight * 2 < limit {
+        } else if (s.inflight as f64) < self.app_limited_ratio * limit as f64 {
             return self.limit();
         } else if queue <= l {
             self.limit + 6.0 * l as f64
