@@ -17,6 +17,14 @@
 //! [`Fixed`] never changes (the baseline), and [`Windowed`] averages samples into windows for
 //! algorithms that want a low-noise RTT (Netflix's `WindowedLimit`).
 //!
+//! The defaults are Netflix's. Where those fail a service, named options depart from them, each
+//! saying why in its docs: a smoothed no-load floor ([`Vegas::noload_smoothing`],
+//! [`Gradient2::baseline_min`]), a probe that drains the queue it measures
+//! ([`Vegas::drain_probe`]), growth only when calls reach the limit (`app_limited_ratio` on all
+//! three), and one sample per round trip ([`Windowed::per_round_trip`]). The crate's
+//! `tests/resilience_adaptive.rs` measures each against a simulated service with a thrashing
+//! cliff.
+//!
 //! A [`Limiter`] applies a limit to real calls: [`Limiter::try_acquire`] hands out an RAII
 //! [`Permit`] while fewer than `limit` calls are in flight (clones share one count, so a limit is
 //! never multiplied), and the permit's outcome — [`Permit::success`], [`Permit::dropped`], or
@@ -127,7 +135,8 @@ impl Limit for Fixed {
 /// Additive increase, multiplicative decrease (Netflix `AIMDLimit`).
 ///
 /// On a drop, or a call slower than [`timeout`](Aimd::timeout): `limit × backoff`. Otherwise, when
-/// the limit is in use (`inflight × 2 ≥ limit`): `limit + 1`. An idle limit does not grow.
+/// the limit is in use (`inflight × 2 ≥ limit`, see [`app_limited_ratio`](Aimd::app_limited_ratio)):
+/// `limit + 1`. An idle limit does not grow.
 /// Defaults as Netflix: initial 20, min 20, max 200, backoff 0.9, timeout 5 s.
 ///
 /// The timeout is how AIMD hears latency: set it between the service's healthy and overloaded
@@ -351,8 +360,10 @@ impl SmoothedMin {
 /// Per sample: `long` = an exponential average of the RTT over `long_window` samples, `short` =
 /// this sample's RTT, `gradient = clamp(tolerance × long / short, 0.5, 1)`, and the limit moves
 /// toward `limit × gradient + queue_size` by `smoothing`. It does not grow while the limit is not
-/// in use (`inflight < limit / 2`). When `long` exceeds twice `short` (latency back to normal after
-/// a long overload) `long` decays by 5% per sample instead of waiting for the average.
+/// in use (`inflight < limit / 2`, see [`app_limited_ratio`](Gradient2::app_limited_ratio)). When
+/// `long` exceeds twice `short` (latency back to normal after a long overload) `long` decays by 5%
+/// per sample instead of waiting for the average. [`baseline_min`](Gradient2::baseline_min)
+/// replaces `long` by a floor that does not follow the limit up.
 /// Defaults as Netflix: initial 20, min 20, max 200, smoothing 0.2, queue size 4, long window 600,
 /// tolerance 1.5.
 ///
@@ -573,7 +584,8 @@ impl Rng {
 /// `[0.5, 1)`), the queue estimate is `ceil(limit × (1 − rtt_noload / rtt))`, and with
 /// `l = max(1, floor(log10 limit))`: queue ≤ `l` → `+6l`; queue < `3l` (alpha) → `+l`; queue >
 /// `6l` (beta) → `−l`; a drop → `−l`; otherwise unchanged. It does not grow while the limit is not in
-/// use (`inflight × 2 < limit`). Defaults as Netflix: initial 20, max 1000, smoothing 1.
+/// use (`inflight × 2 < limit`; see [`app_limited_ratio`](Vegas::app_limited_ratio)). Defaults as
+/// Netflix: initial 20, max 1000, smoothing 1.
 ///
 /// The queue estimate is only as good as the RTT is steady: with noisy per-call latencies, wrap it
 /// in [`Windowed`] so it sees window averages, and take the floor from a short average of them
@@ -698,21 +710,23 @@ impl Vegas {
     /// use std::time::Duration;
     /// use backflow::resilience::limit::{Limit, Sample, Vegas};
     /// let s = |m, inflight| Sample { rtt: Duration::from_millis(m), inflight, dropped: false };
-    /// let mut v = Vegas::new(40).drain_probe(true).seed(1);
-    /// v.update(s(10, 40));
-    /// let mut drained = false;
+    /// let mut v = Vegas::new(40).drain_probe(true);
+    /// v.update(s(10, 40)); // the floor: 10 ms
+    /// let mut probed = false;
     /// for _ in 0..2_000 {
-    ///     let limit = v.limit();
-    ///     if limit < 30 {
-    ///         drained = true; // a probe: the next call under the halved limit is the floor
-    ///         v.update(s(11, limit));
+    ///     v.update(s(12, 10)); // slower calls, few in flight: the limit holds
+    ///     if v.limit() == 20 {
+    ///         probed = true; // a probe halves the limit
     ///         break;
     ///     }
-    ///     v.update(s(12, limit)); // queued calls never become the floor
     /// }
-    /// assert!(drained);
-    /// assert_eq!(v.rtt_noload(), Some(Duration::from_millis(11)));
-    /// assert!(v.limit() >= 30, "back to the limit before the probe");
+    /// assert!(probed);
+    /// v.update(s(30, 40)); // started before the probe: not the floor
+    /// assert_eq!(v.limit(), 20);
+    /// v.update(s(11, 20)); // started under the halved limit: the new floor
+    /// let floor = v.rtt_noload().unwrap().as_secs_f64();
+    /// assert!((floor - 0.011).abs() < 1e-9, "{floor}");
+    /// assert_eq!(v.limit(), 40, "back to the limit before the probe");
     /// ```
     pub fn drain_probe(mut self, drain: bool) -> Self {
         self.drain_probe = drain;
