@@ -2,7 +2,11 @@
 //!
 //! Every figure is over 20 seeds and judged on the worst 10% (the second-worst seed), as the
 //! issue asks. The service: C = 50 workers, S = 10 ms mean, processor sharing past C, thrashing
-//! past 1.5·C (see `sim_service`).
+//! past 1.5·C, clients that give up after 5·S (see `sim_service`).
+//!
+//! The algorithms are configured for this service the way a user would configure them for theirs
+//! (each choice says why below); `netflix_defaults_measured` keeps the plain Netflix settings'
+//! figures, which miss the bars here.
 
 mod sim_service;
 
@@ -14,18 +18,90 @@ use sim_service::{run, Scenario, Trace};
 const SEEDS: u64 = 20;
 const C: usize = 50;
 
+// All three configured algorithms grow only when calls reach the limit (`app_limited_ratio(1)`,
+// TCP's rule), not once half of it is used (Netflix's): at 1× load the service is busy but shows
+// no queue, so under the half-used rule the limit climbs to twice the ~50 calls in flight, past
+// the cliff at 75, and the next Poisson burst breaks the service (Vegas with an accurate floor
+// kept 15% of capacity there on the worst seeds). See `busy_service_at_1x_stays_protected`.
+
+/// AIMD as TCP runs it: one step per round trip of the limit (+1, or one ×0.9 however many calls
+/// of the round trip were slow), where per call a single slow round trip backs off dozens of times
+/// and crashes to the floor. It hears latency only through its timeout, set between the healthy
+/// and the overloaded RTT. Floor 1, not Netflix's 20: after the capacity halves, the work the
+/// clients abandoned at the cliff keeps the service thrashing while `2 × limit > 1.5 × C'`, so a
+/// floor of 20 (0.8·C') would hold the service in that collapse.
 fn aimd(s: &Scenario) -> Box<dyn Limit> {
-    // AIMD hears latency only through its timeout: between the healthy and the overloaded RTT.
+    Box::new(
+        Windowed::new(
+            Aimd::new(20)
+                .min_limit(1)
+                .app_limited_ratio(1.0)
+                .timeout(s.service.mul_f64(1.2)),
+            10,
+        )
+        .per_round_trip(),
+    )
+}
+
+/// Netflix's AIMD, per call: the time-averaged bar holds, goodput does not.
+fn aimd_per_call(s: &Scenario) -> Box<dyn Limit> {
     Box::new(Aimd::new(20).timeout(s.service.mul_f64(1.2)))
 }
 
+/// One averaged sample per round trip of the limit, as TCP Vegas measures; the no-load RTT from
+/// the minimum of an average of about 20 windows (`2 / 0.1`): the minimum of single windows sits a
+/// few of their standard deviations (2.5% each here) under the true floor, which Vegas reads as a
+/// queue and answers by holding the limit under C; and probes that drain the queue they measure,
+/// where Netflix's probe takes a queued window for the floor and ratchets the limit toward the
+/// cliff (after the capacity halves, where the cliff is 12 calls above C', that cost up to 2/3
+/// of the goodput on some seeds).
 fn vegas(seed: u64) -> Box<dyn Limit> {
-    // One averaged sample per round trip of the limit, as TCP Vegas measures.
-    Box::new(Windowed::new(Vegas::new(20).seed(seed), 10).per_round_trip())
+    Box::new(
+        Windowed::new(
+            Vegas::new(20)
+                .seed(seed)
+                .noload_smoothing(0.1)
+                .drain_probe(true)
+                .app_limited_ratio(1.0),
+            10,
+        )
+        .per_round_trip(),
+    )
 }
 
+/// Gradient2 against a floor, not its long-term average (which follows the limit up into the
+/// cliff), with a tolerance this service can bear: its latency reaches 1.5× only at the cliff, so
+/// Netflix's 1.5 would never see trouble before it. With a floor the limit settles near
+/// `tolerance × C + queue_size` = 59, inside [0.8·C, 1.3·C] for any tolerance in [1, 1.22]; 1.1
+/// is a 10% latency budget. Floor 1 for the reason given at [`aimd`].
 fn gradient2() -> Box<dyn Limit> {
+    Box::new(
+        Windowed::new(
+            Gradient2::new(20)
+                .min_limit(1)
+                .baseline_min(0.1)
+                .tolerance(1.1)
+                .app_limited_ratio(1.0),
+            10,
+        )
+        .per_round_trip(),
+    )
+}
+
+/// Netflix's Gradient2 defaults, windowed per round trip as above.
+fn gradient2_defaults() -> Box<dyn Limit> {
     Box::new(Windowed::new(Gradient2::new(20), 10).per_round_trip())
+}
+
+type Make = fn(&Scenario, u64) -> Box<dyn Limit>;
+
+/// The protected configurations the bars are held to.
+fn protected() -> [(&'static str, Make); 3] {
+    [
+        ("vegas", |_, seed| vegas(seed)),
+        ("gradient2", |_, _| gradient2()),
+        ("aimd", |s, _| aimd(s)),
+    ]
 }
 
 /// The value at the worst 10% of `values` (higher is better): the second lowest of 20.
@@ -54,33 +130,35 @@ fn per_seed(
 }
 
 #[test]
-fn vegas_settles_in_band_within_20c_completions() {
-    let runs = per_seed(2.0, |_, seed| Some(vegas(seed)));
+fn vegas_and_gradient2_settle_in_band_within_20c_completions() {
     let (low, high) = (C * 8 / 10, C * 13 / 10);
-    let mut settled = 0;
-    for (s, t) in &runs {
-        // From the 20·C-th completion on, the limit stays inside [0.8·C, 1.3·C] to the end.
-        let (lo, hi) = t.limit_range_after(20 * C);
-        println!(
-            "seed {}: limit after {} completions in [{lo}, {hi}]",
-            s.seed,
-            20 * C
-        );
-        settled += (low <= lo && hi <= high) as u64;
-    }
-    // The issue's bar is the worst 10% (18 of 20); measured: 16 of 20, the other four settle at
-    // 0.72–0.9·C, where a lucky low window average left Vegas's rtt_noload too low (it is
-    // re-probed only every 30·limit windows). Guard what holds, report the miss.
-    assert!(
-        settled >= 16,
-        "only {settled} of {SEEDS} seeds settled in [{low}, {high}]"
-    );
-    for (s, t) in &runs {
-        let (lo, hi) = t.limit_range_after(20 * C);
+    for (name, make) in [
+        ("vegas", (|_, seed| vegas(seed)) as Make),
+        ("gradient2", |_, _| gradient2()),
+    ] {
+        let runs = per_seed(2.0, |s, seed| Some(make(s, seed)));
+        let mut settled = 0;
+        for (s, t) in &runs {
+            // From the 20·C-th completion on, the limit stays inside [0.8·C, 1.3·C] to the end.
+            let (lo, hi) = t.limit_range_after(20 * C);
+            println!(
+                "{name} seed {}: limit after {} completions in [{lo}, {hi}]",
+                s.seed,
+                20 * C
+            );
+            settled += (low <= lo && hi <= high) as u64;
+            // No seed strays far: at worst 0.7·C, and never over the band.
+            assert!(
+                lo as f64 >= 0.7 * C as f64 && hi <= high,
+                "{name} seed {}: [{lo}, {hi}]",
+                s.seed
+            );
+        }
+        println!("{name}: {settled} of {SEEDS} seeds settled in [{low}, {high}]");
+        // The bar: the worst 10% settle too, so at most 2 seeds of 20 may miss.
         assert!(
-            lo as f64 >= 0.7 * C as f64 && hi <= high,
-            "seed {}: [{lo}, {hi}]",
-            s.seed
+            settled >= SEEDS - SEEDS / 10,
+            "{name}: only {settled} of {SEEDS} seeds settled in [{low}, {high}]"
         );
     }
 }
@@ -88,27 +166,29 @@ fn vegas_settles_in_band_within_20c_completions() {
 #[test]
 fn protected_goodput_at_2x_load_and_unprotected_collapse() {
     let warm = Duration::from_secs(1);
-    let runs = per_seed(2.0, |_, seed| Some(vegas(seed)));
-    let end = runs[0].0.duration;
-    let cap = runs[0].0.capacity_rate();
-    let goodput = worst_decile(runs.iter().map(|(_, t)| t.goodput(warm, end)).collect());
-    let p99 = worst_decile_high(
-        runs.iter()
-            .map(|(_, t)| t.latency_quantile(0.99, warm, end).as_secs_f64())
-            .collect(),
-    );
-    println!("vegas worst-decile goodput {goodput:.0}/s, p99 {p99:.4}s");
-    // The issue's bar is 0.9·C/S; measured 0.82·C/S on the worst decile (the seeds that settle
-    // low, above). Guard 0.8.
-    assert!(
-        goodput >= 0.8 * cap,
-        "vegas goodput {goodput:.0}/s < 0.8·C/S = {:.0}",
-        0.8 * cap
-    );
-    assert!(p99 <= 3.0 * 0.010, "vegas admitted p99 {p99:.4}s > 3·S");
+    for (name, make) in protected() {
+        let runs = per_seed(2.0, |s, seed| Some(make(s, seed)));
+        let end = runs[0].0.duration;
+        let cap = runs[0].0.capacity_rate();
+        let goodput = worst_decile(runs.iter().map(|(_, t)| t.goodput(warm, end)).collect());
+        let p99 = worst_decile_high(
+            runs.iter()
+                .map(|(_, t)| t.latency_quantile(0.99, warm, end).as_secs_f64())
+                .collect(),
+        );
+        println!("{name} worst-decile goodput {goodput:.0}/s, p99 {p99:.4}s");
+        assert!(
+            goodput >= 0.9 * cap,
+            "{name} goodput {goodput:.0}/s < 0.9·C/S = {:.0}",
+            0.9 * cap
+        );
+        assert!(p99 <= 3.0 * 0.010, "{name} admitted p99 {p99:.4}s > 3·S");
+    }
 
     // The baseline proves the harness discriminates: unprotected, the service thrashes.
     let bare = per_seed(2.0, |_, _| None);
+    let end = bare[0].0.duration;
+    let cap = bare[0].0.capacity_rate();
     let best_bare = bare
         .iter()
         .map(|(_, t)| t.goodput(warm, end))
@@ -120,31 +200,63 @@ fn protected_goodput_at_2x_load_and_unprotected_collapse() {
 }
 
 #[test]
-fn aimd_time_averaged_limit_in_band() {
-    let runs = per_seed(2.0, |s, _| Some(aimd(s)));
-    let means: Vec<f64> = runs
-        .iter()
-        .map(|(s, t)| t.mean_limit(s.time_for(20 * C), s.duration))
-        .collect();
-    let low = worst_decile(means.clone());
-    let high = worst_decile_high(means);
-    assert!(
-        low >= 0.7 * C as f64 && high <= 1.3 * C as f64,
-        "AIMD mean limit {low:.1}..{high:.1}"
-    );
-    // AIMD keeps the service alive (far above the unprotected collapse), though its sawtooth
-    // into the cliff costs goodput: see the note on `aimd_and_gradient2_goodput`.
+fn busy_service_at_1x_stays_protected() {
+    // Not one of the issue's bars: a guard on the failure the half-used growth rule showed here
+    // (above). At exactly 1× a Poisson load leaves little to gain: a fixed limit of C keeps ~0.9.
+    let warm = Duration::from_secs(1);
+    for (name, make) in protected() {
+        let runs = per_seed(1.0, |s, seed| Some(make(s, seed)));
+        let cap = runs[0].0.capacity_rate();
+        let goodput = worst_decile(
+            runs.iter()
+                .map(|(s, t)| t.goodput(warm, s.duration))
+                .collect(),
+        );
+        println!("{name} worst-decile goodput at 1x {goodput:.0}/s");
+        assert!(
+            goodput >= 0.85 * cap,
+            "{name} goodput {goodput:.0}/s at 1x < 0.85·C/S"
+        );
+    }
 }
 
 #[test]
-fn aimd_and_gradient2_goodput() {
-    // Measured, not the 0.9·C/S bar: both ride up to the thrashing cliff at 1.5·C before latency
-    // or drops stop them, then back off (AIMD ×0.9 per slow call, Gradient2 at most ×0.5), so they
-    // keep 60–75% of capacity where Vegas keeps 99%. The bound here guards that figure.
+fn aimd_time_averaged_limit_in_band() {
+    for (name, make) in [
+        ("aimd", aimd as fn(&Scenario) -> Box<dyn Limit>),
+        ("aimd per call", aimd_per_call),
+    ] {
+        let runs = per_seed(2.0, |s, _| Some(make(s)));
+        let means: Vec<f64> = runs
+            .iter()
+            .map(|(s, t)| t.mean_limit(s.time_for(20 * C), s.duration))
+            .collect();
+        let low = worst_decile(means.clone());
+        let high = worst_decile_high(means);
+        println!("{name} worst-decile mean limit {low:.1}..{high:.1}");
+        assert!(
+            low >= 0.7 * C as f64 && high <= 1.3 * C as f64,
+            "{name} mean limit {low:.1}..{high:.1}"
+        );
+    }
+}
+
+#[test]
+fn netflix_defaults_measured() {
+    // Measured, not the 0.9·C/S bar: with Netflix's settings both ride up to the thrashing cliff
+    // at 1.5·C before latency or drops stop them, then back off (AIMD ×0.9 per slow call,
+    // Gradient2 at most ×0.5 per window: its long-term average follows the limit up, and its 1.5
+    // tolerance is this service's cliff), so they keep 50–70% of capacity. The bound guards that.
     let warm = Duration::from_secs(1);
     for (name, runs) in [
-        ("aimd", per_seed(2.0, |s, _| Some(aimd(s)))),
-        ("gradient2", per_seed(2.0, |_, _| Some(gradient2()))),
+        (
+            "aimd per call",
+            per_seed(2.0, |s, _| Some(aimd_per_call(s))),
+        ),
+        (
+            "gradient2 defaults",
+            per_seed(2.0, |_, _| Some(gradient2_defaults())),
+        ),
     ] {
         let cap = runs[0].0.capacity_rate();
         let g = worst_decile(
@@ -165,48 +277,62 @@ fn aimd_and_gradient2_goodput() {
 #[test]
 fn limits_follow_a_capacity_halving() {
     let step = Duration::from_secs(2);
-    for seed in 0..SEEDS {
-        let s = Scenario {
-            capacity_step: Some((step, C / 2)),
-            duration: Duration::from_secs(8),
-            ..Scenario::new(2.0, seed)
-        };
-        let t = run(&s, Some(vegas(seed)));
-        let (low, high) = (0.8 * (C / 2) as f64, 1.3 * (C / 2) as f64);
-        let entered = t
-            .limits
-            .iter()
-            .find(|&&(at, l)| at >= step && (low..=high).contains(&(l as f64)))
-            .map(|&(at, _)| at - step);
+    let (low, high) = (0.8 * (C / 2) as f64, 1.3 * (C / 2) as f64);
+    for (name, make) in protected() {
+        let mut worst = Duration::ZERO;
+        let mut goodputs = Vec::new();
+        for seed in 0..SEEDS {
+            let s = Scenario {
+                capacity_step: Some((step, C / 2)),
+                duration: Duration::from_secs(8),
+                ..Scenario::new(2.0, seed)
+            };
+            let t = run(&s, Some(make(&s, seed)));
+            let entered = t
+                .limits
+                .iter()
+                .find(|&&(at, l)| at >= step && (low..=high).contains(&(l as f64)))
+                .map(|&(at, _)| at - step);
+            assert!(
+                entered.is_some_and(|d| d <= Duration::from_secs(5)),
+                "seed {seed}: {name} did not re-enter [{low}, {high}] within 5 s of the step ({entered:?})"
+            );
+            worst = worst.max(entered.unwrap());
+            let late = t.mean_limit(step + Duration::from_secs(4), s.duration);
+            assert!(
+                (low..=high).contains(&late),
+                "seed {seed}: {name} mean limit {late:.1} after the step"
+            );
+            goodputs.push(t.goodput(step + Duration::from_secs(4), s.duration));
+        }
+        println!("{name}: re-entered the halved band within {worst:?} on every seed");
+        // A limit inside the band is not yet protection: the work abandoned at the cliff can hold
+        // the service in collapse under a limit that looks right. The halved service must deliver.
+        let halved_rate = (C / 2) as f64 / Scenario::new(2.0, 0).service.as_secs_f64();
+        let goodput = worst_decile(goodputs);
+        println!("{name}: worst-decile goodput after the halving {goodput:.0}/s");
         assert!(
-            entered.is_some_and(|d| d <= Duration::from_secs(5)),
-            "seed {seed}: vegas did not re-enter [{low}, {high}] within 5 s of the step ({entered:?})"
-        );
-        let late = t.mean_limit(step + Duration::from_secs(4), s.duration);
-        assert!(
-            (low..=high).contains(&late),
-            "seed {seed}: mean limit {late:.1} after the step"
+            goodput >= 0.9 * halved_rate,
+            "{name}: goodput {goodput:.0}/s after the halving < 0.9·C'/S"
         );
     }
 }
 
 #[test]
 fn light_load_does_not_grow_the_limit_without_bound() {
-    for (name, make) in [
-        (
-            "aimd",
-            &(|s: &Scenario, _| aimd(s)) as &dyn Fn(&Scenario, u64) -> Box<dyn Limit>,
-        ),
-        ("gradient2", &|_, _| gradient2()),
-        ("vegas", &|_, seed| vegas(seed)),
-    ] {
-        for seed in 0..4 {
+    let mut makes: Vec<(&str, Make)> = protected().to_vec();
+    makes.push(("aimd per call", |s, _| aimd_per_call(s)));
+    makes.push(("gradient2 defaults", |_, _| gradient2_defaults()));
+    for (name, make) in makes {
+        let mut highest = 0;
+        for seed in 0..SEEDS {
             let s = Scenario {
                 duration: Duration::from_secs(8),
                 ..Scenario::new(0.3, seed)
             };
             let t = run(&s, Some(make(&s, seed)));
             let (_, high) = t.limit_range_after(0);
+            highest = highest.max(high);
             // At ρ = 0.3 about 15 calls are in flight: the "app-limited" rule stops growth.
             assert!(
                 high <= 2 * C,
@@ -218,13 +344,22 @@ fn light_load_does_not_grow_the_limit_without_bound() {
                 "{name}: rejections at light load"
             );
         }
+        println!("{name}: highest limit at ρ = 0.3 over {SEEDS} seeds: {highest}");
     }
 }
 
 #[test]
 fn same_seed_same_trace() {
     let s = Scenario::new(2.0, 7);
-    assert_eq!(run(&s, Some(vegas(7))), run(&s, Some(vegas(7))));
-    let s = Scenario::new(2.0, 7);
-    assert_eq!(run(&s, Some(aimd(&s))), run(&s, Some(aimd(&s))));
+    for (name, make) in protected() {
+        assert_eq!(
+            run(&s, Some(make(&s, 7))),
+            run(&s, Some(make(&s, 7))),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        run(&s, Some(aimd_per_call(&s))),
+        run(&s, Some(aimd_per_call(&s)))
+    );
 }

@@ -17,6 +17,14 @@
 //! [`Fixed`] never changes (the baseline), and [`Windowed`] averages samples into windows for
 //! algorithms that want a low-noise RTT (Netflix's `WindowedLimit`).
 //!
+//! The defaults are Netflix's. Where those fail a service, named options depart from them, each
+//! saying why in its docs: a smoothed no-load floor ([`Vegas::noload_smoothing`],
+//! [`Gradient2::baseline_min`]), a probe that drains the queue it measures
+//! ([`Vegas::drain_probe`]), growth only when calls reach the limit (`app_limited_ratio` on all
+//! three), and one sample per round trip ([`Windowed::per_round_trip`]). The crate's
+//! `tests/resilience_adaptive.rs` measures each against a simulated service with a thrashing
+//! cliff.
+//!
 //! A [`Limiter`] applies a limit to real calls: [`Limiter::try_acquire`] hands out an RAII
 //! [`Permit`] while fewer than `limit` calls are in flight (clones share one count, so a limit is
 //! never multiplied), and the permit's outcome — [`Permit::success`], [`Permit::dropped`], or
@@ -127,7 +135,8 @@ impl Limit for Fixed {
 /// Additive increase, multiplicative decrease (Netflix `AIMDLimit`).
 ///
 /// On a drop, or a call slower than [`timeout`](Aimd::timeout): `limit × backoff`. Otherwise, when
-/// the limit is in use (`inflight × 2 ≥ limit`): `limit + 1`. An idle limit does not grow.
+/// the limit is in use (`inflight × 2 ≥ limit`, see [`app_limited_ratio`](Aimd::app_limited_ratio)):
+/// `limit + 1`. An idle limit does not grow.
 /// Defaults as Netflix: initial 20, min 20, max 200, backoff 0.9, timeout 5 s.
 ///
 /// The timeout is how AIMD hears latency: set it between the service's healthy and overloaded
@@ -148,6 +157,7 @@ pub struct Aimd {
     max: usize,
     backoff: f64,
     timeout: Duration,
+    app_limited_ratio: f64,
 }
 
 impl Default for Aimd {
@@ -165,6 +175,7 @@ impl Aimd {
             max: 200.max(initial),
             backoff: 0.9,
             timeout: Duration::from_secs(5),
+            app_limited_ratio: 0.5,
         }
     }
 
@@ -199,6 +210,35 @@ impl Aimd {
         self.timeout = timeout;
         self
     }
+
+    /// The share of the limit that must be in flight for the limit to grow, in `(0, 1]` (default
+    /// 0.5, Netflix's rule). See [`Vegas::app_limited_ratio`] for why 1 suits a service that
+    /// breaks under bursts: the limit then grows only when calls reach it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Aimd, Limit, Sample};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(1), inflight, dropped: false };
+    /// let mut aimd = Aimd::new(10).app_limited_ratio(1.0);
+    /// assert_eq!(aimd.update(s(9)), 10);
+    /// assert_eq!(aimd.update(s(10)), 11);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Aimd", ratio);
+        self
+    }
+}
+
+fn checked_ratio(algorithm: &str, ratio: f64) -> f64 {
+    assert!(
+        ratio > 0.0 && ratio <= 1.0,
+        "{algorithm}::app_limited_ratio: ratio must be in (0, 1]"
+    );
+    ratio
 }
 
 impl Limit for Aimd {
@@ -209,7 +249,7 @@ impl Limit for Aimd {
     fn update(&mut self, s: Sample) -> usize {
         if s.dropped || s.rtt > self.timeout {
             self.limit = (self.limit * self.backoff).floor();
-        } else if s.inflight * 2 >= self.limit as usize {
+        } else if s.inflight as f64 >= self.app_limited_ratio * self.limit.floor() {
             self.limit += 1.0;
         }
         self.limit = clamp_limit(self.limit, self.min, self.max);
@@ -254,13 +294,76 @@ impl ExpAvg {
     }
 }
 
+/// The lowest value an exponential average of the samples has taken: a minimum that one lucky
+/// sample cannot drag down (Netflix's `SmoothingMinimumMeasurement` serves the same end).
+///
+/// With `smoothing` 1 it is the plain minimum of the samples. With a smaller factor the average
+/// spans about `2 / smoothing` samples, so its noise — and with it how far below the true floor
+/// the minimum of many noisy samples sinks — shrinks by about `sqrt(smoothing / 2)`.
+#[derive(Clone, Debug)]
+struct SmoothedMin {
+    smoothing: f64,
+    average: Option<f64>,
+    min: Option<f64>,
+}
+
+impl SmoothedMin {
+    fn new(smoothing: f64) -> SmoothedMin {
+        SmoothedMin {
+            smoothing,
+            average: None,
+            min: None,
+        }
+    }
+
+    /// Takes `sample` into the average; true if the minimum fell (or was first set).
+    fn add(&mut self, sample: f64) -> bool {
+        let average = match self.average {
+            Some(a) => a * (1.0 - self.smoothing) + sample * self.smoothing,
+            None => sample,
+        };
+        self.average = Some(average);
+        match self.min {
+            Some(min) if min <= average => false,
+            _ => {
+                self.min = Some(average);
+                true
+            }
+        }
+    }
+
+    /// Takes `sample` into the average and makes the average the minimum, however high: a
+    /// re-probe of the floor.
+    fn rebase(&mut self, sample: f64) {
+        self.add(sample);
+        self.min = self.average;
+    }
+
+    /// Starts over from `sample`: the average and the minimum both become it.
+    fn restart(&mut self, sample: f64) {
+        self.average = Some(sample);
+        self.min = Some(sample);
+    }
+
+    /// Makes the current average the minimum, up or down: for samples known to carry no queue.
+    fn follow(&mut self) {
+        self.min = self.average;
+    }
+
+    fn get(&self) -> Option<f64> {
+        self.min
+    }
+}
+
 /// The latency-gradient limit (Netflix `Gradient2Limit`).
 ///
 /// Per sample: `long` = an exponential average of the RTT over `long_window` samples, `short` =
 /// this sample's RTT, `gradient = clamp(tolerance × long / short, 0.5, 1)`, and the limit moves
 /// toward `limit × gradient + queue_size` by `smoothing`. It does not grow while the limit is not
-/// in use (`inflight < limit / 2`). When `long` exceeds twice `short` (latency back to normal after
-/// a long overload) `long` decays by 5% per sample instead of waiting for the average.
+/// in use (`inflight < limit / 2`, see [`app_limited_ratio`](Gradient2::app_limited_ratio)). When
+/// `long` exceeds twice `short` (latency back to normal after a long overload) `long` decays by 5%
+/// per sample instead of waiting for the average. [`baseline_min`](Gradient2::baseline_min)
+/// replaces `long` by a floor that does not follow the limit up.
 /// Defaults as Netflix: initial 20, min 20, max 200, smoothing 0.2, queue size 4, long window 600,
 /// tolerance 1.5.
 ///
@@ -284,6 +387,8 @@ pub struct Gradient2 {
     queue_size: f64,
     tolerance: f64,
     long_rtt: ExpAvg,
+    baseline: Option<SmoothedMin>,
+    app_limited_ratio: f64,
 }
 
 impl Default for Gradient2 {
@@ -303,6 +408,8 @@ impl Gradient2 {
             queue_size: 4.0,
             tolerance: 1.5,
             long_rtt: ExpAvg::new(600, 10),
+            baseline: None,
+            app_limited_ratio: 0.5,
         }
     }
 
@@ -341,6 +448,69 @@ impl Gradient2 {
         self.long_rtt = ExpAvg::new(samples.max(1), 10);
         self
     }
+
+    /// Compares the short RTT with a floor instead of the long-term average: the lowest value of an
+    /// exponential average of the samples with this factor, in `(0, 1]`, which follows the
+    /// average up or down only while the limit is not in use (`inflight < limit / 2`: those calls
+    /// met no queue). Default: off, Netflix's 600-sample average.
+    ///
+    /// Why: under sustained overload the long-term average is fed by the queued calls the limit
+    /// admits, so it follows the limit up — each step up raises the RTT, the average catches up,
+    /// and the gradient reads 1 again — until the service breaks and the limit halves: a sawtooth
+    /// into the breaking point instead of a setting. A floor does not move with the queue, so the
+    /// limit settles where the short RTT is `tolerance` times the floor (about
+    /// `tolerance × capacity + queue_size` calls on a service whose latency grows with its queue).
+    /// The factor keeps one lucky sample from setting the floor, as
+    /// [`Vegas::noload_smoothing`] does.
+    ///
+    /// Pick the [`tolerance`](Self::tolerance) with it: the latency increase the service may take
+    /// before it is in trouble. Netflix's 1.5 tolerates a 50% slower service; a service that
+    /// fails at 1.5× its no-load latency needs less.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Gradient2, Limit, Sample};
+    /// let ms = |m, inflight| Sample { rtt: Duration::from_millis(m), inflight, dropped: false };
+    /// let mut g = Gradient2::new(50).baseline_min(1.0).tolerance(1.1).smoothing(1.0);
+    /// g.update(ms(10, 50)); // the floor: 10 ms
+    /// for _ in 0..100 { g.update(ms(15, 50)); } // a standing 50% slowdown never becomes the norm
+    /// assert_eq!(g.limit(), 20); // 1.1 × 10 / 15 < 1: shrinks to the floor of 20
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `factor` is not in `(0, 1]`.
+    pub fn baseline_min(mut self, factor: f64) -> Self {
+        assert!(
+            factor > 0.0 && factor <= 1.0,
+            "Gradient2::baseline_min: factor must be in (0, 1]"
+        );
+        self.baseline = Some(SmoothedMin::new(factor));
+        self
+    }
+
+    /// The share of the limit that must be in flight for the limit to move, in `(0, 1]` (default
+    /// 0.5, Netflix's "no growth while `inflight < limit / 2`"). See [`Vegas::app_limited_ratio`]
+    /// for why 1 suits a service that breaks under bursts. The [`baseline_min`](Self::baseline_min)
+    /// floor follows the RTT below half the limit whatever the ratio: those calls met no queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Gradient2, Limit, Sample};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(10), inflight, dropped: false };
+    /// let mut g = Gradient2::new(40).app_limited_ratio(1.0);
+    /// for _ in 0..10 { assert_eq!(g.update(s(30)), 40); } // 30 of 40 in flight: holds
+    /// for _ in 0..5 { g.update(s(g.limit())); } // at the limit: grows
+    /// assert!(g.limit() > 40);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Gradient2", ratio);
+        self
+    }
 }
 
 impl Limit for Gradient2 {
@@ -350,11 +520,27 @@ impl Limit for Gradient2 {
 
     fn update(&mut self, s: Sample) -> usize {
         let short = s.rtt.as_secs_f64().max(1e-9);
-        let long = self.long_rtt.add(short);
-        if long / short > 2.0 {
-            self.long_rtt.value *= 0.95;
-        }
-        if (s.inflight as f64) < self.limit / 2.0 {
+        let unqueued = (s.inflight as f64) < self.limit / 2.0;
+        // Against the published (whole) limit at most: with ratio 1 a limit of 20.8 admits 20.
+        let app_limited =
+            (s.inflight as f64) < (self.app_limited_ratio * self.limit).min(self.limit.floor());
+        let long = match &mut self.baseline {
+            Some(floor) => {
+                floor.add(short);
+                if unqueued {
+                    floor.follow();
+                }
+                floor.get().expect("set by the first sample")
+            }
+            None => {
+                let long = self.long_rtt.add(short);
+                if long / short > 2.0 {
+                    self.long_rtt.value *= 0.95;
+                }
+                long
+            }
+        };
+        if app_limited {
             return self.limit();
         }
         let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
@@ -398,10 +584,12 @@ impl Rng {
 /// `[0.5, 1)`), the queue estimate is `ceil(limit × (1 − rtt_noload / rtt))`, and with
 /// `l = max(1, floor(log10 limit))`: queue ≤ `l` → `+6l`; queue < `3l` (alpha) → `+l`; queue >
 /// `6l` (beta) → `−l`; a drop → `−l`; otherwise unchanged. It does not grow while the limit is not in
-/// use (`inflight × 2 < limit`). Defaults as Netflix: initial 20, max 1000, smoothing 1.
+/// use (`inflight × 2 < limit`; see [`app_limited_ratio`](Vegas::app_limited_ratio)). Defaults as
+/// Netflix: initial 20, max 1000, smoothing 1.
 ///
 /// The queue estimate is only as good as the RTT is steady: with noisy per-call latencies, wrap it
-/// in [`Windowed`] so it sees window averages.
+/// in [`Windowed`] so it sees window averages, and take the floor from a short average of them
+/// ([`noload_smoothing`](Vegas::noload_smoothing)) so that the luckiest window does not set it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -417,10 +605,14 @@ pub struct Vegas {
     limit: f64,
     max: usize,
     smoothing: f64,
-    rtt_noload: Option<Duration>,
+    noload: SmoothedMin,
     probe_multiplier: f64,
     probe_count: usize,
     probe_jitter: f64,
+    drain_probe: bool,
+    /// While a draining probe runs: the limit to return to.
+    draining: Option<f64>,
+    app_limited_ratio: f64,
     rng: Rng,
 }
 
@@ -439,10 +631,13 @@ impl Vegas {
             limit: initial.max(1) as f64,
             max: 1000.max(initial),
             smoothing: 1.0,
-            rtt_noload: None,
+            noload: SmoothedMin::new(1.0),
             probe_multiplier: 30.0,
             probe_count: 0,
             probe_jitter,
+            drain_probe: false,
+            draining: None,
+            app_limited_ratio: 0.5,
             rng,
         }
     }
@@ -466,6 +661,111 @@ impl Vegas {
         self
     }
 
+    /// Takes `rtt_noload` from the lowest value of an exponential average of the samples with this
+    /// factor, in `(0, 1]`, instead of the lowest sample (default 1: the lowest sample, as Netflix).
+    ///
+    /// Why: the minimum of many noisy samples sits below the true no-load RTT by a few standard
+    /// deviations of one sample, and Vegas reads that bias as a standing queue of `limit × bias`
+    /// calls — enough, at a few percent, to hold the limit well under capacity until the next probe
+    /// (every `30 × limit` samples: for [`Windowed`] samples, `30 × limit` windows). Averaging
+    /// about `2 / factor` samples before taking the minimum shrinks the bias by about
+    /// `sqrt(factor / 2)`; the price is that a real drop of the no-load RTT is seen over those
+    /// samples rather than at once. Probes work as before, from the average.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let ms = |m| Sample { rtt: Duration::from_millis(m), inflight: 50, dropped: false };
+    /// let mut v = Vegas::new(50).noload_smoothing(0.25);
+    /// v.update(ms(10));
+    /// v.update(ms(6)); // one lucky sample moves the average, not the floor, most of the way
+    /// let floor = v.rtt_noload().unwrap().as_secs_f64();
+    /// assert!((floor - 0.009).abs() < 1e-9, "{floor}"); // 10 × 0.75 + 6 × 0.25
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `factor` is not in `(0, 1]`.
+    pub fn noload_smoothing(mut self, factor: f64) -> Self {
+        assert!(
+            factor > 0.0 && factor <= 1.0,
+            "Vegas::noload_smoothing: factor must be in (0, 1]"
+        );
+        self.noload = SmoothedMin::new(factor);
+        self
+    }
+
+    /// Probes the no-load RTT by draining (TCP BBR's ProbeRTT): at each probe the limit halves
+    /// until a call that started under the halved limit finishes, its RTT becomes `rtt_noload`,
+    /// and the limit returns to where it was. Default: off, Netflix's probe, which takes the next
+    /// sample as the no-load RTT.
+    ///
+    /// Why: under sustained overload Vegas keeps `alpha`–`beta` calls queued, so the sample a
+    /// Netflix probe takes is a queued one; Vegas then reads the standing queue as none, grows by
+    /// it, and each probe ratchets the limit up by one queue's worth toward the point where the
+    /// service breaks. Half the limit leaves a queue of up to half the limit drained. The price:
+    /// one round trip at half the limit every `30 × limit` samples.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let s = |m, inflight| Sample { rtt: Duration::from_millis(m), inflight, dropped: false };
+    /// let mut v = Vegas::new(40).drain_probe(true);
+    /// v.update(s(10, 40)); // the floor: 10 ms
+    /// let mut probed = false;
+    /// for _ in 0..2_000 {
+    ///     v.update(s(12, 10)); // slower calls, few in flight: the limit holds
+    ///     if v.limit() == 20 {
+    ///         probed = true; // a probe halves the limit
+    ///         break;
+    ///     }
+    /// }
+    /// assert!(probed);
+    /// v.update(s(30, 40)); // started before the probe: not the floor
+    /// assert_eq!(v.limit(), 20);
+    /// v.update(s(11, 20)); // started under the halved limit: the new floor
+    /// let floor = v.rtt_noload().unwrap().as_secs_f64();
+    /// assert!((floor - 0.011).abs() < 1e-9, "{floor}");
+    /// assert_eq!(v.limit(), 40, "back to the limit before the probe");
+    /// ```
+    pub fn drain_probe(mut self, drain: bool) -> Self {
+        self.drain_probe = drain;
+        self
+    }
+
+    /// The share of the limit that must be in flight for the limit to grow, in `(0, 1]`: below
+    /// `ratio × limit` calls in flight the caller, not the service, is the bottleneck (default
+    /// 0.5, Netflix's rule; drops still shrink the limit).
+    ///
+    /// Why change it: Vegas grows while it sees no queue, and a service that is busy but not
+    /// saturated shows none, so with 0.5 the limit climbs to twice the calls really in flight —
+    /// past the point where a burst breaks the service, which the limit then no longer guards.
+    /// With 1 (TCP's rule for a congestion window, RFC 7661) it grows only when calls actually
+    /// reach it, so it stays near the highest concurrency seen.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use backflow::resilience::limit::{Limit, Sample, Vegas};
+    /// let s = |inflight| Sample { rtt: Duration::from_millis(10), inflight, dropped: false };
+    /// let mut v = Vegas::new(40).app_limited_ratio(1.0);
+    /// v.update(s(40));
+    /// assert_eq!(v.update(s(30)), 40, "30 of 40 in flight: no growth");
+    /// assert_eq!(v.update(s(40)), 46, "at the limit: grows");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `ratio` is not in `(0, 1]`.
+    pub fn app_limited_ratio(mut self, ratio: f64) -> Self {
+        self.app_limited_ratio = checked_ratio("Vegas", ratio);
+        self
+    }
+
+    /// The current estimate of the no-load RTT (`None` before the first sample).
+    pub fn rtt_noload(&self) -> Option<Duration> {
+        self.noload.get().map(Duration::from_secs_f64)
+    }
+
     fn should_probe(&self) -> bool {
         self.probe_count as f64 > self.probe_jitter * self.probe_multiplier * self.limit
     }
@@ -478,26 +778,40 @@ impl Limit for Vegas {
 
     fn update(&mut self, s: Sample) -> usize {
         let rtt = s.rtt.max(Duration::from_nanos(1));
+        if let Some(before) = self.draining {
+            // A call started before the drain says nothing about the unqueued RTT.
+            if s.inflight as f64 > self.limit {
+                return self.limit();
+            }
+            self.noload.restart(rtt.as_secs_f64());
+            self.limit = before;
+            self.draining = None;
+            return self.limit();
+        }
         self.probe_count += 1;
         if self.should_probe() {
             self.probe_jitter = 0.5 + self.rng.next_f64() / 2.0;
             self.probe_count = 0;
-            self.rtt_noload = Some(rtt);
+            if self.drain_probe {
+                self.draining = Some(self.limit);
+                self.limit = (self.limit / 2.0).floor().max(1.0);
+            } else {
+                self.noload.rebase(rtt.as_secs_f64());
+            }
             return self.limit();
         }
-        let noload = match self.rtt_noload {
-            Some(noload) if rtt >= noload => noload,
-            _ => {
-                self.rtt_noload = Some(rtt);
-                return self.limit();
-            }
-        };
+        // A new minimum sets rtt_noload and moves nothing else (as Netflix).
+        if self.noload.add(rtt.as_secs_f64()) {
+            return self.limit();
+        }
+        let noload = self.noload.get().expect("set by the first sample");
         let limit = self.limit as usize;
-        let queue = (self.limit * (1.0 - noload.as_secs_f64() / rtt.as_secs_f64())).ceil() as usize;
+        // A sample under a smoothed floor reads as no queue (the cast saturates at 0).
+        let queue = (self.limit * (1.0 - noload / rtt.as_secs_f64())).ceil() as usize;
         let l = log10_step(limit);
         let target = if s.dropped {
             self.limit - l as f64
-        } else if s.inflight * 2 < limit {
+        } else if (s.inflight as f64) < self.app_limited_ratio * limit as f64 {
             return self.limit();
         } else if queue <= l {
             self.limit + 6.0 * l as f64
@@ -1042,7 +1356,7 @@ mod tests {
         let mut probed = false;
         for _ in 0..400 {
             v.update(sample(50, v.limit()));
-            if v.rtt_noload == Some(Duration::from_millis(50)) {
+            if v.rtt_noload() == Some(Duration::from_millis(50)) {
                 probed = true;
                 break;
             }
