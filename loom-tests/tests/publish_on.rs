@@ -310,3 +310,42 @@ fn the_drain_on_a_worker_thread_never_misses_a_push() {
         assert_eq!(seen.completed, 1);
     });
 }
+
+/// Pull fusion with an emitter upstream: the drain refills its empty ring by running the
+/// emitter's drain, and the producer only wakes the stage (a SeqCst load of its gate, ordered by
+/// the push's claim; the drain looks at the emitter once more after it leaves, behind a fence). A
+/// push that lands while a drain started by the request is leaving must still be delivered: a
+/// second handle keeps the stream open, so no completion can rescue a stranded item.
+#[test]
+fn a_fused_emitter_push_racing_a_leaving_drain_is_delivered() {
+    loom::model(|| {
+        let log = DropLog::new(2);
+        let (emitter, flux) = backflow::emitter::<Tracked>(2);
+        let keep_open = emitter.clone();
+        let seen = std::sync::Arc::new(StdMutex::new(Seen::default()));
+        let handle = std::sync::Arc::new(StdMutex::new(None));
+        flux.publish_on(Inline).prefetch(2).subscribe(Downstream {
+            seen: seen.clone(),
+            initial: 0,
+            per_item: 0,
+            subscription: None,
+            handle: handle.clone(),
+            done: None,
+        });
+        let handle = handle.lock().unwrap().take().expect("subscribed");
+        let producer = {
+            let log = log.clone();
+            thread::spawn(move || {
+                assert!(emitter.try_emit(log.item(0)).is_ok());
+                assert!(emitter.try_emit(log.item(1)).is_ok());
+            })
+        };
+        handle.request(2);
+        producer.join().unwrap();
+        assert_eq!(seen.lock().unwrap().items, [0, 1], "an item was stranded");
+        drop(keep_open);
+        assert_eq!(seen.lock().unwrap().completed, 1);
+        drop(handle);
+        log.assert_each_dropped_once();
+    });
+}

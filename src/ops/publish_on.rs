@@ -17,10 +17,12 @@ use crate::demand::{Demand, DrainGate, Replenish, UNBOUNDED};
 use crate::error::{report_undeliverable, ChunkError, Error, PushError};
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, ErrorMode, StageOptions};
-use crate::protocol::{catch, Publisher, SharedSubscription, Subscriber, Subscription};
+use crate::protocol::{
+    catch, Publisher, Pull, PullWaker, SharedSubscription, Subscriber, Subscription,
+};
 use crate::queue::spsc::{self, Consumer, Producer};
 use crate::sched::{Runnable, Scheduler, Task, Worker};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, UnsafeCell};
 
 /// The prefetch [`Flux::publish_on`](crate::Flux::publish_on) uses unless told otherwise (Reactor's
 /// `Queues.SMALL_BUFFER_SIZE`).
@@ -142,6 +144,7 @@ where
                 upstream: None,
                 replenish: self.replenish(),
                 taken: 0,
+                pull: None,
             })),
         });
         self.upstream.subscribe(Upstream {
@@ -213,6 +216,31 @@ struct Drain<T, S> {
     replenish: Replenish,
     /// Items taken out of the ring so far (matches `Upstream::pushed`, for wait samples).
     taken: u64,
+    /// The upstream accepted pull fusion ([`Subscription::fuse_pull`]): an empty ring is refilled
+    /// by running the upstream's drain here, and upstream producers only wake this stage.
+    /// Dropped with the downstream (the upstream holds our waker: no cycle outlives the stream).
+    pull: Option<StdArc<dyn Pull>>,
+}
+
+/// The waker a fused upstream calls after each push: schedules the drain unless it runs. The
+/// SeqCst load of the gate is ordered by the push's SeqCst claim; a drain that is leaving looks at
+/// the upstream once more after a SeqCst fence (`Shared::drain_owned`), so one of them sees the
+/// other.
+struct Wake<T, S>(StdArc<Shared<T, S>>);
+
+impl<T, S> PullWaker for Wake<T, S>
+where
+    T: Send + 'static,
+    S: Subscriber<T> + 'static,
+{
+    #[inline]
+    fn wake(&self) {
+        #[cfg(loom)]
+        fence(Ordering::SeqCst);
+        if self.0.gate.is_idle() {
+            self.0.schedule();
+        }
+    }
 }
 
 /// One item in flight, time-stamped for the queue-wait metric: the upstream side stamps the first
@@ -292,13 +320,28 @@ where
     }
 
     /// Runs drain passes until the gate is released. The caller owns the gate.
-    fn drain_owned(&self) {
+    ///
+    /// With a fused upstream, producers that find the gate busy leave their items upstream: after
+    /// leaving, look once more (behind a SeqCst fence) and drain again if a pull would deliver.
+    fn drain_owned(self: &StdArc<Self>) {
+        let mut pull: Option<StdArc<dyn Pull>> = None;
         self.gate.run_owned(|| {
             self.drain.with_mut(|drain| {
                 // SAFETY: the caller owns the gate, so no other thread touches `drain`.
-                self.pass(unsafe { &mut *drain })
+                let drain = unsafe { &mut *drain };
+                self.pass(drain);
+                if pull.is_none() {
+                    pull.clone_from(&drain.pull);
+                }
             });
         });
+        let Some(pull) = pull else {
+            return;
+        };
+        fence(Ordering::SeqCst);
+        if !self.cancelled.load(Ordering::Relaxed) && self.demand.get() > 0 && pull.has_work() {
+            self.schedule();
+        }
     }
 
     fn pass(&self, drain: &mut Drain<T, S>) {
@@ -309,6 +352,7 @@ where
         if self.cancelled.load(Ordering::Acquire) {
             drain.downstream = None;
             drain.upstream = None;
+            drain.pull = None;
             return self.discard_held(&mut drain.consumer);
         }
         if self.invalid.load(Ordering::Acquire) {
@@ -320,16 +364,30 @@ where
             upstream,
             replenish,
             taken,
+            pull,
         } = drain
         else {
             return;
         };
+        let pull = pull.as_deref();
         let outcome = catch("publish_on's downstream", || loop {
             let outcome = self.emit(consumer, downstream, replenish, upstream.as_ref(), taken);
-            // Free cores: the producer is usually a few hundred nanoseconds from its next run.
-            // Wait for it here (bounded) rather than leave and be rescheduled per few items.
-            if matches!(outcome, Pass::Idle) && self.linger(consumer) {
-                continue;
+            if matches!(outcome, Pass::Idle) {
+                // Fused: refill the empty ring by running the upstream's drain here.
+                if let Some(pull) = pull {
+                    if consumer.is_empty() && self.demand.get() > 0 && pull.has_work() {
+                        pull.pull();
+                        if !consumer.is_empty() {
+                            continue;
+                        }
+                    }
+                }
+                // Free cores: the producer is usually a few hundred nanoseconds from its next
+                // run. Wait for it here (bounded) rather than leave and be rescheduled per few
+                // items.
+                if self.linger(consumer, pull) {
+                    continue;
+                }
             }
             break outcome;
         });
@@ -347,21 +405,23 @@ where
     /// demand left, the upstream still running and nobody cancelled. Everything else that can
     /// happen meanwhile (a request, a cancel) enters the gate and gets its own pass after this.
     #[inline]
-    fn linger(&self, consumer: &Consumer<T>) -> bool {
+    fn linger(&self, consumer: &Consumer<T>, pull: Option<&dyn Pull>) -> bool {
         let worth_it = crate::sched::may_linger()
             && self.demand.get() > 0
             && self.upstream_end.load(Ordering::Relaxed) == RUNNING
             && !self.cancelled.load(Ordering::Relaxed);
+        let upstream_holds = || pull.is_some_and(Pull::has_work);
         worth_it
             && crate::wait::spin_until(|| {
                 let waiting = !consumer.is_empty()
+                    || upstream_holds()
                     || self.upstream_end.load(Ordering::Relaxed) != RUNNING
                     || self.cancelled.load(Ordering::Relaxed)
                     || !crate::sched::may_linger();
                 waiting.then_some(())
             })
             .is_some()
-            && !consumer.is_empty()
+            && (!consumer.is_empty() || upstream_holds())
     }
 
     /// Ends the subscription with `end`: releases upstream (cancelling it if asked), signals the
@@ -371,6 +431,7 @@ where
             return;
         };
         drain.upstream = None;
+        drain.pull = None;
         let cancelled_meanwhile = self.cancelled.swap(true, Ordering::AcqRel);
         if cancel_upstream {
             self.cancel_upstream();
@@ -647,6 +708,7 @@ where
             // SAFETY: we own the gate (entered above, not yet left).
             let drain = unsafe { &mut *drain };
             drain.upstream = Some(subscription.clone());
+            drain.pull = subscription.fuse_pull(StdArc::new(Wake(shared.clone())));
             let Some(downstream) = drain.downstream.as_mut() else {
                 return false;
             };

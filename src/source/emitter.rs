@@ -665,7 +665,9 @@ impl<T: Send + 'static> Pull for Pulling<T> {
     }
 
     fn has_work(&self) -> bool {
-        self.0.held() > 0 && self.0.requested_now() > 0
+        // A busy gate's owner delivers what it finds (and looks again after it leaves), and its
+        // deliveries wake the consumer: a pull now would only record a signal.
+        self.0.held() > 0 && self.0.requested_now() > 0 && self.0.stage.is_idle()
     }
 }
 
