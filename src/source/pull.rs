@@ -199,6 +199,7 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
 /// Delivers items while there is demand. Runs of up to [`CHUNK`] items go down the chain in one
 /// [`Subscriber::on_next_iter`] call, so a fused chain runs as one loop; credits are counted locally
 /// and the shared counter is touched once per batch of demand, the `cancelled` flag once per run.
+/// Under unbounded demand a run goes down as [`Subscriber::on_next_unbounded`]: no count at all.
 #[inline]
 fn emit<P: Pull, S: Subscriber<P::Item>>(
     active: &mut Active<P, S>,
@@ -215,38 +216,33 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
         if let Some(item) = active.ahead.take() {
             emitted += active.subscriber.try_on_next(item) as u64;
         } else {
-            // Every item uses at most one credit, so a run no longer than the credits left can
-            // never overshoot the demand.
-            let want = if unbounded {
-                CHUNK
+            if unbounded {
+                // Nobody counts credits under unbounded demand: the run goes down uncounted, so
+                // the fused loop carries no count of the items that pass.
+                active
+                    .subscriber
+                    .on_next_unbounded(active.pull.chunk(CHUNK as usize));
             } else {
-                (requested - emitted).min(CHUNK)
-            };
-            // A run holds at most `want` items, so a subscriber cannot honestly report more
-            // credits than that. Clamp: one that over-reports must not push `emitted` past
-            // `requested` (an underflow below, and in release a drain that keeps emitting past
-            // the demand, rule 1.01). Short of `want` only at the source's end, after which
-            // nothing more is emitted.
-            let used = active
-                .subscriber
-                .on_next_iter(active.pull.chunk(want as usize));
-            emitted += used.min(want);
+                // Every item uses at most one credit, so a run no longer than the credits left
+                // can never overshoot the demand.
+                let want = (requested - emitted).min(CHUNK);
+                // A run holds at most `want` items, so a subscriber cannot honestly report more
+                // credits than that. Clamp: one that over-reports must not push `emitted` past
+                // `requested` (an underflow below, and in release a drain that keeps emitting
+                // past the demand, rule 1.01). Short of `want` only at the source's end, after
+                // which nothing more is emitted.
+                let used = active
+                    .subscriber
+                    .on_next_iter(active.pull.chunk(want as usize));
+                emitted += used.min(want);
+            }
             if let Some(end) = active.pull.take_end() {
                 return Pass::Done(end);
             }
             // Learn now whether the stream is over, so a stream whose last item used the last
             // credit completes without another request.
-            match active.pull.exhausted() {
-                Some(true) => return Pass::Done(Ok(())),
-                Some(false) => {}
-                None if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) => {
-                    match active.pull.pull() {
-                        Ok(Some(item)) => active.ahead = Some(item),
-                        Ok(None) => return Pass::Done(Ok(())),
-                        Err(e) => return Pass::Done(Err(e)),
-                    }
-                }
-                None => {}
+            if let Some(end) = learn_end(active, cancelled) {
+                return Pass::Done(end);
             }
         }
         if unbounded {
@@ -261,6 +257,28 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
         }
     }
     Pass::Idle
+}
+
+/// After a run: the end of the stream if the source is exhausted (or failed), pulling one item
+/// ahead where only that can tell.
+#[inline(always)]
+fn learn_end<P: Pull, S>(
+    active: &mut Active<P, S>,
+    cancelled: &AtomicBool,
+) -> Option<Result<(), Error>> {
+    match active.pull.exhausted() {
+        Some(true) => Some(Ok(())),
+        Some(false) => None,
+        None if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) => match active.pull.pull() {
+            Ok(Some(item)) => {
+                active.ahead = Some(item);
+                None
+            }
+            Ok(None) => Some(Ok(())),
+            Err(e) => Some(Err(e)),
+        },
+        None => None,
+    }
 }
 
 impl<P: Pull, S: Subscriber<P::Item>> Subscription for PullSubscription<P, S>
@@ -394,6 +412,52 @@ mod tests {
         fn on_complete(&mut self) {
             self.seen.lock().unwrap().terminal = Some(Ok(()));
         }
+    }
+
+    #[test]
+    fn unbounded_runs_go_down_uncounted_and_whole() {
+        use crate::sink::Request;
+        // Several runs of CHUNK, a partial last one, through every stage that forwards the
+        // uncounted run, into the uncounted fold.
+        let n = 10 * super::CHUNK + 7;
+        let ours = crate::range(0..n)
+            .map(|x| x * 3)
+            .inspect(|_| {})
+            .filter(|x| x % 2 == 0)
+            .filter_map(|x| (x % 3 == 0).then_some(x + 1))
+            .fold_with(Request::Unbounded, 0u64, |a, x| a + x)
+            .unwrap();
+        let theirs: u64 = (0..n)
+            .map(|x| x * 3)
+            .filter(|x| x % 2 == 0)
+            .filter_map(|x| (x % 3 == 0).then_some(x + 1))
+            .sum();
+        assert_eq!(ours, theirs);
+        // And through a type-erased box, which takes the default: the run, counted.
+        let count = crate::range(0..n)
+            .boxed()
+            .map(|x| x + 1)
+            .fold_with(Request::Unbounded, 0u64, |c, _| c + 1)
+            .unwrap();
+        assert_eq!(count, n);
+    }
+
+    #[test]
+    fn a_panic_in_an_uncounted_run_is_an_error_at_its_stage_and_stops_the_source() {
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        let pulled = Arc::new(AtomicU64::new(0));
+        let p = pulled.clone();
+        let error = crate::range(0..1_000_000u64)
+            .inspect(move |_| {
+                p.fetch_add(1, SeqCst);
+            })
+            .map(|x| if x == 5_000 { panic!("boom") } else { x })
+            .fold_with(crate::sink::Request::Unbounded, 0u64, |a, x| a + x)
+            .unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Panicked);
+        assert!(error.to_string().contains("map"), "{error}");
+        // The run unwound at the item that panicked, and the source stopped before its next run.
+        assert_eq!(pulled.load(SeqCst), 5_001);
     }
 
     #[test]
