@@ -185,7 +185,8 @@ macro_rules! forward_boxed {
             }
             $(
             #[inline]
-            fn on_next_unbounded<I>(&mut self, $uitems: I)
+            #[allow(unused_mut)]
+            fn on_next_unbounded<I>(&mut self, mut $uitems: I)
             where
                 I: Iterator<Item = T>,
             {
@@ -225,6 +226,9 @@ forward_boxed!(
 pub trait DynSubscriber<T>: Subscriber<T> {
     /// [`Subscriber::on_next_iter`] over a type-erased run.
     fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64;
+
+    /// [`Subscriber::on_next_unbounded`] over a type-erased run.
+    fn on_next_unbounded_dyn(&mut self, items: &mut dyn Iterator<Item = T>);
 }
 
 impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
@@ -232,12 +236,18 @@ impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
     fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64 {
         self.on_next_iter(items)
     }
+
+    #[inline]
+    fn on_next_unbounded_dyn(&mut self, items: &mut dyn Iterator<Item = T>) {
+        self.on_next_unbounded(items)
+    }
 }
 
 forward_boxed!(
     /// Forwards every signal; a run crosses the box as one `&mut dyn Iterator`.
     ['a, T] Box<dyn DynSubscriber<T> + 'a>,
-    |this, items| (**this).on_next_dyn(&mut items)
+    |this, items| (**this).on_next_dyn(&mut items),
+    unbounded |this, items| (**this).on_next_unbounded_dyn(&mut items)
 );
 
 /// A source of a stream of items, delivered to each subscriber on demand.

@@ -433,13 +433,25 @@ mod tests {
             .filter_map(|x| (x % 3 == 0).then_some(x + 1))
             .sum();
         assert_eq!(ours, theirs);
-        // And through a type-erased box, which takes the default: the run, counted.
+        // And through a type-erased box (`DynSubscriber`), and a `Box<S>`.
         let count = crate::range(0..n)
             .boxed()
             .map(|x| x + 1)
             .fold_with(Request::Unbounded, 0u64, |c, _| c + 1)
             .unwrap();
         assert_eq!(count, n);
+        let latch = crate::sink::block::Latch::new();
+        crate::range(0..n)
+            .filter(|x| x % 2 == 1)
+            .into_inner()
+            .subscribe(Box::new(crate::sink::Fold::new(
+                0u64,
+                |a, x| a + x,
+                Request::Unbounded.replenish(),
+                latch.clone(),
+            )));
+        let sum: u64 = (0..n).filter(|x| x % 2 == 1).sum();
+        assert_eq!(latch.wait().unwrap(), sum);
     }
 
     #[test]
