@@ -6,6 +6,13 @@
 //!
 //! Target (PERF.md): the limiter at least 1.0x governor. The adaptive `concurrent_map` half of the
 //! group lives with `concurrent_map`.
+//!
+//! Instruction counts (callgrind, release, per uncontended call): `try_acquire(1)` 60 (was 151,
+//! 80 of them reading the real clock through `std::time::Instant` and a `dyn Scheduler`; it now
+//! reads `CLOCK_MONOTONIC` nanoseconds directly), governor's `check()` 65–67. Callgrind cannot
+//! see the clock itself: valgrind routes `clock_gettime` through a system call (not counted)
+//! where a process uses the vDSO, while quanta's `rdtsc` is counted; natively a vDSO read costs
+//! more than an `rdtsc`, so the wall-clock ratio is for a quiet-machine run to tell.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

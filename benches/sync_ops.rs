@@ -2,6 +2,11 @@
 //! thread, against the same `Iterator` chain (the physical limit): `skip`, `filter_map`,
 //! `take_while`, `inspect`, `scan`, `take`. The bar is `pipeline`'s (PERF.md): unbounded ≤ 1.5×,
 //! batches of 256 ≤ 2×.
+//!
+//! Instruction counts (callgrind, release, 1M items): `iterator` 17.0M; ours unbounded 29.5M
+//! (was 30.1M), `request(256)` 30.3M (was 30.9M). The gap is per item, in stages that keep their
+//! state in memory across a run: `scan`'s accumulator (an `Option` taken and stored back per
+//! item), `take`'s remaining count, `take_while`'s bound reloaded through its closure.
 
 use std::hint::black_box;
 

@@ -159,6 +159,27 @@ pub trait Subscriber<T>: Send {
         items.fold(0, |used, item| used + self.try_on_next(item) as u64)
     }
 
+    /// Delivers a run of items under unbounded demand, where nobody counts credits.
+    ///
+    /// [`on_next_iter`](Subscriber::on_next_iter) for a caller whose demand is unbounded: it would
+    /// throw the count away, and counting the items that pass a filter costs a register and an add
+    /// per item in the fused loop (a third of a `map` / `filter` / `fold` chain). The caller
+    /// guarantees the demand it serves is unbounded (`u64::MAX` requested).
+    ///
+    /// The default delivers the run with `on_next_iter` and drops the count, which is always
+    /// correct. A stage may forward the run with `on_next_unbounded` only if its downstream's
+    /// demand is then unbounded too: a stage that passes its downstream's requests straight
+    /// through (`map`, `filter`); any other stage keeps the default. Overriding it is an
+    /// optimisation only, and must be observably identical.
+    #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+        Self: Sized,
+    {
+        self.on_next_iter(items);
+    }
+
     /// The failure terminal signal. Nothing follows it.
     fn on_error(&mut self, error: Error);
 
@@ -169,7 +190,8 @@ pub trait Subscriber<T>: Send {
 /// Forwards the signals of a boxed subscriber; `on_next_iter` as the given expression of
 /// `(this, items)`, so each box hands runs on the way its contents allow.
 macro_rules! forward_boxed {
-    ($(#[$doc:meta])* [$($generics:tt)*] $boxed:ty, |$this:ident, $items:ident| $runs:expr) => {
+    ($(#[$doc:meta])* [$($generics:tt)*] $boxed:ty, |$this:ident, $items:ident| $runs:expr
+        $(, unbounded |$uthis:ident, $uitems:ident| $unbounded:expr)?) => {
         $(#[$doc])*
         impl<$($generics)*> Subscriber<T> for $boxed {
             #[inline]
@@ -193,6 +215,17 @@ macro_rules! forward_boxed {
                 let $this = self;
                 $runs
             }
+            $(
+            #[inline]
+            #[allow(unused_mut)]
+            fn on_next_unbounded<I>(&mut self, mut $uitems: I)
+            where
+                I: Iterator<Item = T>,
+            {
+                let $uthis = self;
+                $unbounded
+            }
+            )?
             #[inline]
             fn on_error(&mut self, error: Error) {
                 (**self).on_error(error)
@@ -208,7 +241,8 @@ macro_rules! forward_boxed {
 forward_boxed!(
     /// Forwards every signal, runs included.
     [T, S: Subscriber<T>] Box<S>,
-    |this, items| (**this).on_next_iter(items)
+    |this, items| (**this).on_next_iter(items),
+    unbounded |this, items| (**this).on_next_unbounded(items)
 );
 
 forward_boxed!(
@@ -224,6 +258,9 @@ forward_boxed!(
 pub trait DynSubscriber<T>: Subscriber<T> {
     /// [`Subscriber::on_next_iter`] over a type-erased run.
     fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64;
+
+    /// [`Subscriber::on_next_unbounded`] over a type-erased run.
+    fn on_next_unbounded_dyn(&mut self, items: &mut dyn Iterator<Item = T>);
 }
 
 impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
@@ -231,12 +268,18 @@ impl<T, S: Subscriber<T>> DynSubscriber<T> for S {
     fn on_next_dyn(&mut self, items: &mut dyn Iterator<Item = T>) -> u64 {
         self.on_next_iter(items)
     }
+
+    #[inline]
+    fn on_next_unbounded_dyn(&mut self, items: &mut dyn Iterator<Item = T>) {
+        self.on_next_unbounded(items)
+    }
 }
 
 forward_boxed!(
     /// Forwards every signal; a run crosses the box as one `&mut dyn Iterator`.
     ['a, T] Box<dyn DynSubscriber<T> + 'a>,
-    |this, items| (**this).on_next_dyn(&mut items)
+    |this, items| (**this).on_next_dyn(&mut items),
+    unbounded |this, items| (**this).on_next_unbounded_dyn(&mut items)
 );
 
 /// A source of a stream of items, delivered to each subscriber on demand.

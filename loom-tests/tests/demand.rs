@@ -4,6 +4,10 @@
 //! to drain; `cancel` flags and tries to drain; whoever enters the gate owns the subscriber state
 //! (a loom `UnsafeCell`, so loom flags any access outside the gate) and loops until the gate is
 //! released. After every thread has returned, nothing may be left undrained (no lost wake-up).
+//!
+//! Each model runs twice: with the pass reading the demand once (a snapshot, settled at its end)
+//! and *live*, as `pull.rs` does: the credits left are `demand.get() - emitted`, re-read before
+//! every item (so requests made meanwhile extend the pass), settled once when they run out.
 #![cfg(loom)]
 
 use backflow::demand::{Demand, DrainGate};
@@ -32,12 +36,15 @@ struct Stage {
     len: usize,
     /// When set, `on_next` calls `request(1)` re-entrantly (the rule 3.3 trampoline).
     request_in_on_next: bool,
+    /// When set, the pass re-reads the demand before every item (`pull.rs`'s `emit`).
+    live: bool,
     downstream: UnsafeCell<Downstream>,
 }
 
 impl Stage {
-    fn new(len: usize, request_in_on_next: bool) -> Arc<Self> {
+    fn new(len: usize, request_in_on_next: bool, live: bool) -> Arc<Self> {
         Arc::new(Stage {
+            live,
             demand: Demand::new(),
             gate: DrainGate::new(),
             cancelled: AtomicBool::new(false),
@@ -89,9 +96,12 @@ impl Stage {
             deliver(&mut |d| d.subscribed = false);
             return;
         }
-        let requested = self.demand.get();
+        let mut requested = self.demand.get();
         let mut emitted = 0;
         loop {
+            if self.live {
+                requested = self.demand.get();
+            }
             let mut delivered = 0;
             deliver(&mut |d| delivered = d.delivered);
             if emitted == requested || delivered == self.len {
@@ -132,63 +142,71 @@ impl Stage {
 
 #[test]
 fn request_races_request() {
-    loom::model(|| {
-        let stage = Stage::new(3, false);
-        let other = stage.clone();
-        let requester = thread::spawn(move || other.request(1));
-        stage.request(1);
-        requester.join().unwrap();
-        // Two credits, two items, no lost wake-up whichever thread drained.
-        assert_eq!(stage.downstream(), (2, 0, true, 0));
-        stage.request(1);
-        assert_eq!(stage.downstream(), (3, 1, false, 0));
-    });
+    for live in [false, true] {
+        loom::model(move || {
+            let stage = Stage::new(3, false, live);
+            let other = stage.clone();
+            let requester = thread::spawn(move || other.request(1));
+            stage.request(1);
+            requester.join().unwrap();
+            // Two credits, two items, no lost wake-up whichever thread drained.
+            assert_eq!(stage.downstream(), (2, 0, true, 0));
+            stage.request(1);
+            assert_eq!(stage.downstream(), (3, 1, false, 0));
+        });
+    }
 }
 
 #[test]
 fn terminal_exactly_once() {
-    loom::model(|| {
-        let stage = Stage::new(2, false);
-        let other = stage.clone();
-        let requester = thread::spawn(move || other.request(1));
-        stage.request(2);
-        requester.join().unwrap();
-        let (delivered, terminals, subscribed, after_drop) = stage.downstream();
-        assert_eq!(
-            (delivered, terminals, subscribed, after_drop),
-            (2, 1, false, 0)
-        );
-    });
+    for live in [false, true] {
+        loom::model(move || {
+            let stage = Stage::new(2, false, live);
+            let other = stage.clone();
+            let requester = thread::spawn(move || other.request(1));
+            stage.request(2);
+            requester.join().unwrap();
+            let (delivered, terminals, subscribed, after_drop) = stage.downstream();
+            assert_eq!(
+                (delivered, terminals, subscribed, after_drop),
+                (2, 1, false, 0)
+            );
+        });
+    }
 }
 
 #[test]
 fn cancel_races_request() {
-    loom::model(|| {
-        let stage = Stage::new(3, false);
-        let other = stage.clone();
-        let canceller = thread::spawn(move || other.cancel());
-        stage.request(2);
-        canceller.join().unwrap();
-        let (delivered, terminals, subscribed, after_drop) = stage.downstream();
-        assert!(delivered <= 2);
-        assert_eq!(terminals, 0);
-        assert!(!subscribed, "cancel must drop the subscriber (rule 3.13)");
-        assert_eq!(after_drop, 0);
-        // After cancel, requests are no-ops.
-        stage.request(5);
-        assert_eq!(stage.downstream().0, delivered);
-    });
+    for live in [false, true] {
+        loom::model(move || {
+            let stage = Stage::new(3, false, live);
+            let other = stage.clone();
+            let canceller = thread::spawn(move || other.cancel());
+            stage.request(2);
+            canceller.join().unwrap();
+            let (delivered, terminals, subscribed, after_drop) = stage.downstream();
+            assert!(delivered <= 2);
+            assert_eq!(terminals, 0);
+            assert!(!subscribed, "cancel must drop the subscriber (rule 3.13)");
+            assert_eq!(after_drop, 0);
+            // After cancel, requests are no-ops.
+            stage.request(5);
+            assert_eq!(stage.downstream().0, delivered);
+        });
+    }
 }
 
 #[test]
 fn reentrant_request_races_request() {
-    loom::model(|| {
-        let stage = Stage::new(3, true);
-        let other = stage.clone();
-        let requester = thread::spawn(move || other.request(1));
-        stage.request(1);
-        requester.join().unwrap();
-        // Every on_next asked for one more: the source runs dry and completes once.
-        assert_eq!(stage.downstream(), (3, 1, false, 0));
-    });
+    for live in [false, true] {
+        loom::model(move || {
+            let stage = Stage::new(3, true, live);
+            let other = stage.clone();
+            let requester = thread::spawn(move || other.request(1));
+            stage.request(1);
+            requester.join().unwrap();
+            // Every on_next asked for one more: the source runs dry and completes once.
+            assert_eq!(stage.downstream(), (3, 1, false, 0));
+        });
+    }
 }

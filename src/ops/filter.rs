@@ -93,6 +93,17 @@ where
     }
 
     #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        // Demand passes straight through: the downstream's demand is the caller's.
+        let predicate = &*self.predicate;
+        self.guarded
+            .run(|down| down.on_next_unbounded(items.filter(|item| predicate(item))))
+    }
+
+    #[inline]
     fn on_error(&mut self, error: Error) {
         self.guarded.on_error(error)
     }

@@ -95,6 +95,17 @@ where
     }
 
     #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        // Demand passes straight through: the downstream's demand is the caller's.
+        let f = &*self.f;
+        self.guarded
+            .run(|down| down.on_next_unbounded(items.filter_map(f)))
+    }
+
+    #[inline]
     fn on_error(&mut self, error: Error) {
         self.guarded.on_error(error)
     }

@@ -87,6 +87,17 @@ where
     }
 
     #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        // 1:1 and demand passes straight through: the downstream's demand is the caller's.
+        let f = &*self.f;
+        self.guarded
+            .run(|down| down.on_next_unbounded(items.inspect(|item| f(item))))
+    }
+
+    #[inline]
     fn on_error(&mut self, error: Error) {
         self.guarded.on_error(error)
     }

@@ -97,6 +97,8 @@ mod tokio;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Tokio;
+/// The real clock in integer nanoseconds, for hot paths that never need a `Duration`.
+pub(crate) use clock::real_nanos;
 pub use clock::Instant;
 pub(crate) use executor::may_linger;
 pub use executor::{Pool, Single};

@@ -113,6 +113,25 @@ where
         used
     }
 
+    #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        if !self.replenish.is_unbounded() {
+            // Not our demand (a stage between us and the caller requests more than we do): keep
+            // the count for our own top-ups.
+            self.on_next_iter(items);
+            return;
+        }
+        // Nothing to count or top up: the bare fold, accumulator in a register.
+        if let Some(acc) = self.acc.take() {
+            self.acc = Some(items.fold(acc, &mut self.f));
+        } else {
+            items.for_each(drop);
+        }
+    }
+
     fn on_error(&mut self, error: Error) {
         if let Some(latch) = self.latch.take() {
             latch.set(Err(error));

@@ -196,71 +196,106 @@ impl<P: Pull, S: Subscriber<P::Item>> PullSubscription<P, S> {
     }
 }
 
+/// Credits a pass may use before settling them into the shared counter while demand lasts: the
+/// counter reads high by the unsettled credits, so this bounds how far (far below anything that
+/// saturates it by accident).
+const SETTLE: u64 = 1 << 16;
+
 /// Delivers items while there is demand. Runs of up to [`CHUNK`] items go down the chain in one
-/// [`Subscriber::on_next_iter`] call, so a fused chain runs as one loop; credits are counted locally
-/// and the shared counter is touched once per batch of demand, the `cancelled` flag once per run.
+/// [`Subscriber::on_next_iter`] call, so a fused chain runs as one loop; under unbounded demand a
+/// run goes down as [`Subscriber::on_next_unbounded`]: no count at all.
+///
+/// Credits are counted locally (`emitted`) and settled into `demand` (one RMW) when the pass
+/// runs out of them, or every [`SETTLE`]. Only the drain owner takes credits, so the credits
+/// left are always `demand.get() - emitted`: one load per run sees every request made meanwhile
+/// (a sink tops up from inside its run), and runs stay as long as the demand allows without a
+/// compare-and-swap per run. The `cancelled` flag is read once per run.
 #[inline]
 fn emit<P: Pull, S: Subscriber<P::Item>>(
     active: &mut Active<P, S>,
     demand: &Demand,
     cancelled: &AtomicBool,
 ) -> Pass {
-    let mut requested = demand.get();
     let mut emitted = 0u64;
-    while requested != 0 {
+    loop {
+        let requested = demand.get();
+        let unbounded = requested == UNBOUNDED;
+        if !unbounded {
+            debug_assert!(emitted <= requested, "{emitted} used of {requested}");
+            if requested == emitted {
+                // Spent. A request that races the settle is served by the next pass: its
+                // `drain` bumped the gate, so the owner runs again.
+                if emitted != 0 {
+                    demand.produced(emitted);
+                }
+                return Pass::Idle;
+            }
+        }
         if cancelled.load(Ordering::Relaxed) {
             return Pass::Idle;
         }
-        let unbounded = requested == UNBOUNDED;
         if let Some(item) = active.ahead.take() {
             emitted += active.subscriber.try_on_next(item) as u64;
         } else {
-            // Every item uses at most one credit, so a run no longer than the credits left can
-            // never overshoot the demand.
-            let want = if unbounded {
-                CHUNK
+            if unbounded {
+                // Nobody counts credits under unbounded demand: the run goes down uncounted, so
+                // the fused loop carries no count of the items that pass.
+                active
+                    .subscriber
+                    .on_next_unbounded(active.pull.chunk(CHUNK as usize));
             } else {
-                (requested - emitted).min(CHUNK)
-            };
-            // A run holds at most `want` items, so a subscriber cannot honestly report more
-            // credits than that. Clamp: one that over-reports must not push `emitted` past
-            // `requested` (an underflow below, and in release a drain that keeps emitting past
-            // the demand, rule 1.01). Short of `want` only at the source's end, after which
-            // nothing more is emitted.
-            let used = active
-                .subscriber
-                .on_next_iter(active.pull.chunk(want as usize));
-            emitted += used.min(want);
+                // Every item uses at most one credit, so a run no longer than the credits left
+                // can never overshoot the demand.
+                let want = (requested - emitted).min(CHUNK);
+                // A run holds at most `want` items, so a subscriber cannot honestly report more
+                // credits than that. Clamp: one that over-reports must not push `emitted` past
+                // the credits (an underflow above, and in release a drain that keeps emitting
+                // past the demand, rule 1.01). Short of `want` only at the source's end, after
+                // which nothing more is emitted.
+                let used = active
+                    .subscriber
+                    .on_next_iter(active.pull.chunk(want as usize));
+                emitted += used.min(want);
+            }
             if let Some(end) = active.pull.take_end() {
                 return Pass::Done(end);
             }
             // Learn now whether the stream is over, so a stream whose last item used the last
             // credit completes without another request.
-            match active.pull.exhausted() {
-                Some(true) => return Pass::Done(Ok(())),
-                Some(false) => {}
-                None if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) => {
-                    match active.pull.pull() {
-                        Ok(Some(item)) => active.ahead = Some(item),
-                        Ok(None) => return Pass::Done(Ok(())),
-                        Err(e) => return Pass::Done(Err(e)),
-                    }
-                }
-                None => {}
+            if let Some(end) = learn_end(active, cancelled) {
+                return Pass::Done(end);
             }
         }
         if unbounded {
+            // Sticky: nothing to settle, ever.
             emitted = 0;
-        } else if emitted != 0 && emitted >= requested - requested / 2 {
-            // Half the snapshot is spent: settle it and fold in what the subscriber requested
-            // meanwhile (a sink tops up from inside the run). Waiting until all of it is spent
-            // makes a filtering chain, which spends only part of each run's credits, shrink its
-            // runs geometrically (256, 128, 64, ... 1) before every top-up is seen.
-            requested = demand.produced(emitted);
+        } else if emitted >= SETTLE {
+            demand.produced(emitted);
             emitted = 0;
         }
     }
-    Pass::Idle
+}
+
+/// After a run: the end of the stream if the source is exhausted (or failed), pulling one item
+/// ahead where only that can tell.
+#[inline(always)]
+fn learn_end<P: Pull, S>(
+    active: &mut Active<P, S>,
+    cancelled: &AtomicBool,
+) -> Option<Result<(), Error>> {
+    match active.pull.exhausted() {
+        Some(true) => Some(Ok(())),
+        Some(false) => None,
+        None if P::LOOKAHEAD && !cancelled.load(Ordering::Relaxed) => match active.pull.pull() {
+            Ok(Some(item)) => {
+                active.ahead = Some(item);
+                None
+            }
+            Ok(None) => Some(Ok(())),
+            Err(e) => Some(Err(e)),
+        },
+        None => None,
+    }
 }
 
 impl<P: Pull, S: Subscriber<P::Item>> Subscription for PullSubscription<P, S>
@@ -394,6 +429,106 @@ mod tests {
         fn on_complete(&mut self) {
             self.seen.lock().unwrap().terminal = Some(Ok(()));
         }
+    }
+
+    /// Requests once, `first`, on subscribe; counts items and the terminal signal.
+    struct Once(Arc<Mutex<Seen>>, u64);
+
+    impl Subscriber<u64> for Once {
+        fn on_subscribe(&mut self, subscription: SharedSubscription) {
+            self.0.lock().unwrap().subscription = Some(subscription.clone());
+            subscription.request(self.1);
+        }
+        fn on_next(&mut self, _item: u64) {
+            self.0.lock().unwrap().items += 1;
+        }
+        fn on_error(&mut self, error: Error) {
+            self.0.lock().unwrap().terminal = Some(Err(error.to_string()));
+        }
+        fn on_complete(&mut self) {
+            self.0.lock().unwrap().terminal = Some(Ok(()));
+        }
+    }
+
+    #[test]
+    fn demand_beyond_a_settle_is_served_exactly() {
+        // More credits than one pass settles at once (SETTLE), through a filter that spends
+        // half a run's: exactly the demand arrives, then the rest after a top-up.
+        let first = 3 * super::SETTLE + 11;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        // The last item passes, so the source is exhausted with the last credit.
+        crate::range(0..2 * (first + 5) - 1)
+            .filter(|x| x % 2 == 0)
+            .into_inner()
+            .subscribe(Once(seen.clone(), first));
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.items, first);
+            assert_eq!(seen.terminal, None);
+        }
+        let subscription = seen.lock().unwrap().subscription.clone().unwrap();
+        subscription.request(5);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.items, first + 5);
+        assert_eq!(seen.terminal, Some(Ok(())));
+    }
+
+    #[test]
+    fn unbounded_runs_go_down_uncounted_and_whole() {
+        use crate::sink::Request;
+        // Several runs of CHUNK, a partial last one, through every stage that forwards the
+        // uncounted run, into the uncounted fold.
+        let n = 10 * super::CHUNK + 7;
+        let ours = crate::range(0..n)
+            .map(|x| x * 3)
+            .inspect(|_| {})
+            .filter(|x| x % 2 == 0)
+            .filter_map(|x| (x % 3 == 0).then_some(x + 1))
+            .fold_with(Request::Unbounded, 0u64, |a, x| a + x)
+            .unwrap();
+        let theirs: u64 = (0..n)
+            .map(|x| x * 3)
+            .filter(|x| x % 2 == 0)
+            .filter_map(|x| (x % 3 == 0).then_some(x + 1))
+            .sum();
+        assert_eq!(ours, theirs);
+        // And through a type-erased box (`DynSubscriber`), and a `Box<S>`.
+        let count = crate::range(0..n)
+            .boxed()
+            .map(|x| x + 1)
+            .fold_with(Request::Unbounded, 0u64, |c, _| c + 1)
+            .unwrap();
+        assert_eq!(count, n);
+        let latch = crate::sink::block::Latch::new();
+        crate::range(0..n)
+            .filter(|x| x % 2 == 1)
+            .into_inner()
+            .subscribe(Box::new(crate::sink::Fold::new(
+                0u64,
+                |a, x| a + x,
+                Request::Unbounded.replenish(),
+                latch.clone(),
+            )));
+        let sum: u64 = (0..n).filter(|x| x % 2 == 1).sum();
+        assert_eq!(latch.wait().unwrap(), sum);
+    }
+
+    #[test]
+    fn a_panic_in_an_uncounted_run_is_an_error_at_its_stage_and_stops_the_source() {
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        let pulled = Arc::new(AtomicU64::new(0));
+        let p = pulled.clone();
+        let error = crate::range(0..1_000_000u64)
+            .inspect(move |_| {
+                p.fetch_add(1, SeqCst);
+            })
+            .map(|x| if x == 5_000 { panic!("boom") } else { x })
+            .fold_with(crate::sink::Request::Unbounded, 0u64, |a, x| a + x)
+            .unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Panicked);
+        assert!(error.to_string().contains("map"), "{error}");
+        // The run unwound at the item that panicked, and the source stopped before its next run.
+        assert_eq!(pulled.load(SeqCst), 5_001);
     }
 
     #[test]
