@@ -2,18 +2,22 @@
 //!
 //! One thread per subscription, with its own connection (the reader's connection sits in
 //! `XREADGROUP BLOCK`). It sends one `XACK stream group id…` per `ack_batch` IDs or per
-//! `ack_interval`, whichever comes first, and every `refresh` interval it re-claims the IDs still
+//! `ack_interval`, whichever comes first — or as soon as every entry of a short fetch (fewer
+//! entries than asked for: the stream has no backlog, so no more acks are coming to batch with)
+//! is acknowledged — and every `refresh` interval it re-claims the IDs still
 //! being processed with `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and
 //! not their delivery count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an
 //! entry a live, slow worker is still working on.
 
 use std::collections::HashSet;
+
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, ConnectionLike, Value};
 
 use crate::conn::{self, Backoff};
+use crate::entry::{EntryId, IdHash};
 use crate::metrics::RedisMetrics;
 use crate::url::RedisUrl;
 
@@ -39,7 +43,9 @@ struct AckState {
     /// When `queue` became non-empty.
     since: Option<Instant>,
     /// IDs delivered downstream and neither acked nor released.
-    inflight: HashSet<Id>,
+    inflight: HashSet<Id, IdHash>,
+    /// The last fetch came back short: flush as soon as `inflight` is empty.
+    eager: bool,
     /// Every [`AckLink`] is gone: flush and stop.
     closed: bool,
 }
@@ -77,18 +83,20 @@ impl AckShared {
             .set_pending((st.queue.len() + st.inflight.len()) as u64);
     }
 
-    /// The reader is about to deliver these entries (one lock per fetched batch).
-    pub(crate) fn delivered(&self, ids: &[Id]) {
+    /// The reader is about to deliver these entries (one lock per fetched batch); `short`: the
+    /// fetch returned fewer than it asked for.
+    pub(crate) fn delivered(&self, ids: &[Id], short: bool) {
         let mut st = self.lock();
-        st.inflight.extend(ids.iter().cloned());
+        st.inflight.extend(ids.iter().copied());
+        st.eager = short;
         self.gauge(&st);
     }
 
     /// Whether `id` is delivered here and still being processed, or acknowledged here and not
     /// yet sent (a history re-read after a reconnect must not deliver either again).
-    pub(crate) fn is_held(&self, id: &str) -> bool {
+    pub(crate) fn is_held(&self, id: &Id) -> bool {
         let st = self.lock();
-        st.inflight.contains(id) || st.queue.iter().any(|q| &**q == id)
+        st.inflight.contains(id) || st.queue.contains(id)
     }
 
     /// Entries held here: delivered and not let go, or acked and not yet sent.
@@ -106,17 +114,23 @@ impl AckShared {
         }
         let full = st.queue.len() >= self.cfg.batch;
         let first = st.queue.len() == 1;
+        let done = st.eager && st.inflight.is_empty();
         self.gauge(&st);
         drop(st);
-        if full || first {
+        if full || first || done {
             self.wake.notify_all();
         }
     }
 
-    pub(crate) fn release(&self, id: &str) {
+    pub(crate) fn release(&self, id: &Id) {
         let mut st = self.lock();
         st.inflight.remove(id);
+        let done = st.eager && st.inflight.is_empty() && !st.queue.is_empty();
         self.gauge(&st);
+        drop(st);
+        if done {
+            self.wake.notify_all();
+        }
     }
 }
 
@@ -155,7 +169,8 @@ fn run(shared: &AckShared) {
             let mut st = shared.lock();
             loop {
                 let now = Instant::now();
-                let due = st.since.is_some_and(|t| now >= t + cfg.interval);
+                let due = st.since.is_some_and(|t| now >= t + cfg.interval)
+                    || (st.eager && st.inflight.is_empty());
                 if !st.queue.is_empty() && (st.closed || due || st.queue.len() >= cfg.batch) {
                     st.since = None;
                     let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
@@ -171,7 +186,7 @@ fn run(shared: &AckShared) {
                 if now >= next_refresh {
                     next_refresh = now + cfg.refresh;
                     if !st.inflight.is_empty() {
-                        break Work::Refresh(st.inflight.iter().cloned().collect());
+                        break Work::Refresh(st.inflight.iter().copied().collect());
                     }
                 }
                 let mut wait = next_refresh.saturating_duration_since(now);
@@ -223,12 +238,8 @@ fn run(shared: &AckShared) {
     }
 }
 
-/// An entry ID, shared by the ticket that carries it and the in-flight set (one allocation).
-pub(crate) type Id = Arc<str>;
-
-fn strs(ids: &[Id]) -> Vec<&str> {
-    ids.iter().map(|id| &**id).collect()
-}
+/// An entry ID, copied inline into the ticket that carries it, the in-flight set and the queue.
+pub(crate) type Id = EntryId;
 
 /// IDs per `XACK` / `XCLAIM` command.
 const MAX_IDS_PER_COMMAND: usize = 4096;
@@ -262,7 +273,7 @@ fn xack(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult
     redis::cmd("XACK")
         .arg(&cfg.stream)
         .arg(&cfg.group)
-        .arg(strs(ids))
+        .arg(ids)
         .query(con)
 }
 
@@ -272,7 +283,7 @@ fn refresh(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisRes
         .arg(&cfg.group)
         .arg(&cfg.consumer)
         .arg(0)
-        .arg(strs(ids))
+        .arg(ids)
         .arg("JUSTID")
         .query(con)
 }

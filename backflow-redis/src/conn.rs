@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisError, Value};
 
+use crate::entry::EntryId;
 use crate::url::RedisUrl;
 
 /// Exponential backoff with jitter, `min` doubling up to `max`.
@@ -114,10 +115,11 @@ pub(crate) fn sleep_unless(d: Duration, stop: impl Fn() -> bool) -> bool {
 }
 
 /// One stream entry as it came off the wire; `fields == None` (or empty) means it was deleted.
+/// The fields stay the reply's flat `[field, value, …]` values: the decoder reads them in place.
 #[derive(Debug)]
 pub(crate) struct RawEntry {
-    pub(crate) id: String,
-    pub(crate) fields: Option<crate::entry::Fields>,
+    pub(crate) id: EntryId,
+    pub(crate) fields: Option<Vec<Value>>,
 }
 
 pub(crate) fn bytes(v: Value) -> Option<Vec<u8>> {
@@ -162,30 +164,22 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let mut pair = array(item).ok_or_else(|| bad("entry"))?.into_iter();
-        let id = pair
-            .next()
-            .and_then(string)
-            .ok_or_else(|| bad("entry id"))?;
+        let id = match pair.next() {
+            Some(Value::BulkString(b)) => EntryId::new(&b),
+            Some(Value::SimpleString(s)) => EntryId::new(s.as_bytes()),
+            _ => None,
+        }
+        .ok_or_else(|| bad("entry id"))?;
         let fields = match pair.next() {
             None | Some(Value::Nil) => None,
-            Some(Value::Map(m)) => Some(
-                m.into_iter()
-                    .map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("entry fields"))?,
-            ),
+            // RESP3 may send the fields as a map: flatten it to the RESP2 shape.
+            Some(Value::Map(m)) => Some(m.into_iter().flat_map(|(k, v)| [k, v]).collect()),
             Some(flat) => {
                 let flat = array(flat).ok_or_else(|| bad("entry fields"))?;
-                let mut fields = Vec::with_capacity(flat.len() / 2);
-                let mut it = flat.into_iter();
-                while let Some(k) = it.next() {
-                    let v = it.next().ok_or_else(|| bad("entry fields"))?;
-                    fields.push((
-                        bytes(k).ok_or_else(|| bad("field"))?,
-                        bytes(v).unwrap_or_default(),
-                    ));
+                if flat.len() % 2 != 0 {
+                    return Err(bad("entry fields"));
                 }
-                Some(fields)
+                Some(flat)
             }
         };
         out.push(RawEntry { id, fields });
@@ -271,11 +265,8 @@ mod tests {
         ])]);
         let e = parse_xreadgroup(reply).unwrap();
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0].id, "1-0");
-        assert_eq!(
-            e[0].fields.as_deref(),
-            Some(&[(b"n".to_vec(), b"7".to_vec())][..])
-        );
+        assert_eq!(e[0].id.as_str(), "1-0");
+        assert_eq!(e[0].fields.as_deref(), Some(&[bulk("n"), bulk("7")][..]));
         assert!(e[1].fields.is_none());
         assert!(parse_xreadgroup(Value::Nil).unwrap().is_empty());
     }

@@ -12,7 +12,7 @@ use redis::{Connection, RedisError, Value};
 
 use crate::ack::{self, AckConfig, AckLink, Id};
 use crate::conn::{self, Backoff, RawEntry};
-use crate::entry::{Delivery, Entry, Ticket};
+use crate::entry::{value_bytes, Delivery, Entry, EntryId, Ticket};
 use crate::metrics::RedisMetrics;
 use crate::url::RedisUrl;
 
@@ -355,6 +355,7 @@ impl<T: Send + 'static> Publisher for RedisStreamSource<T> {
             cursor: "0-0".into(),
             next_claim: Instant::now(),
             last_activity: Instant::now(),
+            scratch: Entry::scratch(),
         };
         // The subscriber moves to the reader thread: on_subscribe above happens-before its first
         // on_next there (thread spawn), and only that thread signals it from now on (rule 1.03).
@@ -451,6 +452,8 @@ struct Reader<T> {
     cursor: String,
     next_claim: Instant,
     last_activity: Instant,
+    /// The entry handed to the decoder, its buffers reused for every entry.
+    scratch: Entry,
 }
 
 /// Where a batch of entries came from.
@@ -564,9 +567,9 @@ impl<T: Send + 'static> Reader<T> {
             self.metrics.fetched(entries.len() as u64, count);
             match entries.last() {
                 None => self.history = None,
-                Some(last) => self.history = Some(last.id.clone()),
+                Some(last) => self.history = Some(last.id.as_str().to_owned()),
             }
-            return self.handle(subscriber, entries, Origin::History);
+            return self.handle(subscriber, entries, count, Origin::History);
         }
         if Instant::now() >= self.next_claim {
             let reply = self.query(
@@ -594,7 +597,7 @@ impl<T: Send + 'static> Reader<T> {
             };
             self.cursor = cursor;
             self.metrics.fetched(entries.len() as u64, count);
-            return self.handle(subscriber, entries, Origin::Claimed);
+            return self.handle(subscriber, entries, count, Origin::Claimed);
         }
         let reply = self.query(
             redis::cmd("XREADGROUP")
@@ -619,7 +622,7 @@ impl<T: Send + 'static> Reader<T> {
         } else {
             self.metrics.round_trip(elapsed);
         }
-        self.handle(subscriber, entries, Origin::New)
+        self.handle(subscriber, entries, count, Origin::New)
     }
 
     /// In drain mode, after an empty read: `Stop::Drained` once quiet long enough (and at least
@@ -692,7 +695,7 @@ impl<T: Send + 'static> Reader<T> {
     }
 
     /// Delivery counts of pending entries of this consumer, for the poison check.
-    fn delivery_counts(&mut self, entries: &[RawEntry]) -> Result<HashMap<String, u64>, Stop> {
+    fn delivery_counts(&mut self, entries: &[RawEntry]) -> Result<HashMap<EntryId, u64>, Stop> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(HashMap::new());
         };
@@ -708,18 +711,23 @@ impl<T: Send + 'static> Reader<T> {
             "XPENDING",
         )?;
         let rows = conn::parse_xpending(reply).map_err(|e| Stop::Fatal(Error::msg(e)))?;
-        Ok(rows.into_iter().map(|(id, _, _, n)| (id, n)).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, _, _, n)| Some((EntryId::new(id.as_bytes())?, n)))
+            .collect())
     }
 
     fn handle<S: Subscriber<Delivery<T>>>(
         &mut self,
         subscriber: &mut S,
         entries: Vec<RawEntry>,
+        asked: u64,
         origin: Origin,
     ) -> Result<(), Stop> {
         if entries.is_empty() {
             return Ok(());
         }
+        let short = (entries.len() as u64) < asked;
         self.last_activity = Instant::now();
         if origin == Origin::Claimed {
             self.metrics.reclaimed(entries.len() as u64);
@@ -731,7 +739,7 @@ impl<T: Send + 'static> Reader<T> {
         };
         let max = self.cfg.dead_letter.max_deliveries;
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
-        let mut gone: Vec<String> = Vec::new();
+        let mut gone: Vec<EntryId> = Vec::new();
         let acks = self.acks.clone();
         let shared = acks.shared();
         let mut ready: Vec<Delivery<T>> = Vec::with_capacity(entries.len());
@@ -761,16 +769,17 @@ impl<T: Send + 'static> Reader<T> {
                 dead.push((raw, reason, seen));
                 continue;
             }
-            let entry = Entry::new(raw.id, fields);
-            let decoded = match catch(|| (self.decoder)(&entry)) {
+            let id: Id = raw.id;
+            self.scratch.load(&id, fields);
+            let decoded = match catch(|| (self.decoder)(&self.scratch)) {
                 Ok(r) => r,
                 Err(p) => Err(Error::panicked("the decoder", p).to_string()),
             };
-            let (id, fields) = entry.into_parts();
+            let fields = self.scratch.take_fields();
             match decoded {
                 Ok(value) => {
-                    let id: Id = Id::from(id);
-                    ids.push(id.clone());
+                    drop(fields);
+                    ids.push(id);
                     ready.push(Delivery::new(
                         value,
                         Ticket::new(id, deliveries, acks.clone()),
@@ -787,7 +796,7 @@ impl<T: Send + 'static> Reader<T> {
         }
         // Registered before any is delivered (an ack inside on_next must find its ID); one lock
         // per batch. A delivery not handed over (cancel, failure) is released when it drops.
-        shared.delivered(&ids);
+        shared.delivered(&ids, short);
         drop(ids);
         self.flush_side_effects(dead, gone)?;
         let mut delivered = 0u64;
@@ -814,7 +823,7 @@ impl<T: Send + 'static> Reader<T> {
     fn flush_side_effects(
         &mut self,
         dead: Vec<(RawEntry, String, u64)>,
-        gone: Vec<String>,
+        gone: Vec<EntryId>,
     ) -> Result<(), Stop> {
         let cfg = self.cfg.clone();
         if !gone.is_empty() {
@@ -822,7 +831,7 @@ impl<T: Send + 'static> Reader<T> {
                 redis::cmd("XACK")
                     .arg(&cfg.stream)
                     .arg(&cfg.group)
-                    .arg(&gone),
+                    .arg(&gone[..]),
                 "XACK",
             )?;
             self.metrics.deleted(gone.len() as u64);
@@ -850,8 +859,9 @@ impl<T: Send + 'static> Reader<T> {
                 .arg(*deliveries)
                 .arg("dlq-reason")
                 .arg(reason.as_str());
-            for (k, v) in raw.fields.iter().flatten() {
-                xadd.arg(k.as_slice()).arg(v.as_slice());
+            for kv in raw.fields.iter().flat_map(|f| f.chunks(2)) {
+                xadd.arg(value_bytes(&kv[0]))
+                    .arg(kv.get(1).map_or(&[][..], value_bytes));
             }
             xadd.ignore();
             pipe.cmd("XACK")
