@@ -163,15 +163,15 @@ fn run_raw(server: &RedisServer, stream: &str, n: u64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mode = args
         .iter()
         .find(|a| ["source", "raw", "fill"].contains(&a.as_str()))
         .cloned();
-    let n: u64 = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200_000);
     let Some(server) = RedisServer::start() else {
         return;
     };

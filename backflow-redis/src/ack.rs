@@ -43,11 +43,65 @@ struct AckState {
     /// When `queue` became non-empty.
     since: Option<Instant>,
     /// IDs delivered downstream and neither acked nor released.
-    inflight: HashSet<Id, IdHash>,
+    inflight: Slots,
     /// The last fetch came back short: flush as soon as `inflight` is empty.
     eager: bool,
     /// Every [`AckLink`] is gone: flush and stop.
     closed: bool,
+}
+
+/// The in-flight IDs in numbered slots: each ticket knows its slot, so an ack or a release
+/// frees it in O(1) without hashing the ID.
+#[derive(Default)]
+struct Slots {
+    ids: Vec<Option<Id>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Slots {
+    fn insert(&mut self, id: Id) -> u32 {
+        self.live += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.ids[slot as usize] = Some(id);
+                slot
+            }
+            None => {
+                self.ids.push(Some(id));
+                (self.ids.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Frees `slot` if it still holds `id` (an ack or release is applied once).
+    fn remove(&mut self, slot: u32, id: &Id) {
+        if let Some(cell) = self.ids.get_mut(slot as usize) {
+            if cell.as_ref() == Some(id) {
+                *cell = None;
+                self.live -= 1;
+                if self.live == 0 {
+                    // Nothing in flight: start over compactly.
+                    self.ids.clear();
+                    self.free.clear();
+                } else {
+                    self.free.push(slot);
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Id> + '_ {
+        self.ids.iter().flatten()
+    }
 }
 
 pub(crate) struct AckShared {
@@ -83,20 +137,25 @@ impl AckShared {
             .set_pending((st.queue.len() + st.inflight.len()) as u64);
     }
 
-    /// The reader is about to deliver these entries (one lock per fetched batch); `short`: the
-    /// fetch returned fewer than it asked for.
-    pub(crate) fn delivered(&self, ids: &[Id], short: bool) {
+    /// The reader is about to deliver these entries (one lock per fetched batch); their slots
+    /// are appended to `slots`. `short`: the fetch returned fewer than it asked for.
+    pub(crate) fn delivered(
+        &self,
+        ids: impl Iterator<Item = Id>,
+        short: bool,
+        slots: &mut Vec<u32>,
+    ) {
         let mut st = self.lock();
-        st.inflight.extend(ids.iter().copied());
+        slots.extend(ids.map(|id| st.inflight.insert(id)));
         st.eager = short;
         self.gauge(&st);
     }
 
-    /// Whether `id` is delivered here and still being processed, or acknowledged here and not
-    /// yet sent (a history re-read after a reconnect must not deliver either again).
-    pub(crate) fn is_held(&self, id: &Id) -> bool {
+    /// The IDs delivered here and still being processed, or acknowledged here and not yet sent
+    /// (a history re-read after a reconnect must not deliver either again).
+    pub(crate) fn held_ids(&self) -> HashSet<Id, IdHash> {
         let st = self.lock();
-        st.inflight.contains(id) || st.queue.contains(id)
+        st.inflight.iter().chain(st.queue.iter()).copied().collect()
     }
 
     /// Entries held here: delivered and not let go, or acked and not yet sent.
@@ -105,9 +164,9 @@ impl AckShared {
         (st.queue.len() + st.inflight.len()) as u64
     }
 
-    pub(crate) fn ack(&self, id: Id) {
+    pub(crate) fn ack(&self, slot: u32, id: Id) {
         let mut st = self.lock();
-        st.inflight.remove(&id);
+        st.inflight.remove(slot, &id);
         st.queue.push(id);
         if st.since.is_none() {
             st.since = Some(Instant::now());
@@ -122,9 +181,9 @@ impl AckShared {
         }
     }
 
-    pub(crate) fn release(&self, id: &Id) {
+    pub(crate) fn release(&self, slot: u32, id: &Id) {
         let mut st = self.lock();
-        st.inflight.remove(id);
+        st.inflight.remove(slot, id);
         let done = st.eager && st.inflight.is_empty() && !st.queue.is_empty();
         self.gauge(&st);
         drop(st);

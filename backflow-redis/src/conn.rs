@@ -203,7 +203,12 @@ pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
     };
     let mut out = Vec::new();
     for entries in streams {
-        out.extend(parse_entries(entries)?);
+        let parsed = parse_entries(entries)?;
+        if out.is_empty() {
+            out = parsed; // the one stream read: no copy
+        } else {
+            out.extend(parsed);
+        }
     }
     Ok(out)
 }

@@ -214,14 +214,17 @@ impl Entry {
 /// after `max_deliveries` deliveries.
 pub struct Ticket {
     id: EntryId,
+    /// Its place in the acknowledger's in-flight slots.
+    slot: u32,
     deliveries: u64,
     link: Option<Arc<AckLink>>,
 }
 
 impl Ticket {
-    pub(crate) fn new(id: EntryId, deliveries: u64, link: Arc<AckLink>) -> Ticket {
+    pub(crate) fn new(id: EntryId, slot: u32, deliveries: u64, link: Arc<AckLink>) -> Ticket {
         Ticket {
             id,
+            slot,
             deliveries,
             link: Some(link),
         }
@@ -240,7 +243,7 @@ impl Ticket {
     /// Marks the entry processed: its ID goes into the next batched `XACK`.
     pub fn ack(mut self) {
         if let Some(link) = self.link.take() {
-            link.shared().ack(self.id);
+            link.shared().ack(self.slot, self.id);
         }
     }
 
@@ -251,7 +254,7 @@ impl Ticket {
 
     fn release(&mut self) {
         if let Some(link) = self.link.take() {
-            link.shared().release(&self.id);
+            link.shared().release(self.slot, &self.id);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `RedisStreamSource`: a consumer group member as a backflow publisher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -742,10 +742,14 @@ impl<T: Send + 'static> Reader<T> {
         let mut gone: Vec<EntryId> = Vec::new();
         let acks = self.acks.clone();
         let shared = acks.shared();
-        let mut ready: Vec<Delivery<T>> = Vec::with_capacity(entries.len());
-        let mut ids: Vec<Id> = Vec::with_capacity(entries.len());
+        let held = if origin == Origin::New {
+            HashSet::default()
+        } else {
+            shared.held_ids()
+        };
+        let mut values: Vec<(T, Id, u64)> = Vec::with_capacity(entries.len());
         for raw in entries {
-            if origin != Origin::New && shared.is_held(&raw.id) {
+            if held.contains(&raw.id) {
                 continue; // being processed (or just acked) in this process: not a redelivery
             }
             let fields = match raw.fields {
@@ -779,11 +783,7 @@ impl<T: Send + 'static> Reader<T> {
             match decoded {
                 Ok(value) => {
                     drop(fields);
-                    ids.push(id);
-                    ready.push(Delivery::new(
-                        value,
-                        Ticket::new(id, deliveries, acks.clone()),
-                    ));
+                    values.push((value, id, deliveries));
                 }
                 Err(reason) => {
                     let raw = RawEntry {
@@ -796,8 +796,15 @@ impl<T: Send + 'static> Reader<T> {
         }
         // Registered before any is delivered (an ack inside on_next must find its ID); one lock
         // per batch. A delivery not handed over (cancel, failure) is released when it drops.
-        shared.delivered(&ids, short);
-        drop(ids);
+        let mut slots = Vec::with_capacity(values.len());
+        shared.delivered(values.iter().map(|v| v.1), short, &mut slots);
+        let ready: Vec<Delivery<T>> = values
+            .into_iter()
+            .zip(slots)
+            .map(|((value, id, deliveries), slot)| {
+                Delivery::new(value, Ticket::new(id, slot, deliveries, acks.clone()))
+            })
+            .collect();
         self.flush_side_effects(dead, gone)?;
         let mut delivered = 0u64;
         let mut ready = ready.into_iter();
