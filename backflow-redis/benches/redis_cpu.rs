@@ -38,6 +38,21 @@ fn others_cpu() -> Duration {
     clock(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(mine)
 }
 
+/// (user, system) CPU of the process minus this thread's, from `getrusage`.
+fn others_split() -> (Duration, Duration) {
+    fn usage(who: libc::c_int) -> (Duration, Duration) {
+        // SAFETY: all-zero is a valid `rusage`, which `getrusage` then fills in.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a valid, writable rusage; `who` is RUSAGE_SELF or RUSAGE_THREAD.
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        (tv(ru.ru_utime), tv(ru.ru_stime))
+    }
+    let mine = usage(libc::RUSAGE_THREAD);
+    let all = usage(libc::RUSAGE_SELF);
+    (all.0.saturating_sub(mine.0), all.1.saturating_sub(mine.1))
+}
+
 fn prepare(server: &RedisServer, stream: &str, n: u64) {
     let mut con = server.connection();
     fill(&mut con, stream, n);
@@ -175,15 +190,18 @@ fn main() {
     let Some(server) = RedisServer::start() else {
         return;
     };
+    // Alternating rounds: a loaded machine disturbs single runs, so min and median are printed.
     let modes: Vec<&str> = match mode.as_deref() {
         Some(m) => vec![m],
-        None => vec!["raw", "source", "raw", "source"],
+        None => ["raw", "source"].repeat(5),
     };
     let mut con = server.connection();
+    let mut results: Vec<(&str, f64)> = Vec::new();
     for (round, mode) in modes.into_iter().enumerate() {
         let stream = format!("cpu{round}");
         prepare(&server, &stream, n);
         let before = others_cpu();
+        let split = others_split();
         match mode {
             "source" => run_source(&server, &stream, n),
             "raw" => run_raw(&server, &stream, n),
@@ -198,11 +216,35 @@ fn main() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let cpu = others_cpu().saturating_sub(before);
-        println!(
-            "redis_cpu/{mode}: {:.0} ns client CPU per item ({n} items, {:.1} ms)",
-            cpu.as_nanos() as f64 / n as f64,
-            cpu.as_secs_f64() * 1e3
+        let after = others_split();
+        let per_item = cpu.as_nanos() as f64 / n as f64;
+        let (user, sys) = (
+            after.0.saturating_sub(split.0),
+            after.1.saturating_sub(split.1),
         );
+        println!(
+            "redis_cpu/{mode}: {per_item:.0} ns client CPU per item ({n} items; user {:.0} ns, system {:.0} ns)",
+            user.as_nanos() as f64 / n as f64,
+            sys.as_nanos() as f64 / n as f64
+        );
+        results.push((mode, per_item));
         let _: i64 = redis::cmd("DEL").arg(&stream).query(&mut con).unwrap();
+    }
+    for mode in ["raw", "source"] {
+        let mut v: Vec<f64> = results
+            .iter()
+            .filter(|r| r.0 == mode)
+            .map(|r| r.1)
+            .collect();
+        if v.len() < 2 {
+            continue;
+        }
+        v.sort_by(f64::total_cmp);
+        println!(
+            "redis_cpu/{mode}: min {:.0} ns, median {:.0} ns client CPU per item over {} rounds",
+            v[0],
+            v[v.len() / 2],
+            v.len()
+        );
     }
 }

@@ -48,6 +48,11 @@ struct AckState {
     eager: bool,
     /// Every [`AckLink`] is gone: flush and stop.
     closed: bool,
+    /// The acknowledger is waiting on `wake` (otherwise it looks at the state again before it
+    /// waits, so nobody needs to wake it).
+    waiting: bool,
+    /// ... and its wait is the long idle one (until the next refresh), not a poll.
+    dozing: bool,
 }
 
 /// The in-flight IDs in numbered slots: each ticket knows its slot, so an ack or a release
@@ -149,6 +154,12 @@ impl AckShared {
         slots.extend(ids.map(|id| st.inflight.insert(id)));
         st.eager = short;
         self.gauge(&st);
+        let doze = st.waiting && st.dozing;
+        drop(st);
+        if doze {
+            // Idle until now: from here on it polls every `ack_interval`.
+            self.wake.notify_one();
+        }
     }
 
     /// The IDs delivered here and still being processed, or acknowledged here and not yet sent
@@ -174,21 +185,24 @@ impl AckShared {
         let full = st.queue.len() >= self.cfg.batch;
         let first = st.queue.len() == 1;
         let done = st.eager && st.inflight.is_empty();
+        // A polling acknowledger finds the first ack within `ack_interval` by itself: only a full
+        // queue, a finished short fetch or a dozing acknowledger is worth a wake-up (a syscall).
+        let wake = st.waiting && (full || done || (first && st.dozing));
         self.gauge(&st);
         drop(st);
-        if full || first || done {
-            self.wake.notify_all();
+        if wake {
+            self.wake.notify_one();
         }
     }
 
     pub(crate) fn release(&self, slot: u32, id: &Id) {
         let mut st = self.lock();
         st.inflight.remove(slot, id);
-        let done = st.eager && st.inflight.is_empty() && !st.queue.is_empty();
+        let wake = st.waiting && st.eager && st.inflight.is_empty() && !st.queue.is_empty();
         self.gauge(&st);
         drop(st);
-        if done {
-            self.wake.notify_all();
+        if wake {
+            self.wake.notify_one();
         }
     }
 }
@@ -214,6 +228,9 @@ enum Work {
     Stop,
 }
 
+/// How long the acknowledger keeps polling every `ack_interval` after its last entry in flight.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Attempts at the final flush before giving up (the IDs then stay pending: redelivered later).
 const CLOSING_ATTEMPTS: u32 = 20;
 
@@ -223,11 +240,15 @@ fn run(shared: &AckShared) {
     let mut backoff = Backoff::new(cfg.backoff.0, cfg.backoff.1);
     let mut next_refresh = Instant::now() + cfg.refresh;
     let mut failures_closing = 0u32;
+    let mut last_busy = Instant::now();
     loop {
         let work = {
             let mut st = shared.lock();
             loop {
                 let now = Instant::now();
+                if !st.queue.is_empty() || !st.inflight.is_empty() {
+                    last_busy = now;
+                }
                 let due = st.since.is_some_and(|t| now >= t + cfg.interval)
                     || (st.eager && st.inflight.is_empty());
                 if !st.queue.is_empty() && (st.closed || due || st.queue.len() >= cfg.batch) {
@@ -248,15 +269,24 @@ fn run(shared: &AckShared) {
                         break Work::Refresh(st.inflight.iter().copied().collect());
                     }
                 }
+                // While entries are in flight (and for a while after) poll every interval, so
+                // an ack needs no wake-up; idle, sleep until the next refresh.
+                let active = now < last_busy + IDLE_AFTER;
                 let mut wait = next_refresh.saturating_duration_since(now);
                 if let Some(t) = st.since {
                     wait = wait.min((t + cfg.interval).saturating_duration_since(now));
+                } else if active {
+                    wait = wait.min(cfg.interval);
                 }
+                st.waiting = true;
+                st.dozing = !active;
                 st = shared
                     .wake
                     .wait_timeout(st, wait.max(Duration::from_micros(200)))
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
+                st.waiting = false;
+                st.dozing = false;
             }
         };
         match work {
