@@ -53,6 +53,9 @@ struct AckState {
     waiting: bool,
     /// ... and its wait is the long idle one (until the next refresh), not a poll.
     dozing: bool,
+    /// The reader is handing a fetched batch downstream and takes the acks queued meanwhile
+    /// into its next read's pipeline: no wake-up for a full queue or a finished short fetch.
+    delivering: bool,
 }
 
 /// The in-flight IDs in numbered slots: each ticket knows its slot, so an ack or a release
@@ -153,6 +156,7 @@ impl AckShared {
         let mut st = self.lock();
         slots.extend(ids.map(|id| st.inflight.insert(id)));
         st.eager = short;
+        st.delivering = true;
         self.gauge(&st);
         let doze = st.waiting && st.dozing;
         drop(st);
@@ -175,6 +179,47 @@ impl AckShared {
         (st.queue.len() + st.inflight.len()) as u64
     }
 
+    /// The reader has handed its batch over. `reading_next`: it goes straight on to its next
+    /// read (taking the queued acks along); otherwise the acknowledger is told to look.
+    pub(crate) fn delivery_done(&self, reading_next: bool) {
+        let mut st = self.lock();
+        st.delivering = false;
+        let wake = !reading_next && st.waiting && !st.queue.is_empty();
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The acks queued so far, for the reader to send in one pipeline with its next read (one
+    /// round trip for both). On failure it hands them back with [`AckShared::put_back`].
+    pub(crate) fn take_queued(&self, ids: &mut Vec<Id>) {
+        let mut st = self.lock();
+        if st.queue.is_empty() {
+            return;
+        }
+        let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
+        ids.extend(st.queue.drain(..n));
+        if st.queue.is_empty() {
+            st.since = None;
+        }
+    }
+
+    /// The reader sent these acks (`Ok`) or could not (`Err`: queued again, first in line);
+    /// `ids` is left empty.
+    pub(crate) fn sent(&self, ids: &mut Vec<Id>, result: Result<(), ()>) {
+        let mut st = self.lock();
+        match result {
+            Ok(()) => self.metrics.acked(ids.len() as u64),
+            Err(()) => {
+                st.queue.splice(0..0, ids.iter().copied());
+                st.since.get_or_insert_with(Instant::now);
+            }
+        }
+        ids.clear();
+        self.gauge(&st);
+    }
+
     pub(crate) fn ack(&self, slot: u32, id: Id) {
         let mut st = self.lock();
         st.inflight.remove(slot, &id);
@@ -187,7 +232,7 @@ impl AckShared {
         let done = st.eager && st.inflight.is_empty();
         // A polling acknowledger finds the first ack within `ack_interval` by itself: only a full
         // queue, a finished short fetch or a dozing acknowledger is worth a wake-up (a syscall).
-        let wake = st.waiting && (full || done || (first && st.dozing));
+        let wake = st.waiting && ((!st.delivering && (full || done)) || (first && st.dozing));
         self.gauge(&st);
         drop(st);
         if wake {
@@ -198,7 +243,11 @@ impl AckShared {
     pub(crate) fn release(&self, slot: u32, id: &Id) {
         let mut st = self.lock();
         st.inflight.remove(slot, id);
-        let wake = st.waiting && st.eager && st.inflight.is_empty() && !st.queue.is_empty();
+        let wake = st.waiting
+            && !st.delivering
+            && st.eager
+            && st.inflight.is_empty()
+            && !st.queue.is_empty();
         self.gauge(&st);
         drop(st);
         if wake {

@@ -159,9 +159,10 @@ fn bad(what: &str) -> String {
 }
 
 /// Entries in the `[[id, [f, v, ...] | nil], ...]` shape of XRANGE / XCLAIM / a stream's entries.
-pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
+/// Appended to `out`.
+pub(crate) fn parse_entries(v: Value, out: &mut Vec<RawEntry>) -> Result<(), String> {
     let items = array(v).ok_or_else(|| bad("entries"))?;
-    let mut out = Vec::with_capacity(items.len());
+    out.reserve(items.len());
     for item in items {
         let mut pair = array(item).ok_or_else(|| bad("entry"))?.into_iter();
         let id = match pair.next() {
@@ -184,13 +185,15 @@ pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
         };
         out.push(RawEntry { id, fields });
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The entries of the one stream in an `XREADGROUP` reply (`nil` on timeout = none).
-pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
+/// The entries of the one stream in an `XREADGROUP` reply (`nil` on timeout = none), in `out`
+/// (cleared first; the reader passes the same buffer every time).
+pub(crate) fn parse_xreadgroup(v: Value, mut out: Vec<RawEntry>) -> Result<Vec<RawEntry>, String> {
+    out.clear();
     let streams: Vec<Value> = match v {
-        Value::Nil => return Ok(Vec::new()),
+        Value::Nil => return Ok(out),
         Value::Map(m) => m.into_iter().map(|(_, v)| v).collect(),
         other => array(other)
             .ok_or_else(|| bad("XREADGROUP"))?
@@ -201,14 +204,8 @@ pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
             })
             .collect(),
     };
-    let mut out = Vec::new();
     for entries in streams {
-        let parsed = parse_entries(entries)?;
-        if out.is_empty() {
-            out = parsed; // the one stream read: no copy
-        } else {
-            out.extend(parsed);
-        }
+        parse_entries(entries, &mut out)?;
     }
     Ok(out)
 }
@@ -220,7 +217,8 @@ pub(crate) fn parse_xautoclaim(v: Value) -> Result<(String, Vec<RawEntry>, Vec<S
         .next()
         .and_then(string)
         .ok_or_else(|| bad("XAUTOCLAIM cursor"))?;
-    let entries = parse_entries(parts.next().unwrap_or(Value::Nil))?;
+    let mut entries = Vec::new();
+    parse_entries(parts.next().unwrap_or(Value::Nil), &mut entries)?;
     let deleted = array(parts.next().unwrap_or(Value::Nil))
         .unwrap_or_default()
         .into_iter()
@@ -268,12 +266,12 @@ mod tests {
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
             ]),
         ])]);
-        let e = parse_xreadgroup(reply).unwrap();
+        let e = parse_xreadgroup(reply, Vec::new()).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].id.as_str(), "1-0");
         assert_eq!(e[0].fields.as_deref(), Some(&[bulk("n"), bulk("7")][..]));
         assert!(e[1].fields.is_none());
-        assert!(parse_xreadgroup(Value::Nil).unwrap().is_empty());
+        assert!(parse_xreadgroup(Value::Nil, Vec::new()).unwrap().is_empty());
     }
 
     #[test]

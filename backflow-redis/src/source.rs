@@ -356,6 +356,13 @@ impl<T: Send + 'static> Publisher for RedisStreamSource<T> {
             next_claim: Instant::now(),
             last_activity: Instant::now(),
             scratch: Entry::scratch(),
+            bufs: Buffers {
+                entries: Vec::new(),
+                values: Vec::new(),
+                slots: Vec::new(),
+                ready: Vec::new(),
+                acks: Vec::new(),
+            },
         };
         // The subscriber moves to the reader thread: on_subscribe above happens-before its first
         // on_next there (thread spawn), and only that thread signals it from now on (rule 1.03).
@@ -454,6 +461,17 @@ struct Reader<T> {
     last_activity: Instant,
     /// The entry handed to the decoder, its buffers reused for every entry.
     scratch: Entry,
+    /// Per-batch buffers, reused: a batch allocates nothing of its own (a fresh ~60 KiB a batch
+    /// made the allocator give pages back and fault them in again).
+    bufs: Buffers<T>,
+}
+
+struct Buffers<T> {
+    entries: Vec<RawEntry>,
+    values: Vec<(T, Id, u64)>,
+    slots: Vec<u32>,
+    ready: Vec<Delivery<T>>,
+    acks: Vec<Id>,
 }
 
 /// Where a batch of entries came from.
@@ -550,7 +568,7 @@ impl<T: Send + 'static> Reader<T> {
         let cfg = self.cfg.clone();
         let started = Instant::now();
         if let Some(after) = self.history.clone() {
-            let reply = self.query(
+            let reply = self.read(
                 redis::cmd("XREADGROUP")
                     .arg("GROUP")
                     .arg(&cfg.group)
@@ -563,7 +581,8 @@ impl<T: Send + 'static> Reader<T> {
                 "XREADGROUP (history)",
             )?;
             self.metrics.round_trip(started.elapsed());
-            let entries = self.entries(conn::parse_xreadgroup(reply))?;
+            let buf = std::mem::take(&mut self.bufs.entries);
+            let entries = self.entries(conn::parse_xreadgroup(reply, buf))?;
             self.metrics.fetched(entries.len() as u64, count);
             match entries.last() {
                 None => self.history = None,
@@ -572,7 +591,7 @@ impl<T: Send + 'static> Reader<T> {
             return self.handle(subscriber, entries, count, Origin::History);
         }
         if Instant::now() >= self.next_claim {
-            let reply = self.query(
+            let reply = self.read(
                 redis::cmd("XAUTOCLAIM")
                     .arg(&cfg.stream)
                     .arg(&cfg.group)
@@ -599,7 +618,7 @@ impl<T: Send + 'static> Reader<T> {
             self.metrics.fetched(entries.len() as u64, count);
             return self.handle(subscriber, entries, count, Origin::Claimed);
         }
-        let reply = self.query(
+        let reply = self.read(
             redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(&cfg.group)
@@ -614,7 +633,8 @@ impl<T: Send + 'static> Reader<T> {
             "XREADGROUP",
         )?;
         let elapsed = started.elapsed();
-        let entries = self.entries(conn::parse_xreadgroup(reply))?;
+        let buf = std::mem::take(&mut self.bufs.entries);
+        let entries = self.entries(conn::parse_xreadgroup(reply, buf))?;
         self.metrics.fetched(entries.len() as u64, count);
         if entries.is_empty() {
             // An empty reply waited out BLOCK: that is idle time, not a round trip.
@@ -694,6 +714,39 @@ impl<T: Send + 'static> Reader<T> {
         }
     }
 
+    /// A read, in one pipeline after an `XACK` of the acks queued so far (if any): the reader
+    /// sends them instead of waking the acknowledger for a round trip of its own.
+    fn read(&mut self, cmd: &redis::Cmd, what: &str) -> Result<Value, Stop> {
+        let acks = self.acks.clone();
+        let mut ids = std::mem::take(&mut self.bufs.acks);
+        acks.shared().take_queued(&mut ids);
+        if ids.is_empty() {
+            self.bufs.acks = ids;
+            return self.query(cmd, what);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .arg(&ids[..])
+            .ignore();
+        pipe.add_command(cmd.clone());
+        let con = self.con.as_mut().expect("connected");
+        match pipe.query::<(Value,)>(con) {
+            Ok((v,)) => {
+                acks.shared().sent(&mut ids, Ok(()));
+                self.bufs.acks = ids;
+                Ok(v)
+            }
+            Err(e) => {
+                // Maybe applied, maybe not: sent again later (an XACK twice is harmless).
+                acks.shared().sent(&mut ids, Err(()));
+                self.bufs.acks = ids;
+                Err(self.redis_error(what, e))
+            }
+        }
+    }
+
     /// Delivery counts of pending entries of this consumer, for the poison check.
     fn delivery_counts(&mut self, entries: &[RawEntry]) -> Result<HashMap<EntryId, u64>, Stop> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
@@ -720,11 +773,12 @@ impl<T: Send + 'static> Reader<T> {
     fn handle<S: Subscriber<Delivery<T>>>(
         &mut self,
         subscriber: &mut S,
-        entries: Vec<RawEntry>,
+        mut entries: Vec<RawEntry>,
         asked: u64,
         origin: Origin,
     ) -> Result<(), Stop> {
         if entries.is_empty() {
+            self.bufs.entries = entries;
             return Ok(());
         }
         let short = (entries.len() as u64) < asked;
@@ -747,8 +801,8 @@ impl<T: Send + 'static> Reader<T> {
         } else {
             shared.held_ids()
         };
-        let mut values: Vec<(T, Id, u64)> = Vec::with_capacity(entries.len());
-        for raw in entries {
+        let mut values = std::mem::take(&mut self.bufs.values);
+        for raw in entries.drain(..) {
             if held.contains(&raw.id) {
                 continue; // being processed (or just acked) in this process: not a redelivery
             }
@@ -796,20 +850,25 @@ impl<T: Send + 'static> Reader<T> {
         }
         // Registered before any is delivered (an ack inside on_next must find its ID); one lock
         // per batch. A delivery not handed over (cancel, failure) is released when it drops.
-        let mut slots = Vec::with_capacity(values.len());
+        self.bufs.entries = entries;
+        let mut slots = std::mem::take(&mut self.bufs.slots);
         shared.delivered(values.iter().map(|v| v.1), short, &mut slots);
-        let ready: Vec<Delivery<T>> = values
-            .into_iter()
-            .zip(slots)
-            .map(|((value, id, deliveries), slot)| {
+        let mut ready = std::mem::take(&mut self.bufs.ready);
+        ready.extend(values.drain(..).zip(slots.drain(..)).map(
+            |((value, id, deliveries), slot)| {
                 Delivery::new(value, Ticket::new(id, slot, deliveries, acks.clone()))
-            })
-            .collect();
-        self.flush_side_effects(dead, gone)?;
+            },
+        ));
+        self.bufs.values = values;
+        self.bufs.slots = slots;
+        if let Err(stop) = self.flush_side_effects(dead, gone) {
+            shared.delivery_done(false);
+            return Err(stop);
+        }
         let mut delivered = 0u64;
-        let mut ready = ready.into_iter();
         let mut outcome = Ok(());
-        for d in ready.by_ref() {
+        let mut handing = ready.drain(..);
+        for d in handing.by_ref() {
             if self.control.stopped() {
                 break;
             }
@@ -820,8 +879,11 @@ impl<T: Send + 'static> Reader<T> {
                 break;
             }
         }
+        drop(handing); // the deliveries not handed over (cancel, panic) are released here
+        self.bufs.ready = ready;
         // Only this thread consumes demand, and the fetch asked for no more than was outstanding.
-        self.control.demand.produced(delivered);
+        let left = self.control.demand.produced(delivered);
+        shared.delivery_done(outcome.is_ok() && left > 0 && !self.control.stopped());
         self.metrics.stage_ref().record_emitted(delivered);
         outcome
     }
