@@ -1,13 +1,19 @@
 //! The acknowledger: batches `XACK`s and keeps in-flight entries from being reclaimed.
 //!
-//! One thread per subscription, with its own connection (the reader's connection sits in
-//! `XREADGROUP BLOCK`). It sends one `XACK stream group id…` per `ack_batch` IDs or per
-//! `ack_interval`, whichever comes first — or as soon as every entry of a short fetch (fewer
-//! entries than asked for: the stream has no backlog, so no more acks are coming to batch with)
-//! is acknowledged — and every `refresh` interval it re-claims the IDs still
-//! being processed with `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and
-//! not their delivery count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an
-//! entry a live, slow worker is still working on.
+//! Acks queue here; they leave in one `XACK stream group id…` per batch, by one of two ways:
+//!
+//! - the reader takes everything queued into the pipeline of its next read (`XACK` +
+//!   `XREADGROUP` in one round trip) — the common case when the subscriber acks inside `on_next`
+//!   or soon after;
+//! - this thread, with its own connection (the reader's sits in `XREADGROUP BLOCK`), sends them
+//!   when `ack_batch` are queued or the oldest has waited `ack_interval`, whichever comes first,
+//!   or as soon as every entry of a short fetch (fewer entries than asked for: no backlog, so no
+//!   more acks are coming to batch with) is acknowledged while the reader is not about to read.
+//!
+//! Every `refresh` interval it also re-claims the IDs still being processed with
+//! `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and not their delivery
+//! count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an entry a live, slow
+//! worker is still working on.
 
 use std::collections::HashSet;
 

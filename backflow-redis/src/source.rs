@@ -190,7 +190,9 @@ impl SourceConfig {
         self
     }
 
-    /// Acknowledgements are sent at least this often (default 5 ms) ...
+    /// Acknowledgements are sent at least this often (default 5 ms) ... (The reader also sends
+    /// whatever is queued in one pipeline with each of its reads, so a subscriber that acks as it
+    /// goes has its acks sent with the next fetch, one `XACK` per batch.)
     pub fn ack_interval(mut self, interval: Duration) -> Self {
         self.ack_interval = interval;
         self
@@ -757,8 +759,8 @@ impl<T: Send + 'static> Reader<T> {
             redis::cmd("XPENDING")
                 .arg(&cfg.stream)
                 .arg(&cfg.group)
-                .arg(&first.id)
-                .arg(&last.id)
+                .arg(first.id)
+                .arg(last.id)
                 .arg(entries.len() * 2 + 1024)
                 .arg(&cfg.consumer),
             "XPENDING",
@@ -919,7 +921,7 @@ impl<T: Send + 'static> Reader<T> {
                 .arg("dlq-source-stream")
                 .arg(&cfg.stream)
                 .arg("dlq-source-id")
-                .arg(&raw.id)
+                .arg(raw.id)
                 .arg("dlq-group")
                 .arg(&cfg.group)
                 .arg("dlq-consumer")
@@ -936,7 +938,7 @@ impl<T: Send + 'static> Reader<T> {
             pipe.cmd("XACK")
                 .arg(&cfg.stream)
                 .arg(&cfg.group)
-                .arg(&raw.id)
+                .arg(raw.id)
                 .ignore();
         }
         let con = self.con.as_mut().expect("connected");
