@@ -490,6 +490,9 @@ impl<T: Send + 'static> Reader<T> {
             match self.step(&mut subscriber) {
                 Ok(()) => {}
                 Err(Stop::Cancelled) => break None,
+                // An error after the subscriber cancelled (say the read it left blocked was
+                // unblocked by a deleted stream) is not signalled (rule 1.08: signals stop).
+                Err(Stop::Fatal(_)) if self.control.stopped() => break None,
                 Err(Stop::Fatal(e)) => break Some(Err(e)),
                 Err(Stop::Drained) => break Some(Ok(())),
                 Err(Stop::Connection) => {
