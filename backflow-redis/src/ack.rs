@@ -1,19 +1,29 @@
 //! The acknowledger: batches `XACK`s and keeps in-flight entries from being reclaimed.
 //!
-//! One thread per subscription, with its own connection (the reader's connection sits in
-//! `XREADGROUP BLOCK`). It sends one `XACK stream group id…` per `ack_batch` IDs or per
-//! `ack_interval`, whichever comes first, and every `refresh` interval it re-claims the IDs still
-//! being processed with `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and
-//! not their delivery count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an
-//! entry a live, slow worker is still working on.
+//! Acks queue here; they leave in one `XACK stream group id…` per batch, by one of two ways:
+//!
+//! - the reader takes everything queued into the pipeline of its next read (`XACK` +
+//!   `XREADGROUP` in one round trip) — the common case when the subscriber acks inside `on_next`
+//!   or soon after;
+//! - this thread, with its own connection (the reader's sits in `XREADGROUP BLOCK`), sends them
+//!   when `ack_batch` are queued or the oldest has waited `ack_interval`, whichever comes first,
+//!   or as soon as every entry of a short fetch (fewer entries than asked for: no backlog, so no
+//!   more acks are coming to batch with) is acknowledged while the reader is not about to read.
+//!
+//! Every `refresh` interval it also re-claims the IDs still being processed with
+//! `XCLAIM stream group me 0 id… JUSTID`, which resets their idle time (and not their delivery
+//! count) so another consumer's `XAUTOCLAIM` with `min_idle` does not take an entry a live, slow
+//! worker is still working on.
 
 use std::collections::HashSet;
+
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, ConnectionLike, Value};
 
 use crate::conn::{self, Backoff};
+use crate::entry::{EntryId, IdHash};
 use crate::metrics::RedisMetrics;
 use crate::url::RedisUrl;
 
@@ -39,9 +49,73 @@ struct AckState {
     /// When `queue` became non-empty.
     since: Option<Instant>,
     /// IDs delivered downstream and neither acked nor released.
-    inflight: HashSet<Id>,
+    inflight: Slots,
+    /// The last fetch came back short: flush as soon as `inflight` is empty.
+    eager: bool,
     /// Every [`AckLink`] is gone: flush and stop.
     closed: bool,
+    /// The acknowledger is waiting on `wake` (otherwise it looks at the state again before it
+    /// waits, so nobody needs to wake it).
+    waiting: bool,
+    /// ... and its wait is the long idle one (until the next refresh), not a poll.
+    dozing: bool,
+    /// The reader is handing a fetched batch downstream and takes the acks queued meanwhile
+    /// into its next read's pipeline: no wake-up for a full queue or a finished short fetch.
+    delivering: bool,
+}
+
+/// The in-flight IDs in numbered slots: each ticket knows its slot, so an ack or a release
+/// frees it in O(1) without hashing the ID.
+#[derive(Default)]
+struct Slots {
+    ids: Vec<Option<Id>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Slots {
+    fn insert(&mut self, id: Id) -> u32 {
+        self.live += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.ids[slot as usize] = Some(id);
+                slot
+            }
+            None => {
+                self.ids.push(Some(id));
+                (self.ids.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Frees `slot` if it still holds `id` (an ack or release is applied once).
+    fn remove(&mut self, slot: u32, id: &Id) {
+        if let Some(cell) = self.ids.get_mut(slot as usize) {
+            if cell.as_ref() == Some(id) {
+                *cell = None;
+                self.live -= 1;
+                if self.live == 0 {
+                    // Nothing in flight: start over compactly.
+                    self.ids.clear();
+                    self.free.clear();
+                } else {
+                    self.free.push(slot);
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Id> + '_ {
+        self.ids.iter().flatten()
+    }
 }
 
 pub(crate) struct AckShared {
@@ -77,18 +151,32 @@ impl AckShared {
             .set_pending((st.queue.len() + st.inflight.len()) as u64);
     }
 
-    /// The reader is about to deliver these entries (one lock per fetched batch).
-    pub(crate) fn delivered(&self, ids: &[Id]) {
+    /// The reader is about to deliver these entries (one lock per fetched batch); their slots
+    /// are appended to `slots`. `short`: the fetch returned fewer than it asked for.
+    pub(crate) fn delivered(
+        &self,
+        ids: impl Iterator<Item = Id>,
+        short: bool,
+        slots: &mut Vec<u32>,
+    ) {
         let mut st = self.lock();
-        st.inflight.extend(ids.iter().cloned());
+        slots.extend(ids.map(|id| st.inflight.insert(id)));
+        st.eager = short;
+        st.delivering = true;
         self.gauge(&st);
+        let doze = st.waiting && st.dozing;
+        drop(st);
+        if doze {
+            // Idle until now: from here on it polls every `ack_interval`.
+            self.wake.notify_one();
+        }
     }
 
-    /// Whether `id` is delivered here and still being processed, or acknowledged here and not
-    /// yet sent (a history re-read after a reconnect must not deliver either again).
-    pub(crate) fn is_held(&self, id: &str) -> bool {
+    /// The IDs delivered here and still being processed, or acknowledged here and not yet sent
+    /// (a history re-read after a reconnect must not deliver either again).
+    pub(crate) fn held_ids(&self) -> HashSet<Id, IdHash> {
         let st = self.lock();
-        st.inflight.contains(id) || st.queue.iter().any(|q| &**q == id)
+        st.inflight.iter().chain(st.queue.iter()).copied().collect()
     }
 
     /// Entries held here: delivered and not let go, or acked and not yet sent.
@@ -97,26 +185,80 @@ impl AckShared {
         (st.queue.len() + st.inflight.len()) as u64
     }
 
-    pub(crate) fn ack(&self, id: Id) {
+    /// The reader has handed its batch over. `reading_next`: it goes straight on to its next
+    /// read (taking the queued acks along); otherwise the acknowledger is told to look.
+    pub(crate) fn delivery_done(&self, reading_next: bool) {
         let mut st = self.lock();
-        st.inflight.remove(&id);
+        st.delivering = false;
+        let wake = !reading_next && st.waiting && !st.queue.is_empty();
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The acks queued so far, for the reader to send in one pipeline with its next read (one
+    /// round trip for both). On failure it hands them back with [`AckShared::put_back`].
+    pub(crate) fn take_queued(&self, ids: &mut Vec<Id>) {
+        let mut st = self.lock();
+        if st.queue.is_empty() {
+            return;
+        }
+        let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
+        ids.extend(st.queue.drain(..n));
+        if st.queue.is_empty() {
+            st.since = None;
+        }
+    }
+
+    /// The reader sent these acks (`Ok`) or could not (`Err`: queued again, first in line);
+    /// `ids` is left empty.
+    pub(crate) fn sent(&self, ids: &mut Vec<Id>, result: Result<(), ()>) {
+        let mut st = self.lock();
+        match result {
+            Ok(()) => self.metrics.acked(ids.len() as u64),
+            Err(()) => {
+                st.queue.splice(0..0, ids.iter().copied());
+                st.since.get_or_insert_with(Instant::now);
+            }
+        }
+        ids.clear();
+        self.gauge(&st);
+    }
+
+    pub(crate) fn ack(&self, slot: u32, id: Id) {
+        let mut st = self.lock();
+        st.inflight.remove(slot, &id);
         st.queue.push(id);
         if st.since.is_none() {
             st.since = Some(Instant::now());
         }
         let full = st.queue.len() >= self.cfg.batch;
         let first = st.queue.len() == 1;
+        let done = st.eager && st.inflight.is_empty();
+        // A polling acknowledger finds the first ack within `ack_interval` by itself: only a full
+        // queue, a finished short fetch or a dozing acknowledger is worth a wake-up (a syscall).
+        let wake = st.waiting && ((!st.delivering && (full || done)) || (first && st.dozing));
         self.gauge(&st);
         drop(st);
-        if full || first {
-            self.wake.notify_all();
+        if wake {
+            self.wake.notify_one();
         }
     }
 
-    pub(crate) fn release(&self, id: &str) {
+    pub(crate) fn release(&self, slot: u32, id: &Id) {
         let mut st = self.lock();
-        st.inflight.remove(id);
+        st.inflight.remove(slot, id);
+        let wake = st.waiting
+            && !st.delivering
+            && st.eager
+            && st.inflight.is_empty()
+            && !st.queue.is_empty();
         self.gauge(&st);
+        drop(st);
+        if wake {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -141,6 +283,9 @@ enum Work {
     Stop,
 }
 
+/// How long the acknowledger keeps polling every `ack_interval` after its last entry in flight.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Attempts at the final flush before giving up (the IDs then stay pending: redelivered later).
 const CLOSING_ATTEMPTS: u32 = 20;
 
@@ -150,12 +295,17 @@ fn run(shared: &AckShared) {
     let mut backoff = Backoff::new(cfg.backoff.0, cfg.backoff.1);
     let mut next_refresh = Instant::now() + cfg.refresh;
     let mut failures_closing = 0u32;
+    let mut last_busy = Instant::now();
     loop {
         let work = {
             let mut st = shared.lock();
             loop {
                 let now = Instant::now();
-                let due = st.since.is_some_and(|t| now >= t + cfg.interval);
+                if !st.queue.is_empty() || !st.inflight.is_empty() {
+                    last_busy = now;
+                }
+                let due = st.since.is_some_and(|t| now >= t + cfg.interval)
+                    || (st.eager && st.inflight.is_empty());
                 if !st.queue.is_empty() && (st.closed || due || st.queue.len() >= cfg.batch) {
                     st.since = None;
                     let n = st.queue.len().min(MAX_IDS_PER_COMMAND);
@@ -171,18 +321,27 @@ fn run(shared: &AckShared) {
                 if now >= next_refresh {
                     next_refresh = now + cfg.refresh;
                     if !st.inflight.is_empty() {
-                        break Work::Refresh(st.inflight.iter().cloned().collect());
+                        break Work::Refresh(st.inflight.iter().copied().collect());
                     }
                 }
+                // While entries are in flight (and for a while after) poll every interval, so
+                // an ack needs no wake-up; idle, sleep until the next refresh.
+                let active = now < last_busy + IDLE_AFTER;
                 let mut wait = next_refresh.saturating_duration_since(now);
                 if let Some(t) = st.since {
                     wait = wait.min((t + cfg.interval).saturating_duration_since(now));
+                } else if active {
+                    wait = wait.min(cfg.interval);
                 }
+                st.waiting = true;
+                st.dozing = !active;
                 st = shared
                     .wake
                     .wait_timeout(st, wait.max(Duration::from_micros(200)))
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
+                st.waiting = false;
+                st.dozing = false;
             }
         };
         match work {
@@ -223,12 +382,8 @@ fn run(shared: &AckShared) {
     }
 }
 
-/// An entry ID, shared by the ticket that carries it and the in-flight set (one allocation).
-pub(crate) type Id = Arc<str>;
-
-fn strs(ids: &[Id]) -> Vec<&str> {
-    ids.iter().map(|id| &**id).collect()
-}
+/// An entry ID, copied inline into the ticket that carries it, the in-flight set and the queue.
+pub(crate) type Id = EntryId;
 
 /// IDs per `XACK` / `XCLAIM` command.
 const MAX_IDS_PER_COMMAND: usize = 4096;
@@ -262,7 +417,7 @@ fn xack(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisResult
     redis::cmd("XACK")
         .arg(&cfg.stream)
         .arg(&cfg.group)
-        .arg(strs(ids))
+        .arg(ids)
         .query(con)
 }
 
@@ -272,7 +427,7 @@ fn refresh(cfg: &AckConfig, con: &mut Connection, ids: &[Id]) -> redis::RedisRes
         .arg(&cfg.group)
         .arg(&cfg.consumer)
         .arg(0)
-        .arg(strs(ids))
+        .arg(ids)
         .arg("JUSTID")
         .query(con)
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisError, Value};
 
+use crate::entry::EntryId;
 use crate::url::RedisUrl;
 
 /// Exponential backoff with jitter, `min` doubling up to `max`.
@@ -114,10 +115,11 @@ pub(crate) fn sleep_unless(d: Duration, stop: impl Fn() -> bool) -> bool {
 }
 
 /// One stream entry as it came off the wire; `fields == None` (or empty) means it was deleted.
+/// The fields stay the reply's flat `[field, value, …]` values: the decoder reads them in place.
 #[derive(Debug)]
 pub(crate) struct RawEntry {
-    pub(crate) id: String,
-    pub(crate) fields: Option<crate::entry::Fields>,
+    pub(crate) id: EntryId,
+    pub(crate) fields: Option<Vec<Value>>,
 }
 
 pub(crate) fn bytes(v: Value) -> Option<Vec<u8>> {
@@ -157,46 +159,41 @@ fn bad(what: &str) -> String {
 }
 
 /// Entries in the `[[id, [f, v, ...] | nil], ...]` shape of XRANGE / XCLAIM / a stream's entries.
-pub(crate) fn parse_entries(v: Value) -> Result<Vec<RawEntry>, String> {
+/// Appended to `out`.
+pub(crate) fn parse_entries(v: Value, out: &mut Vec<RawEntry>) -> Result<(), String> {
     let items = array(v).ok_or_else(|| bad("entries"))?;
-    let mut out = Vec::with_capacity(items.len());
+    out.reserve(items.len());
     for item in items {
         let mut pair = array(item).ok_or_else(|| bad("entry"))?.into_iter();
-        let id = pair
-            .next()
-            .and_then(string)
-            .ok_or_else(|| bad("entry id"))?;
+        let id = match pair.next() {
+            Some(Value::BulkString(b)) => EntryId::new(&b),
+            Some(Value::SimpleString(s)) => EntryId::new(s.as_bytes()),
+            _ => None,
+        }
+        .ok_or_else(|| bad("entry id"))?;
         let fields = match pair.next() {
             None | Some(Value::Nil) => None,
-            Some(Value::Map(m)) => Some(
-                m.into_iter()
-                    .map(|(k, v)| Some((bytes(k)?, bytes(v)?)))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("entry fields"))?,
-            ),
+            // RESP3 may send the fields as a map: flatten it to the RESP2 shape.
+            Some(Value::Map(m)) => Some(m.into_iter().flat_map(|(k, v)| [k, v]).collect()),
             Some(flat) => {
                 let flat = array(flat).ok_or_else(|| bad("entry fields"))?;
-                let mut fields = Vec::with_capacity(flat.len() / 2);
-                let mut it = flat.into_iter();
-                while let Some(k) = it.next() {
-                    let v = it.next().ok_or_else(|| bad("entry fields"))?;
-                    fields.push((
-                        bytes(k).ok_or_else(|| bad("field"))?,
-                        bytes(v).unwrap_or_default(),
-                    ));
+                if flat.len() % 2 != 0 {
+                    return Err(bad("entry fields"));
                 }
-                Some(fields)
+                Some(flat)
             }
         };
         out.push(RawEntry { id, fields });
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The entries of the one stream in an `XREADGROUP` reply (`nil` on timeout = none).
-pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
+/// The entries of the one stream in an `XREADGROUP` reply (`nil` on timeout = none), in `out`
+/// (cleared first; the reader passes the same buffer every time).
+pub(crate) fn parse_xreadgroup(v: Value, mut out: Vec<RawEntry>) -> Result<Vec<RawEntry>, String> {
+    out.clear();
     let streams: Vec<Value> = match v {
-        Value::Nil => return Ok(Vec::new()),
+        Value::Nil => return Ok(out),
         Value::Map(m) => m.into_iter().map(|(_, v)| v).collect(),
         other => array(other)
             .ok_or_else(|| bad("XREADGROUP"))?
@@ -207,9 +204,8 @@ pub(crate) fn parse_xreadgroup(v: Value) -> Result<Vec<RawEntry>, String> {
             })
             .collect(),
     };
-    let mut out = Vec::new();
     for entries in streams {
-        out.extend(parse_entries(entries)?);
+        parse_entries(entries, &mut out)?;
     }
     Ok(out)
 }
@@ -221,7 +217,8 @@ pub(crate) fn parse_xautoclaim(v: Value) -> Result<(String, Vec<RawEntry>, Vec<S
         .next()
         .and_then(string)
         .ok_or_else(|| bad("XAUTOCLAIM cursor"))?;
-    let entries = parse_entries(parts.next().unwrap_or(Value::Nil))?;
+    let mut entries = Vec::new();
+    parse_entries(parts.next().unwrap_or(Value::Nil), &mut entries)?;
     let deleted = array(parts.next().unwrap_or(Value::Nil))
         .unwrap_or_default()
         .into_iter()
@@ -269,15 +266,12 @@ mod tests {
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
             ]),
         ])]);
-        let e = parse_xreadgroup(reply).unwrap();
+        let e = parse_xreadgroup(reply, Vec::new()).unwrap();
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0].id, "1-0");
-        assert_eq!(
-            e[0].fields.as_deref(),
-            Some(&[(b"n".to_vec(), b"7".to_vec())][..])
-        );
+        assert_eq!(e[0].id.as_str(), "1-0");
+        assert_eq!(e[0].fields.as_deref(), Some(&[bulk("n"), bulk("7")][..]));
         assert!(e[1].fields.is_none());
-        assert!(parse_xreadgroup(Value::Nil).unwrap().is_empty());
+        assert!(parse_xreadgroup(Value::Nil, Vec::new()).unwrap().is_empty());
     }
 
     #[test]

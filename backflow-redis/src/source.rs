@@ -1,6 +1,6 @@
 //! `RedisStreamSource`: a consumer group member as a backflow publisher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,7 +12,7 @@ use redis::{Connection, RedisError, Value};
 
 use crate::ack::{self, AckConfig, AckLink, Id};
 use crate::conn::{self, Backoff, RawEntry};
-use crate::entry::{Delivery, Entry, Ticket};
+use crate::entry::{value_bytes, Delivery, Entry, EntryId, Ticket};
 use crate::metrics::RedisMetrics;
 use crate::url::RedisUrl;
 
@@ -190,7 +190,9 @@ impl SourceConfig {
         self
     }
 
-    /// Acknowledgements are sent at least this often (default 5 ms) ...
+    /// Acknowledgements are sent at least this often (default 5 ms) ... (The reader also sends
+    /// whatever is queued in one pipeline with each of its reads, so a subscriber that acks as it
+    /// goes has its acks sent with the next fetch, one `XACK` per batch.)
     pub fn ack_interval(mut self, interval: Duration) -> Self {
         self.ack_interval = interval;
         self
@@ -355,6 +357,14 @@ impl<T: Send + 'static> Publisher for RedisStreamSource<T> {
             cursor: "0-0".into(),
             next_claim: Instant::now(),
             last_activity: Instant::now(),
+            scratch: Entry::scratch(),
+            bufs: Buffers {
+                entries: Vec::new(),
+                values: Vec::new(),
+                slots: Vec::new(),
+                ready: Vec::new(),
+                acks: Vec::new(),
+            },
         };
         // The subscriber moves to the reader thread: on_subscribe above happens-before its first
         // on_next there (thread spawn), and only that thread signals it from now on (rule 1.03).
@@ -451,6 +461,19 @@ struct Reader<T> {
     cursor: String,
     next_claim: Instant,
     last_activity: Instant,
+    /// The entry handed to the decoder, its buffers reused for every entry.
+    scratch: Entry,
+    /// Per-batch buffers, reused: a batch allocates nothing of its own (a fresh ~60 KiB a batch
+    /// made the allocator give pages back and fault them in again).
+    bufs: Buffers<T>,
+}
+
+struct Buffers<T> {
+    entries: Vec<RawEntry>,
+    values: Vec<(T, Id, u64)>,
+    slots: Vec<u32>,
+    ready: Vec<Delivery<T>>,
+    acks: Vec<Id>,
 }
 
 /// Where a batch of entries came from.
@@ -467,6 +490,9 @@ impl<T: Send + 'static> Reader<T> {
             match self.step(&mut subscriber) {
                 Ok(()) => {}
                 Err(Stop::Cancelled) => break None,
+                // An error after the subscriber cancelled (say the read it left blocked was
+                // unblocked by a deleted stream) is not signalled (rule 1.08: signals stop).
+                Err(Stop::Fatal(_)) if self.control.stopped() => break None,
                 Err(Stop::Fatal(e)) => break Some(Err(e)),
                 Err(Stop::Drained) => break Some(Ok(())),
                 Err(Stop::Connection) => {
@@ -547,7 +573,7 @@ impl<T: Send + 'static> Reader<T> {
         let cfg = self.cfg.clone();
         let started = Instant::now();
         if let Some(after) = self.history.clone() {
-            let reply = self.query(
+            let reply = self.read(
                 redis::cmd("XREADGROUP")
                     .arg("GROUP")
                     .arg(&cfg.group)
@@ -560,16 +586,17 @@ impl<T: Send + 'static> Reader<T> {
                 "XREADGROUP (history)",
             )?;
             self.metrics.round_trip(started.elapsed());
-            let entries = self.entries(conn::parse_xreadgroup(reply))?;
+            let buf = std::mem::take(&mut self.bufs.entries);
+            let entries = self.entries(conn::parse_xreadgroup(reply, buf))?;
             self.metrics.fetched(entries.len() as u64, count);
             match entries.last() {
                 None => self.history = None,
-                Some(last) => self.history = Some(last.id.clone()),
+                Some(last) => self.history = Some(last.id.as_str().to_owned()),
             }
-            return self.handle(subscriber, entries, Origin::History);
+            return self.handle(subscriber, entries, count, Origin::History);
         }
         if Instant::now() >= self.next_claim {
-            let reply = self.query(
+            let reply = self.read(
                 redis::cmd("XAUTOCLAIM")
                     .arg(&cfg.stream)
                     .arg(&cfg.group)
@@ -594,9 +621,9 @@ impl<T: Send + 'static> Reader<T> {
             };
             self.cursor = cursor;
             self.metrics.fetched(entries.len() as u64, count);
-            return self.handle(subscriber, entries, Origin::Claimed);
+            return self.handle(subscriber, entries, count, Origin::Claimed);
         }
-        let reply = self.query(
+        let reply = self.read(
             redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(&cfg.group)
@@ -611,7 +638,8 @@ impl<T: Send + 'static> Reader<T> {
             "XREADGROUP",
         )?;
         let elapsed = started.elapsed();
-        let entries = self.entries(conn::parse_xreadgroup(reply))?;
+        let buf = std::mem::take(&mut self.bufs.entries);
+        let entries = self.entries(conn::parse_xreadgroup(reply, buf))?;
         self.metrics.fetched(entries.len() as u64, count);
         if entries.is_empty() {
             // An empty reply waited out BLOCK: that is idle time, not a round trip.
@@ -619,7 +647,7 @@ impl<T: Send + 'static> Reader<T> {
         } else {
             self.metrics.round_trip(elapsed);
         }
-        self.handle(subscriber, entries, Origin::New)
+        self.handle(subscriber, entries, count, Origin::New)
     }
 
     /// In drain mode, after an empty read: `Stop::Drained` once quiet long enough (and at least
@@ -691,8 +719,41 @@ impl<T: Send + 'static> Reader<T> {
         }
     }
 
+    /// A read, in one pipeline after an `XACK` of the acks queued so far (if any): the reader
+    /// sends them instead of waking the acknowledger for a round trip of its own.
+    fn read(&mut self, cmd: &redis::Cmd, what: &str) -> Result<Value, Stop> {
+        let acks = self.acks.clone();
+        let mut ids = std::mem::take(&mut self.bufs.acks);
+        acks.shared().take_queued(&mut ids);
+        if ids.is_empty() {
+            self.bufs.acks = ids;
+            return self.query(cmd, what);
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("XACK")
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .arg(&ids[..])
+            .ignore();
+        pipe.add_command(cmd.clone());
+        let con = self.con.as_mut().expect("connected");
+        match pipe.query::<(Value,)>(con) {
+            Ok((v,)) => {
+                acks.shared().sent(&mut ids, Ok(()));
+                self.bufs.acks = ids;
+                Ok(v)
+            }
+            Err(e) => {
+                // Maybe applied, maybe not: sent again later (an XACK twice is harmless).
+                acks.shared().sent(&mut ids, Err(()));
+                self.bufs.acks = ids;
+                Err(self.redis_error(what, e))
+            }
+        }
+    }
+
     /// Delivery counts of pending entries of this consumer, for the poison check.
-    fn delivery_counts(&mut self, entries: &[RawEntry]) -> Result<HashMap<String, u64>, Stop> {
+    fn delivery_counts(&mut self, entries: &[RawEntry]) -> Result<HashMap<EntryId, u64>, Stop> {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(HashMap::new());
         };
@@ -701,25 +762,31 @@ impl<T: Send + 'static> Reader<T> {
             redis::cmd("XPENDING")
                 .arg(&cfg.stream)
                 .arg(&cfg.group)
-                .arg(&first.id)
-                .arg(&last.id)
+                .arg(first.id)
+                .arg(last.id)
                 .arg(entries.len() * 2 + 1024)
                 .arg(&cfg.consumer),
             "XPENDING",
         )?;
         let rows = conn::parse_xpending(reply).map_err(|e| Stop::Fatal(Error::msg(e)))?;
-        Ok(rows.into_iter().map(|(id, _, _, n)| (id, n)).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, _, _, n)| Some((EntryId::new(id.as_bytes())?, n)))
+            .collect())
     }
 
     fn handle<S: Subscriber<Delivery<T>>>(
         &mut self,
         subscriber: &mut S,
-        entries: Vec<RawEntry>,
+        mut entries: Vec<RawEntry>,
+        asked: u64,
         origin: Origin,
     ) -> Result<(), Stop> {
         if entries.is_empty() {
+            self.bufs.entries = entries;
             return Ok(());
         }
+        let short = (entries.len() as u64) < asked;
         self.last_activity = Instant::now();
         if origin == Origin::Claimed {
             self.metrics.reclaimed(entries.len() as u64);
@@ -731,13 +798,17 @@ impl<T: Send + 'static> Reader<T> {
         };
         let max = self.cfg.dead_letter.max_deliveries;
         let mut dead: Vec<(RawEntry, String, u64)> = Vec::new();
-        let mut gone: Vec<String> = Vec::new();
+        let mut gone: Vec<EntryId> = Vec::new();
         let acks = self.acks.clone();
         let shared = acks.shared();
-        let mut ready: Vec<Delivery<T>> = Vec::with_capacity(entries.len());
-        let mut ids: Vec<Id> = Vec::with_capacity(entries.len());
-        for raw in entries {
-            if origin != Origin::New && shared.is_held(&raw.id) {
+        let held = if origin == Origin::New {
+            HashSet::default()
+        } else {
+            shared.held_ids()
+        };
+        let mut values = std::mem::take(&mut self.bufs.values);
+        for raw in entries.drain(..) {
+            if held.contains(&raw.id) {
                 continue; // being processed (or just acked) in this process: not a redelivery
             }
             let fields = match raw.fields {
@@ -761,20 +832,17 @@ impl<T: Send + 'static> Reader<T> {
                 dead.push((raw, reason, seen));
                 continue;
             }
-            let entry = Entry::new(raw.id, fields);
-            let decoded = match catch(|| (self.decoder)(&entry)) {
+            let id: Id = raw.id;
+            self.scratch.load(&id, fields);
+            let decoded = match catch(|| (self.decoder)(&self.scratch)) {
                 Ok(r) => r,
                 Err(p) => Err(Error::panicked("the decoder", p).to_string()),
             };
-            let (id, fields) = entry.into_parts();
+            let fields = self.scratch.take_fields();
             match decoded {
                 Ok(value) => {
-                    let id: Id = Id::from(id);
-                    ids.push(id.clone());
-                    ready.push(Delivery::new(
-                        value,
-                        Ticket::new(id, deliveries, acks.clone()),
-                    ));
+                    drop(fields);
+                    values.push((value, id, deliveries));
                 }
                 Err(reason) => {
                     let raw = RawEntry {
@@ -787,13 +855,25 @@ impl<T: Send + 'static> Reader<T> {
         }
         // Registered before any is delivered (an ack inside on_next must find its ID); one lock
         // per batch. A delivery not handed over (cancel, failure) is released when it drops.
-        shared.delivered(&ids);
-        drop(ids);
-        self.flush_side_effects(dead, gone)?;
+        self.bufs.entries = entries;
+        let mut slots = std::mem::take(&mut self.bufs.slots);
+        shared.delivered(values.iter().map(|v| v.1), short, &mut slots);
+        let mut ready = std::mem::take(&mut self.bufs.ready);
+        ready.extend(values.drain(..).zip(slots.drain(..)).map(
+            |((value, id, deliveries), slot)| {
+                Delivery::new(value, Ticket::new(id, slot, deliveries, acks.clone()))
+            },
+        ));
+        self.bufs.values = values;
+        self.bufs.slots = slots;
+        if let Err(stop) = self.flush_side_effects(dead, gone) {
+            shared.delivery_done(false);
+            return Err(stop);
+        }
         let mut delivered = 0u64;
-        let mut ready = ready.into_iter();
         let mut outcome = Ok(());
-        for d in ready.by_ref() {
+        let mut handing = ready.drain(..);
+        for d in handing.by_ref() {
             if self.control.stopped() {
                 break;
             }
@@ -804,8 +884,11 @@ impl<T: Send + 'static> Reader<T> {
                 break;
             }
         }
+        drop(handing); // the deliveries not handed over (cancel, panic) are released here
+        self.bufs.ready = ready;
         // Only this thread consumes demand, and the fetch asked for no more than was outstanding.
-        self.control.demand.produced(delivered);
+        let left = self.control.demand.produced(delivered);
+        shared.delivery_done(outcome.is_ok() && left > 0 && !self.control.stopped());
         self.metrics.stage_ref().record_emitted(delivered);
         outcome
     }
@@ -814,7 +897,7 @@ impl<T: Send + 'static> Reader<T> {
     fn flush_side_effects(
         &mut self,
         dead: Vec<(RawEntry, String, u64)>,
-        gone: Vec<String>,
+        gone: Vec<EntryId>,
     ) -> Result<(), Stop> {
         let cfg = self.cfg.clone();
         if !gone.is_empty() {
@@ -822,7 +905,7 @@ impl<T: Send + 'static> Reader<T> {
                 redis::cmd("XACK")
                     .arg(&cfg.stream)
                     .arg(&cfg.group)
-                    .arg(&gone),
+                    .arg(&gone[..]),
                 "XACK",
             )?;
             self.metrics.deleted(gone.len() as u64);
@@ -841,7 +924,7 @@ impl<T: Send + 'static> Reader<T> {
                 .arg("dlq-source-stream")
                 .arg(&cfg.stream)
                 .arg("dlq-source-id")
-                .arg(&raw.id)
+                .arg(raw.id)
                 .arg("dlq-group")
                 .arg(&cfg.group)
                 .arg("dlq-consumer")
@@ -850,14 +933,15 @@ impl<T: Send + 'static> Reader<T> {
                 .arg(*deliveries)
                 .arg("dlq-reason")
                 .arg(reason.as_str());
-            for (k, v) in raw.fields.iter().flatten() {
-                xadd.arg(k.as_slice()).arg(v.as_slice());
+            for kv in raw.fields.iter().flat_map(|f| f.chunks(2)) {
+                xadd.arg(value_bytes(&kv[0]))
+                    .arg(kv.get(1).map_or(&[][..], value_bytes));
             }
             xadd.ignore();
             pipe.cmd("XACK")
                 .arg(&cfg.stream)
                 .arg(&cfg.group)
-                .arg(&raw.id)
+                .arg(raw.id)
                 .ignore();
         }
         let con = self.con.as_mut().expect("connected");
