@@ -13,8 +13,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod raw;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -112,68 +113,10 @@ fn run_source(server: &RedisServer, stream: &str, n: u64) {
     }
 }
 
-/// The raw loop of bench `redis`, verbatim.
-fn raw_consumer(server: &RedisServer, stream: &str, name: &str, items: u64, total: &AtomicU64) {
-    let mut con = server.connection();
-    while total.load(Ordering::Relaxed) < items {
-        let reply: redis::Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("g")
-            .arg(name)
-            .arg("COUNT")
-            .arg(256)
-            .arg("BLOCK")
-            .arg(20)
-            .arg("STREAMS")
-            .arg(stream)
-            .arg(">")
-            .query(&mut con)
-            .unwrap();
-        let redis::Value::Array(streams) = reply else {
-            continue;
-        };
-        let mut ids = Vec::with_capacity(256);
-        for s in streams {
-            let redis::Value::Array(mut pair) = s else {
-                continue;
-            };
-            let Some(redis::Value::Array(entries)) = pair.pop() else {
-                continue;
-            };
-            for e in entries {
-                let redis::Value::Array(mut e) = e else {
-                    continue;
-                };
-                let fields = e.pop();
-                let Some(redis::Value::BulkString(id)) = e.pop() else {
-                    continue;
-                };
-                if let Some(redis::Value::Array(f)) = fields {
-                    if let Some(redis::Value::BulkString(v)) = f.get(1) {
-                        let n: u64 = std::str::from_utf8(v).unwrap().parse().unwrap();
-                        std::hint::black_box(n);
-                    }
-                }
-                ids.push(id);
-            }
-        }
-        if !ids.is_empty() {
-            let n = ids.len() as u64;
-            let _: i64 = redis::cmd("XACK")
-                .arg(stream)
-                .arg("g")
-                .arg(&ids)
-                .query(&mut con)
-                .unwrap();
-            total.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-}
-
 fn run_raw(server: &RedisServer, stream: &str, n: u64) {
     let total = AtomicU64::new(0);
     std::thread::scope(|s| {
-        s.spawn(|| raw_consumer(server, stream, "r0", n, &total));
+        s.spawn(|| raw::raw_consumer(server, stream, "r0", n, &total));
     });
 }
 
