@@ -17,14 +17,14 @@ mod sim_service;
 
 use std::time::Duration;
 
-use backflow::resilience::limit::{Aimd, Fixed, Gradient2, Limit, Vegas, Windowed};
+use backflow::resilience::limit::{Fixed, Limit};
 use plotters::prelude::*;
-use sim_service::{run, Scenario, Trace};
+use sim_service::{limits, run, Scenario, Trace};
 
 type Make = fn(&Scenario) -> Option<Box<dyn Limit>>;
 
 /// `(name, make, drawn in the chart)`. The Netflix-default rows are the algorithms as Netflix
-/// ships them; the others are configured for this service the way `tests/resilience_adaptive.rs`
+/// ships them; the others are configured for this service the way `tests/sim_service/limits.rs`
 /// explains (one step per round trip for AIMD, a smoothed floor and a 10% latency budget for
 /// Gradient2, a smoothed floor and draining probes for Vegas, a floor of 1 where Netflix has 20,
 /// and growth only when calls reach the limit).
@@ -38,75 +38,28 @@ fn strategies() -> Vec<(&'static str, Make, bool)> {
         ),
         (
             "AIMD, Netflix defaults",
-            |s| Some(Box::new(Aimd::new(20).timeout(s.service.mul_f64(1.2)))),
+            |s| Some(limits::aimd_per_call(s)),
             false,
         ),
-        (
-            "AIMD per round trip",
-            |s| {
-                Some(Box::new(
-                    Windowed::new(
-                        Aimd::new(20)
-                            .min_limit(1)
-                            .app_limited_ratio(1.0)
-                            .timeout(s.service.mul_f64(1.2)),
-                        10,
-                    )
-                    .per_round_trip(),
-                ))
-            },
-            true,
-        ),
+        ("AIMD per round trip", |s| Some(limits::aimd(s)), true),
         (
             "Gradient2, Netflix defaults",
-            |_| {
-                Some(Box::new(
-                    Windowed::new(Gradient2::new(20), 10).per_round_trip(),
-                ))
-            },
+            |_| Some(limits::gradient2_defaults()),
             false,
         ),
         (
             "Gradient2, floor, tolerance 1.1",
-            |_| {
-                Some(Box::new(
-                    Windowed::new(
-                        Gradient2::new(20)
-                            .min_limit(1)
-                            .baseline_min(0.1)
-                            .tolerance(1.1)
-                            .app_limited_ratio(1.0),
-                        10,
-                    )
-                    .per_round_trip(),
-                ))
-            },
+            |_| Some(limits::gradient2()),
             true,
         ),
         (
             "Vegas, Netflix defaults",
-            |s| {
-                Some(Box::new(
-                    Windowed::new(Vegas::new(20).seed(s.seed), 10).per_round_trip(),
-                ))
-            },
+            |s| Some(limits::vegas_defaults(s.seed)),
             false,
         ),
         (
             "Vegas, smoothed floor, draining probe",
-            |s| {
-                Some(Box::new(
-                    Windowed::new(
-                        Vegas::new(20)
-                            .seed(s.seed)
-                            .noload_smoothing(0.1)
-                            .drain_probe(true)
-                            .app_limited_ratio(1.0),
-                        10,
-                    )
-                    .per_round_trip(),
-                ))
-            },
+            |s| Some(limits::vegas(s.seed)),
             true,
         ),
     ]

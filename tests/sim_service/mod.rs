@@ -18,6 +18,8 @@ use std::time::Duration;
 use backflow::resilience::limit::{Limit, Limiter, Permit};
 use backflow::sched::{Instant, VirtualTime};
 
+pub mod limits;
+
 /// What to simulate.
 #[derive(Clone, Debug)]
 pub struct Scenario {
