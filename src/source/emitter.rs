@@ -1163,8 +1163,7 @@ impl<T> Shared<T> {
     /// reads the announcement with a SeqCst load, which that claim orders (`crate::wait`).
     #[inline]
     fn wake_puller(&self) {
-        #[cfg(loom)]
-        fence(Ordering::SeqCst);
+        // (Under loom each waker puts in the fence that stands for the SeqCst order itself.)
         self.puller.0.with(|slot| {
             // SAFETY: callers loaded `fused == true` with Acquire, after the one write (`WakerCell`).
             if let Some(waker) = unsafe { &*slot } {
