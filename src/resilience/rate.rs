@@ -41,13 +41,15 @@ fn gcra(tat: u64, now: u64, cost: u64, tau: u64) -> Result<u64, Option<Duration>
     }
 }
 
-/// Reads `clock` in nanoseconds. `real` says it is the default real clock, read directly: the
-/// same instant as `clock.now()` (the immediate scheduler's real clock) without the dynamic call,
-/// the `Duration` and the 128-bit conversion, which cost more than the reading itself.
+/// Reads `clock` in nanoseconds. `real` says it is the default real clock, read directly
+/// ([`fast_nanos`](crate::sched::fast_nanos): the CPU's calibrated time-stamp counter where the
+/// kernel keeps time with it, else `CLOCK_MONOTONIC`) without the dynamic call, the `Duration`
+/// and the 128-bit conversion, which cost more than the reading itself. A limiter only subtracts
+/// its own readings, so this timeline never meets a scheduler's instants.
 #[inline]
 fn now_nanos(clock: &Clock, real: bool) -> u64 {
     if real {
-        crate::sched::real_nanos()
+        crate::sched::fast_nanos()
     } else {
         scheduler_nanos(clock)
     }

@@ -87,6 +87,7 @@ use crate::sync::StdArc;
 
 mod clock;
 mod executor;
+mod fast_clock;
 mod immediate;
 mod task;
 mod timer;
@@ -97,11 +98,11 @@ mod tokio;
 
 #[cfg(feature = "tokio")]
 pub use self::tokio::Tokio;
-/// The real clock in integer nanoseconds, for hot paths that never need a `Duration`.
-pub(crate) use clock::real_nanos;
 pub use clock::Instant;
 pub(crate) use executor::may_linger;
 pub use executor::{Pool, Single};
+/// The real clock in integer nanoseconds, for hot paths that never need a `Duration`.
+pub(crate) use fast_clock::fast_nanos;
 pub use immediate::Immediate;
 pub use task::{Runnable, Task, TaskHandle};
 pub use virtual_time::VirtualTime;
