@@ -929,12 +929,27 @@ struct Shared {
     algorithm: Mutex<Box<dyn Limit>>,
     name: &'static str,
     clock: Clock,
+    /// `clock` is the default real clock: calls are timed with
+    /// [`fast_now`](crate::sched::fast_now) (the calibrated time-stamp counter where the kernel
+    /// keeps time with it), not through the scheduler's dynamic `now`, two readings a call.
+    real: bool,
     metrics: Option<Arc<PrimitiveMetrics>>,
     admitted: AtomicU64,
     rejected: AtomicU64,
     succeeded: AtomicU64,
     dropped: AtomicU64,
     ignored: AtomicU64,
+}
+
+impl Shared {
+    #[inline]
+    fn now(&self) -> Instant {
+        if self.real {
+            crate::sched::fast_now()
+        } else {
+            self.clock.now()
+        }
+    }
 }
 
 /// Applies a [`Limit`] to calls: at most `limit` in flight, each one's outcome a sample.
@@ -1014,6 +1029,7 @@ impl Limiter {
                 limit: AtomicUsize::new(current),
                 algorithm: Mutex::new(b.limit),
                 name,
+                real: b.clock.is_none(),
                 clock: b.clock.unwrap_or_else(real_clock),
                 metrics: b.metrics,
                 admitted: AtomicU64::new(0),
@@ -1052,7 +1068,7 @@ impl Limiter {
         self.admitted(inflight + 1);
         Ok(Permit {
             limiter: Some(self.clone()),
-            start: s.clock.now(),
+            start: s.now(),
             inflight: inflight + 1,
         })
     }
@@ -1074,7 +1090,7 @@ impl Limiter {
         self.admitted(inflight);
         Permit {
             limiter: Some(self.clone()),
-            start: s.clock.now(),
+            start: s.now(),
             inflight,
         }
     }
@@ -1134,7 +1150,7 @@ impl Limiter {
                 true
             }
         };
-        let rtt = s.clock.now() - start;
+        let rtt = s.now() - start;
         let mut algorithm = s.algorithm.lock();
         let next = algorithm
             .update(Sample {

@@ -33,6 +33,14 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64", not(miri), not(loom)))]
 pub(crate) use self::tsc::fast_nanos;
 
+/// [`fast_nanos`] as an [`Instant`](super::Instant) on the real clock's timeline (within the
+/// calibration's few parts per million of [`real_now`](super::clock::real_now)): what a
+/// concurrency limiter times its calls with.
+#[inline]
+pub(crate) fn fast_now() -> super::Instant {
+    super::Instant::EPOCH + std::time::Duration::from_nanos(fast_nanos())
+}
+
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64", not(miri), not(loom))))]
 pub(crate) use super::clock::real_nanos as fast_nanos;
 

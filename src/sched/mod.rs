@@ -102,7 +102,7 @@ pub use clock::Instant;
 pub(crate) use executor::may_linger;
 pub use executor::{Pool, Single};
 /// The real clock in integer nanoseconds, for hot paths that never need a `Duration`.
-pub(crate) use fast_clock::fast_nanos;
+pub(crate) use fast_clock::{fast_nanos, fast_now};
 pub use immediate::Immediate;
 pub use task::{Runnable, Task, TaskHandle};
 pub use virtual_time::VirtualTime;
