@@ -13,9 +13,15 @@
 //!
 //! All the stage's bookkeeping sits behind one short lock (`State`), never held across user code;
 //! signals to the downstream are serialised by the drain gate of [`Serial`]: whoever enters it runs
-//! the drain, which starts calls, hands results down and tops up upstream demand.
+//! the drain, which starts calls, hands results down and tops up upstream demand. Every signal
+//! that changes the state (an upstream item, a call's result or end, a request, a cancel) enters
+//! the gate after changing it, so a pass may stop as soon as the state it last saw under the lock
+//! had nothing more for it: a change made during the pass runs another pass. The lock is taken
+//! once per started call, once per result handed down, and once per pass to settle demand and
+//! the end.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -89,6 +95,7 @@ where
                 started: false,
             }),
             demand: Demand::new(),
+            cancelled: AtomicBool::new(false),
             state: Mutex::new(State {
                 upstream: None,
                 requested: 0,
@@ -217,6 +224,10 @@ impl<T, R> State<T, R> {
 struct Stage<S, T, R, F> {
     serial: Serial<Downstream<S>>,
     demand: Demand,
+    /// `State::cancelled`, readable without the lock: set with it (under the lock, before the
+    /// cancel enters the gate, whose entry orders it before the pass that must see it), read by
+    /// each pass and by `request` without taking the lock.
+    cancelled: AtomicBool,
     state: Mutex<State<T, R>>,
     limiter: Limiter,
     f: Arc<F>,
@@ -225,7 +236,9 @@ struct Stage<S, T, R, F> {
 }
 
 enum Next<R> {
-    Emit(R, Option<SharedSubscription>),
+    /// A result, the call to ask for its next one, and whether the queue was left empty (for an
+    /// ordered stage: whether the next slot in line has no result yet).
+    Emit(R, Option<SharedSubscription>, bool),
     Nothing,
 }
 
@@ -241,7 +254,7 @@ where
     fn drain(self: &Arc<Self>) {
         self.serial.drain(|slot| {
             let Some(down) = slot.as_mut() else { return };
-            if self.state.lock().cancelled {
+            if self.cancelled.load(Ordering::Relaxed) {
                 *slot = None; // rule 3.13: drop the subscriber
                 return;
             }
@@ -264,8 +277,7 @@ where
                 *slot = None;
                 return;
             }
-            self.top_up();
-            if let Some(end) = self.finished() {
+            if let Some(end) = self.settle() {
                 let mut down = slot.take().expect("checked above");
                 deliver_terminal(&mut down.subscriber, end);
             }
@@ -276,7 +288,7 @@ where
     /// always starts one, so it cannot starve when other streams hold its limiter's permits.
     fn start_calls(self: &Arc<Self>) {
         loop {
-            let (item, id) = {
+            let (item, id, more) = {
                 let mut state = self.state.lock();
                 if state.cancelled || state.failure.is_some() || state.waiting.is_empty() {
                     return;
@@ -291,7 +303,7 @@ where
                 if self.ordered {
                     state.queue.push_back(id);
                 }
-                (item, id)
+                (item, id, !state.waiting.is_empty())
             };
             let f = &self.f;
             match catch("concurrent_map", || f(item)) {
@@ -309,6 +321,10 @@ where
                     }
                 }
                 Err(panic) => self.give_up(Some(panic)),
+            }
+            if !more {
+                // Items arriving meanwhile entered the gate: the next pass starts them.
+                return;
             }
         }
     }
@@ -328,7 +344,7 @@ where
             };
             match next {
                 Next::Nothing => return Ok(()),
-                Next::Emit(result, more) => {
+                Next::Emit(result, more, last) => {
                     self.demand.produced(1);
                     if let Some(m) = self.options.metrics() {
                         m.record_emitted(1);
@@ -340,6 +356,10 @@ where
                     }
                     if let Some(inner) = more {
                         inner.request(1);
+                    }
+                    if last {
+                        // Nothing else was queued; a result arriving since entered the gate.
+                        return Ok(());
                     }
                 }
             }
@@ -364,12 +384,14 @@ where
                     state.queue.pop_front();
                     if done {
                         state.close_slot(id);
-                        return Next::Emit(result, None);
+                        return Next::Emit(result, None, self.drained(state));
                     }
                     if self.ordered {
                         state.queue.push_front(id);
+                        // The same call is next in line, and has no result until asked again.
+                        return Next::Emit(result, inner, true);
                     }
-                    return Next::Emit(result, inner);
+                    return Next::Emit(result, inner, self.drained(state));
                 }
                 // Ordered: the oldest call has no result yet.
                 (None, true) if !done => return Next::Nothing,
@@ -383,20 +405,46 @@ where
         }
     }
 
-    /// Asks upstream for `limit − (calls + waiting + requested)`.
-    fn top_up(&self) {
+    /// Whether the queue holds no result to hand down now: unordered, it is empty; ordered, the
+    /// call next in line has no result yet and is still running.
+    fn drained(&self, state: &State<T, Result<U, E>>) -> bool {
+        match state.queue.front() {
+            None => true,
+            Some(_) if !self.ordered => false,
+            Some(&id) => state
+                .slots
+                .get(id)
+                .and_then(Option::as_ref)
+                .is_some_and(|slot| slot.result.is_none() && !slot.done),
+        }
+    }
+
+    /// Once per pass, under one lock: the terminal signal if nothing is left to deliver;
+    /// otherwise asks upstream for `limit − (calls + waiting + requested)`.
+    fn settle(&self) -> Option<Result<(), Error>> {
         let (upstream, want) = {
             let mut state = self.state.lock();
-            if state.cancelled || state.failure.is_some() || state.upstream_end.is_some() {
-                return;
+            if state.cancelled {
+                return None;
             }
-            let Some(upstream) = state.upstream.clone() else {
-                return;
-            };
+            if let Some(error) = state.failure.take() {
+                if state.live == 0 {
+                    return Some(Err(error));
+                }
+                state.failure = Some(error);
+                return None;
+            }
+            if state.upstream_end.is_some() {
+                if state.live == 0 && state.waiting.is_empty() {
+                    return state.upstream_end.take();
+                }
+                return None;
+            }
+            let upstream = state.upstream.clone()?;
             let held = state.live as u64 + state.waiting.len() as u64 + state.requested;
             let want = (self.limiter.limit() as u64).saturating_sub(held);
             if want == 0 {
-                return;
+                return None;
             }
             state.requested += want;
             (upstream, want)
@@ -404,25 +452,8 @@ where
         if let Some(m) = self.options.metrics() {
             m.record_requested(want);
         }
+        // Items this brings enter the gate: the next pass starts them.
         upstream.request(want);
-    }
-
-    /// The terminal signal, once nothing is left to deliver.
-    fn finished(&self) -> Option<Result<(), Error>> {
-        let mut state = self.state.lock();
-        if state.cancelled {
-            return None;
-        }
-        if let Some(error) = state.failure.take() {
-            if state.live == 0 {
-                return Some(Err(error));
-            }
-            state.failure = Some(error);
-            return None;
-        }
-        if state.live == 0 && state.waiting.is_empty() {
-            return state.upstream_end.take();
-        }
         None
     }
 
@@ -436,7 +467,10 @@ where
                 Some(error) => {
                     state.failure.get_or_insert(error);
                 }
-                None => state.cancelled = true,
+                None => {
+                    state.cancelled = true;
+                    self.cancelled.store(true, Ordering::Relaxed);
+                }
             }
             state.waiting.clear();
             let (subs, held, permits) = state.abandon();
@@ -469,7 +503,7 @@ where
 {
     fn request(&self, n: u64) {
         let stage = &self.stage;
-        if stage.state.lock().cancelled {
+        if stage.cancelled.load(Ordering::Relaxed) {
             return; // rule 3.6
         }
         if n == 0 {
@@ -575,14 +609,17 @@ where
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
-        let permit = {
+        let (permit, stage_failed) = {
             let mut state = self.stage.state.lock();
             let failed = error.is_some();
             let permit = state.finish_slot(self.id, self.stage.ordered);
             if let Some(error) = error {
                 state.failure.get_or_insert(error);
             }
-            permit.map(|(p, f)| (p, f || failed))
+            (
+                permit.map(|(p, f)| (p, f || failed)),
+                state.failure.is_some(),
+            )
         };
         if let Some((permit, failed)) = permit {
             if failed {
@@ -591,7 +628,7 @@ where
                 permit.success();
             }
         }
-        if self.stage.state.lock().failure.is_some() {
+        if stage_failed {
             self.stage.give_up_calls();
         }
         (self.wake)(&self.stage);
