@@ -81,3 +81,37 @@ fn bulkhead_deadline_racing_a_release_leaves_no_waiter_behind() {
         );
     });
 }
+
+/// `concurrent_map`'s cancel flag (src/ops/concurrent_map.rs): a downstream cancel on one thread
+/// races the upstream's item (which starts a call whose result is handed down) on another. The
+/// flag is read without the lock by each drain pass and by `request`; the cancel sets it before
+/// entering the drain gate, so whichever thread runs the last pass sees it: the downstream is
+/// released (rule 3.13), upstream is cancelled, the call's permit goes back, and at most the one
+/// result is delivered, with no terminal signal.
+#[test]
+fn concurrent_map_cancel_races_a_result() {
+    use backflow::prelude::*;
+    use backflow::resilience::limit::{Fixed, Limiter};
+    use backflow_loom_tests::manual::{downstream, Manual};
+
+    loom::model(|| {
+        let upstream = Manual::new();
+        let (down, probe) = downstream(1);
+        let limiter = Limiter::with_clock(Fixed::new(1), VirtualTime::new());
+        Flux::new(upstream.clone())
+            .concurrent_map(limiter.clone(), |x| backflow::just(Ok::<usize, ()>(x)))
+            .map(|r| r.unwrap())
+            .subscribe(down);
+        let producer = upstream.spawn(vec![7], false);
+        let handle = probe.handle();
+        let canceller = thread::spawn(move || handle.cancel());
+        producer.join().unwrap();
+        canceller.join().unwrap();
+        let record = probe.record();
+        assert!(record.items.is_empty() || record.items == vec![7]);
+        assert_eq!(record.terminals(), 0, "no signal after a cancel");
+        assert!(upstream.upstream.is_cancelled(), "upstream cancelled");
+        assert!(probe.released(), "downstream released (3.13)");
+        assert_eq!(limiter.inflight(), 0, "the call's permit went back");
+    });
+}

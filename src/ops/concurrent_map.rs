@@ -21,10 +21,7 @@
 //! the end.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use crate::demand::Demand;
 use crate::error::Error;
@@ -35,6 +32,7 @@ use crate::protocol::{
     catch, deliver_terminal, Publisher, SharedSubscription, Subscriber, Subscription,
 };
 use crate::resilience::limit::{Limiter, Permit};
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 /// Runs calls under a [`Limiter`]. Built by [`Flux::concurrent_map`](crate::Flux::concurrent_map).
 pub struct ConcurrentMap<P, F, R> {
