@@ -171,6 +171,9 @@ struct SinkState<T> {
     end: Option<Result<(), Error>>,
     subscription: Option<SharedSubscription>,
     cancelled: bool,
+    /// The writer is (about to be) blocked on `wake`. `on_next` signals only then, and only once
+    /// per wait: a futex wake per item cost more than the `XADD` encoding itself.
+    writer_waiting: bool,
 }
 
 struct Shared<T> {
@@ -257,10 +260,16 @@ impl<T: Send> Subscriber<T> for SinkSubscriber<T> {
         if st.since.is_none() {
             st.since = Some(Instant::now());
         }
-        let wake = st.items.len() == 1 || st.items.len() >= self.shared.max_batch;
+        // The first item starts the linger clock; a full batch is ready. Anything in between
+        // only matters to a writer that is not waiting anyway.
+        let wake =
+            st.writer_waiting && (st.items.len() == 1 || st.items.len() >= self.shared.max_batch);
+        if wake {
+            st.writer_waiting = false;
+        }
         drop(st);
         if wake {
-            self.shared.wake.notify_all();
+            self.shared.wake.notify_one();
         }
     }
 
@@ -322,6 +331,7 @@ where
                 end: None,
                 subscription: None,
                 cancelled: false,
+                writer_waiting: false,
             }),
             wake: Condvar::new(),
             capacity: self.cfg.capacity(),
@@ -371,11 +381,13 @@ where
                         Some(t) => (t + self.cfg.linger).saturating_duration_since(now),
                         None => Duration::from_millis(100),
                     };
+                    st.writer_waiting = true;
                     st = shared
                         .wake
                         .wait_timeout(st, wait.max(Duration::from_micros(100)))
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
+                    st.writer_waiting = false;
                 }
                 let n = st.items.len().min(self.cfg.max_batch);
                 let batch = st.items.drain(..n).collect();
