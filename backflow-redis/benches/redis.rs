@@ -177,7 +177,7 @@ fn bench_source(c: &mut Criterion) {
                         );
                         sink.write(backflow::range(0..ITEMS)).join().unwrap();
                     } else {
-                        raw_xadd(&server, &stream);
+                        raw::raw_xadd(&server, &stream, ITEMS);
                     }
                     wall += t.elapsed();
                     record_cpu(name, cpu_now() - cpu, ITEMS);
@@ -207,24 +207,6 @@ fn wait_drained_timed(server: &RedisServer, stream: &str, wall: &mut Duration, s
     }
     *wall += started.elapsed();
     wait_drained(server, stream);
-}
-
-fn raw_xadd(server: &RedisServer, stream: &str) {
-    let mut con = server.connection();
-    let mut next = 0u64;
-    while next < ITEMS {
-        let mut pipe = redis::pipe();
-        for x in next..(next + 100).min(ITEMS) {
-            pipe.cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg("n")
-                .arg(x)
-                .ignore();
-        }
-        pipe.query::<()>(&mut con).unwrap();
-        next += 100;
-    }
 }
 
 criterion_group!(benches, bench_source);

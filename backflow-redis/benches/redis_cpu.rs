@@ -1,15 +1,17 @@
-//! Client-side CPU per item of the source against the raw loop of bench `redis` (issue 11),
-//! measured as CPU time, not wall-clock: on a loaded or 2-core machine the server shares the
-//! cores, so wall-clock ratios say little about what the client itself costs.
+//! Client-side CPU per item of the source and the sink against the raw loops of bench `redis`
+//! (issue 11), measured as CPU time, not wall-clock: on a loaded or 2-core machine the server
+//! shares the cores, so wall-clock ratios say little about what the client itself costs.
 //!
-//! `cargo bench -p backflow-redis --bench redis_cpu [-- source|raw|fill] [N]`
+//! `cargo bench -p backflow-redis --bench redis_cpu [-- source|raw|sink|raw_xadd|fill] [N]`
 //!
-//! Each variant drains N entries (default 200 000, one u64 field `n`) of a fresh stream and group
-//! of a private server, acking each. The figure printed is the process's CPU time over the run
-//! minus the driver thread's own (so only the consumer's threads count: the source's reader and
-//! acknowledger, the raw loop's one thread), divided by N. With a mode argument only that variant
-//! runs, once — handy under `valgrind --tool=callgrind` (`fill` runs no consumer at all, to
-//! subtract the driver's own instructions).
+//! `source` and `raw` drain N entries (default 200 000, one u64 field `n`) of a fresh stream and
+//! group of a private server, acking each. `sink` writes N items of `backflow::range` with
+//! `RedisStreamSink` (batches of 100) and `raw_xadd` writes them with pipelines of 100 `XADD`s,
+//! each from a thread of its own. The figure printed is the process's CPU time over the run minus
+//! the driver thread's own (so only the client's threads count: the source's reader and
+//! acknowledger, the sink's caller and writer, the raw loops' one thread), divided by N. With a
+//! mode argument only that variant runs, once — handy under `valgrind --tool=callgrind` (`fill`
+//! runs no consumer at all, to subtract the driver's own instructions).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,7 +22,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use backflow::prelude::*;
-use backflow_redis::{Delivery, RedisStreamSource, SourceConfig};
+use backflow_redis::{Delivery, RedisStreamSink, RedisStreamSource, SinkConfig, SourceConfig};
 use common::{fill, pending, RedisServer};
 
 fn clock(id: libc::clockid_t) -> Duration {
@@ -120,15 +122,33 @@ fn run_raw(server: &RedisServer, stream: &str, n: u64) {
     });
 }
 
+fn run_sink(server: &RedisServer, stream: &str, n: u64) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let sink = RedisStreamSink::new(
+                SinkConfig::new(server.url(), stream).max_batch(100),
+                |x: &u64| vec![("n", *x)],
+            );
+            let report = sink.write(backflow::range(0..n)).join().unwrap();
+            assert_eq!(report.written, n);
+        });
+    });
+}
+
+fn run_raw_xadd(server: &RedisServer, stream: &str, n: u64) {
+    std::thread::scope(|s| {
+        s.spawn(|| raw::raw_xadd(server, stream, n));
+    });
+}
+
+const MODES: [&str; 5] = ["source", "raw", "sink", "raw_xadd", "fill"];
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let mode = args
-        .iter()
-        .find(|a| ["source", "raw", "fill"].contains(&a.as_str()))
-        .cloned();
+    let mode = args.iter().find(|a| MODES.contains(&a.as_str())).cloned();
     let n: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200_000);
     let Some(server) = RedisServer::start() else {
         return;
@@ -136,22 +156,27 @@ fn main() {
     // Alternating rounds: a loaded machine disturbs single runs, so min and median are printed.
     let modes: Vec<&str> = match mode.as_deref() {
         Some(m) => vec![m],
-        None => ["raw", "source"].repeat(5),
+        None => ["raw", "source", "raw_xadd", "sink"].repeat(5),
     };
     let mut con = server.connection();
     let mut results: Vec<(&str, f64)> = Vec::new();
     for (round, mode) in modes.into_iter().enumerate() {
         let stream = format!("cpu{round}");
-        prepare(&server, &stream, n);
+        let writes = matches!(mode, "sink" | "raw_xadd");
+        if !writes {
+            prepare(&server, &stream, n);
+        }
         let before = others_cpu();
         let split = others_split();
         match mode {
             "source" => run_source(&server, &stream, n),
             "raw" => run_raw(&server, &stream, n),
+            "sink" => run_sink(&server, &stream, n),
+            "raw_xadd" => run_raw_xadd(&server, &stream, n),
             _ => {}
         }
         // The source's last acks are sent by its acknowledger after the last item.
-        if mode != "fill" {
+        if mode != "fill" && !writes {
             while pending(&mut con, &stream, "g") != 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -171,9 +196,13 @@ fn main() {
             sys.as_nanos() as f64 / n as f64
         );
         results.push((mode, per_item));
+        if writes {
+            let len: u64 = redis::cmd("XLEN").arg(&stream).query(&mut con).unwrap();
+            assert_eq!(len, n, "{mode} wrote every item");
+        }
         let _: i64 = redis::cmd("DEL").arg(&stream).query(&mut con).unwrap();
     }
-    for mode in ["raw", "source"] {
+    for mode in ["raw", "source", "raw_xadd", "sink"] {
         let mut v: Vec<f64> = results
             .iter()
             .filter(|r| r.0 == mode)

@@ -67,6 +67,7 @@ mod ack;
 mod conn;
 mod entry;
 pub mod metrics;
+mod resp;
 mod sink;
 mod source;
 mod url;

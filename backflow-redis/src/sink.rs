@@ -7,10 +7,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use backflow::{Error, Publisher, SharedSubscription, Subscriber};
-use redis::{Connection, ToRedisArgs};
+use redis::{Connection, ToRedisArgs, Value};
 
 use crate::conn::{self, Backoff};
 use crate::metrics::RedisMetrics;
+use crate::resp::XaddEncoder;
 use crate::url::RedisUrl;
 
 /// The configuration of a [`RedisStreamSink`].
@@ -106,6 +107,17 @@ type AfterWrite<T> = Box<dyn FnMut(Vec<T>) + Send>;
 /// it has written, so a slow Redis slows the pipeline instead of growing memory. An upstream that
 /// sends more than requested is cancelled with an overflow error.
 ///
+/// # Pipelining
+///
+/// One batch is on the wire at a time. While the server works on it, the writer hands the
+/// previous, accepted batch to [`after_write`](RedisStreamSink::after_write), requests the room it freed
+/// (a synchronous upstream emits right there, on the writer thread) and encodes the next batch
+/// if one is full (or lingered, or the last), so it goes out as soon as the reply is in. The
+/// items held never exceed `max_batch × batches_in_flight`. The `XADD`s are encoded straight into
+/// one reused buffer per batch, with the same bytes `redis::cmd` would send. The round-trip
+/// metric counts the time the writer spent sending a batch and waiting for its replies, not the
+/// work it overlapped with them.
+///
 /// # Failures
 ///
 /// A lost connection is re-opened with backoff and the batch written again; if the failure hit
@@ -171,6 +183,9 @@ struct SinkState<T> {
     end: Option<Result<(), Error>>,
     subscription: Option<SharedSubscription>,
     cancelled: bool,
+    /// The writer is (about to be) blocked on `wake`. `on_next` signals only then, and only once
+    /// per wait: a futex wake per item cost more than the `XADD` encoding itself.
+    writer_waiting: bool,
 }
 
 struct Shared<T> {
@@ -257,10 +272,16 @@ impl<T: Send> Subscriber<T> for SinkSubscriber<T> {
         if st.since.is_none() {
             st.since = Some(Instant::now());
         }
-        let wake = st.items.len() == 1 || st.items.len() >= self.shared.max_batch;
+        // The first item starts the linger clock; a full batch is ready. Anything in between
+        // only matters to a writer that is not waiting anyway.
+        let wake =
+            st.writer_waiting && (st.items.len() == 1 || st.items.len() >= self.shared.max_batch);
+        if wake {
+            st.writer_waiting = false;
+        }
         drop(st);
         if wake {
-            self.shared.wake.notify_all();
+            self.shared.wake.notify_one();
         }
     }
 
@@ -322,6 +343,7 @@ where
                 end: None,
                 subscription: None,
                 cancelled: false,
+                writer_waiting: false,
             }),
             wake: Condvar::new(),
             capacity: self.cfg.capacity(),
@@ -341,77 +363,62 @@ where
     }
 
     fn run(mut self, shared: &Shared<T>) -> Result<SinkReport, Error> {
-        let mut written = 0u64;
-        let mut con: Option<Connection> = None;
-        let mut backoff = Backoff::new(self.cfg.backoff.0, self.cfg.backoff.1);
-        let mut connected_before = false;
+        let mut w = Writer {
+            encoder: XaddEncoder::new(&self.cfg.stream, self.cfg.maxlen),
+            written: 0,
+            con: None,
+            backoff: Backoff::new(self.cfg.backoff.0, self.cfg.backoff.1),
+            connected_before: false,
+            accepted: None,
+            spare: Vec::new(),
+        };
+        let outcome = self.write_all(shared, &mut w);
+        // A batch the server accepted is handed to `after_write` however the run ends.
+        let handed = self.hand_over(shared, &mut w);
+        let report = outcome?;
+        handed.map(|()| report)
+    }
+
+    /// Writes batch after batch until upstream ends or the sink is cancelled or fails.
+    ///
+    /// One batch is on the wire at a time; while the server works on it, the writer hands the
+    /// previous (accepted) batch to `after_write`, requests as many items as that batch freed, and
+    /// encodes the next batch if one is ready, so that it is sent as soon as the reply is in.
+    fn write_all(&mut self, shared: &Shared<T>, w: &mut Writer<T>) -> Result<SinkReport, Error> {
+        let mut next: Option<Batch<T>> = None;
         loop {
-            let batch: Vec<T> = {
-                let mut st = shared.lock();
-                loop {
-                    if st.cancelled {
-                        return match st.end.take() {
-                            Some(Err(e)) => Err(e),
-                            _ => Ok(SinkReport { written }),
-                        };
+            let batch = match next.take() {
+                Some(b) => b,
+                None => {
+                    // The room the last batch freed must be requested before waiting for items.
+                    self.hand_over(shared, w)?;
+                    match self.take(shared, true)? {
+                        Some(items) => self.encode(shared, w, items)?,
+                        None => return Ok(SinkReport { written: w.written }),
                     }
-                    let now = Instant::now();
-                    let lingered = st.since.is_some_and(|t| now >= t + self.cfg.linger);
-                    if st.items.len() >= self.cfg.max_batch
-                        || (!st.items.is_empty() && (lingered || st.end.is_some()))
-                    {
-                        break;
-                    }
-                    if st.items.is_empty() {
-                        if let Some(end) = st.end.take() {
-                            return end.map(|()| SinkReport { written });
-                        }
-                    }
-                    let wait = match st.since {
-                        Some(t) => (t + self.cfg.linger).saturating_duration_since(now),
-                        None => Duration::from_millis(100),
-                    };
-                    st = shared
-                        .wake
-                        .wait_timeout(st, wait.max(Duration::from_micros(100)))
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-                let n = st.items.len().min(self.cfg.max_batch);
-                let batch = st.items.drain(..n).collect();
-                st.since = if st.items.is_empty() {
-                    None
-                } else {
-                    Some(Instant::now())
-                };
-                self.metrics.set_pending(st.items.len() as u64 + n as u64);
-                batch
-            };
-            self.metrics.stage_ref().record_received(batch.len() as u64);
-            let pipe = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.pipeline(&batch)
-            })) {
-                Ok(p) => p,
-                Err(p) => {
-                    shared.cancel_upstream();
-                    return Err(Error::panicked("the sink encoder", p));
                 }
             };
+            let mut blocked = Duration::ZERO;
             loop {
                 if shared.lock().cancelled {
-                    return Ok(SinkReport { written });
+                    return Ok(SinkReport { written: w.written });
                 }
-                if con.is_none() {
-                    match conn::open(&self.cfg.url, self.cfg.connect_timeout, self.cfg.io_timeout) {
+                let con = match w.con.as_mut() {
+                    Some(c) => c,
+                    None => match conn::open(
+                        &self.cfg.url,
+                        self.cfg.connect_timeout,
+                        self.cfg.io_timeout,
+                    ) {
                         Ok(c) => {
-                            if connected_before {
+                            if w.connected_before {
                                 self.metrics.reconnect();
                             }
-                            connected_before = true;
-                            con = Some(c);
+                            w.connected_before = true;
+                            w.con.insert(c)
                         }
                         Err(e) if conn::is_connection_error(&e) => {
-                            let d = backoff.next_delay();
+                            let d = w.backoff.next_delay();
                             conn::sleep_unless(d, || shared.lock().cancelled);
                             continue;
                         }
@@ -419,18 +426,38 @@ where
                             shared.cancel_upstream();
                             return Err(self.cfg.url.error("connect", &e));
                         }
-                    }
-                }
+                    },
+                };
                 let started = Instant::now();
-                match pipe.query::<()>(con.as_mut().expect("connected")) {
+                let sent = con.send_packed_command(&batch.bytes);
+                blocked += started.elapsed();
+                let replies = match sent {
                     Ok(()) => {
-                        self.metrics.round_trip(started.elapsed());
-                        backoff.reset();
+                        // Overlap: the server is busy with this batch.
+                        self.hand_over(shared, w)?;
+                        if next.is_none() {
+                            if let Some(items) = self.take(shared, false)? {
+                                next = Some(self.encode(shared, w, items)?);
+                            }
+                        }
+                        let started = Instant::now();
+                        let con = w.con.as_mut().expect("connected");
+                        let replies = read_replies(con, batch.items.len());
+                        blocked += started.elapsed();
+                        replies
+                    }
+                    Err(e) => Err(e),
+                };
+                match replies {
+                    Ok(()) => {
+                        self.metrics.round_trip(blocked);
+                        w.backoff.reset();
                         break;
                     }
                     Err(e) if conn::is_connection_error(&e) => {
-                        con = None;
-                        let d = backoff.next_delay();
+                        w.con = None;
+                        blocked = Duration::ZERO;
+                        let d = w.backoff.next_delay();
                         conn::sleep_unless(d, || shared.lock().cancelled);
                     }
                     Err(e) => {
@@ -439,40 +466,146 @@ where
                     }
                 }
             }
-            let n = batch.len() as u64;
-            written += n;
+            let n = batch.items.len() as u64;
+            w.written += n;
             self.metrics.written(n);
             self.metrics.stage_ref().record_emitted(n);
-            let pending = shared.lock().items.len() as u64;
-            self.metrics.set_pending(pending);
-            if let Some(f) = self.after_write.as_mut() {
-                if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch)))
-                {
-                    shared.cancel_upstream();
-                    return Err(Error::panicked("the sink's after_write", p));
+            let held = next.as_ref().map_or(0, |b| b.items.len());
+            let pending = shared.lock().items.len() + held;
+            self.metrics.set_pending(pending as u64);
+            w.spare.push(batch.bytes);
+            w.accepted = Some(batch.items);
+        }
+    }
+
+    /// The next batch: waits for one when `block`, else only takes one that is ready. `None`
+    /// when there is nothing to write (blocking: upstream completed and everything was taken;
+    /// or the sink was cancelled, which returns upstream's error if it had one).
+    fn take(&self, shared: &Shared<T>, block: bool) -> Result<Option<Vec<T>>, Error> {
+        let mut st = shared.lock();
+        loop {
+            if st.cancelled {
+                if !block {
+                    return Ok(None);
+                }
+                return match st.end.take() {
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(None),
+                };
+            }
+            let now = Instant::now();
+            let lingered = st.since.is_some_and(|t| now >= t + self.cfg.linger);
+            if st.items.len() >= self.cfg.max_batch
+                || (!st.items.is_empty() && (lingered || st.end.is_some()))
+            {
+                break;
+            }
+            if !block {
+                return Ok(None);
+            }
+            if st.items.is_empty() {
+                if let Some(end) = st.end.take() {
+                    return end.map(|()| None);
                 }
             }
-            let sub = shared.lock().subscription.clone();
-            if let Some(s) = sub {
-                self.metrics.stage_ref().record_requested(n);
-                s.request(n);
+            let wait = match st.since {
+                Some(t) => (t + self.cfg.linger).saturating_duration_since(now),
+                None => Duration::from_millis(100),
+            };
+            st.writer_waiting = true;
+            st = shared
+                .wake
+                .wait_timeout(st, wait.max(Duration::from_micros(100)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            st.writer_waiting = false;
+        }
+        let n = st.items.len().min(self.cfg.max_batch);
+        let batch: Vec<T> = st.items.drain(..n).collect();
+        st.since = if st.items.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        let pending = st.items.len() + n;
+        drop(st);
+        self.metrics.set_pending(pending as u64);
+        self.metrics.stage_ref().record_received(n as u64);
+        Ok(Some(batch))
+    }
+
+    /// Encodes `items` as one pipeline of `XADD`s (a panicking encoder cancels the sink).
+    fn encode(
+        &self,
+        shared: &Shared<T>,
+        w: &mut Writer<T>,
+        items: Vec<T>,
+    ) -> Result<Batch<T>, Error> {
+        let mut bytes = w.spare.pop().unwrap_or_default();
+        bytes.clear();
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for item in &items {
+                w.encoder.push(&mut bytes, (self.encoder)(item));
+            }
+        }));
+        match encoded {
+            Ok(()) => Ok(Batch { items, bytes }),
+            Err(p) => {
+                shared.cancel_upstream();
+                Err(Error::panicked("the sink encoder", p))
             }
         }
     }
 
-    fn pipeline(&self, batch: &[T]) -> redis::Pipeline {
-        let mut pipe = redis::pipe();
-        for item in batch {
-            let cmd = pipe.cmd("XADD").arg(&self.cfg.stream);
-            if let Some(n) = self.cfg.maxlen {
-                cmd.arg("MAXLEN").arg("~").arg(n);
+    /// Hands the last accepted batch to `after_write`, then requests as many items as it freed.
+    fn hand_over(&mut self, shared: &Shared<T>, w: &mut Writer<T>) -> Result<(), Error> {
+        let Some(batch) = w.accepted.take() else {
+            return Ok(());
+        };
+        let n = batch.len() as u64;
+        if let Some(f) = self.after_write.as_mut() {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(batch))) {
+                shared.cancel_upstream();
+                return Err(Error::panicked("the sink's after_write", p));
             }
-            cmd.arg("*");
-            for (f, v) in (self.encoder)(item) {
-                cmd.arg(f).arg(v);
-            }
-            cmd.ignore();
         }
-        pipe
+        let sub = shared.lock().subscription.clone();
+        if let Some(s) = sub {
+            self.metrics.stage_ref().record_requested(n);
+            s.request(n);
+        }
+        Ok(())
     }
+}
+
+/// The writer thread's state between batches.
+struct Writer<T> {
+    encoder: XaddEncoder,
+    written: u64,
+    con: Option<Connection>,
+    backoff: Backoff,
+    connected_before: bool,
+    /// The last batch the server accepted, not yet handed to `after_write` (nor its room
+    /// requested from upstream).
+    accepted: Option<Vec<T>>,
+    /// Encoding buffers of written batches, for reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Items taken from the queue and their `XADD`s, encoded.
+struct Batch<T> {
+    items: Vec<T>,
+    bytes: Vec<u8>,
+}
+
+/// Reads the replies of `n` pipelined commands. Every reply is read even after an error reply,
+/// so the connection stays in step; the first error reply is returned.
+fn read_replies(con: &mut Connection, n: usize) -> redis::RedisResult<()> {
+    let mut refused = None;
+    for _ in 0..n {
+        if let Value::ServerError(e) = con.recv_response()? {
+            refused.get_or_insert(e);
+        }
+    }
+    refused.map_or(Ok(()), |e| Err(e.into()))
 }

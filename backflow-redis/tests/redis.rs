@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -621,6 +621,55 @@ fn the_sink_requests_only_what_it_has_room_for() {
         "held {} items",
         worst.load(Ordering::Relaxed)
     );
+}
+
+#[test]
+fn the_sink_fails_on_an_error_reply_and_hands_over_what_was_written() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut con = server.connection();
+    // The key holds a string: every XADD is refused with WRONGTYPE.
+    let _: () = redis::cmd("SET")
+        .arg("not-a-stream")
+        .arg("x")
+        .query(&mut con)
+        .unwrap();
+    let handed = Arc::new(AtomicU64::new(0));
+    let h = handed.clone();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let c = cancelled.clone();
+    let sink = RedisStreamSink::new(
+        SinkConfig::new(server.url(), "not-a-stream").max_batch(10),
+        |x: &u64| vec![("n", *x)],
+    )
+    .after_write(move |batch: Vec<u64>| {
+        h.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    });
+    let err = sink
+        .write(backflow::range(0..1_000u64).do_on_cancel(move || c.store(true, Ordering::Relaxed)))
+        .join()
+        .unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err}");
+    assert!(cancelled.load(Ordering::Relaxed), "upstream cancelled");
+    assert_eq!(handed.load(Ordering::Relaxed), 0, "nothing was written");
+
+    // A good stream: every batch the server accepted reaches after_write, in order, before join.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let sink = RedisStreamSink::new(
+        SinkConfig::new(server.url(), "good").max_batch(7),
+        |x: &u64| vec![("n", *x)],
+    )
+    .after_write(move |batch: Vec<u64>| s.lock().unwrap().extend(batch));
+    assert_eq!(
+        sink.write(backflow::range(0..1_000u64))
+            .join()
+            .unwrap()
+            .written,
+        1_000
+    );
+    assert_eq!(*seen.lock().unwrap(), (0..1_000).collect::<Vec<_>>());
 }
 
 #[test]

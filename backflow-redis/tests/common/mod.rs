@@ -25,8 +25,11 @@ pub struct RedisServer {
 }
 
 /// Writes to fd 2 directly: `eprintln!` and `std::io::stderr()` are captured by the harness.
+///
+/// Opened for appending: with stderr redirected to a file (`2> log`), a plain write would start
+/// at offset 0 of the fresh file description and the harness's later output would overwrite it.
 pub fn loud(message: &str) {
-    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
+    if let Ok(mut tty) = std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
         let _ = tty.write_all(message.as_bytes());
         let _ = tty.flush();
     }
