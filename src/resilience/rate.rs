@@ -18,6 +18,8 @@ use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use crate::error::Rejected;
 use crate::metrics::PrimitiveMetrics;
 use crate::resilience::{nanos, real_clock, sleep_on, Clock};
@@ -168,7 +170,7 @@ impl RateLimiterBuilder {
         let start = now_nanos(&clock, real);
         RateLimiter {
             inner: StdArc::new(Inner {
-                tat: AtomicU64::new(start),
+                tat: CachePadded::new(AtomicU64::new(start)),
                 rate,
                 clock,
                 real,
@@ -233,8 +235,10 @@ pub struct RateLimiter {
 
 struct Inner {
     /// The theoretical arrival time, in nanoseconds on `clock`. Relaxed CAS: it guards no other
-    /// data, and the CAS alone makes every admission see every earlier one.
-    tat: AtomicU64,
+    /// data, and the CAS alone makes every admission see every earlier one. On a cache line of
+    /// its own: the read-only fields below (and the `Arc`'s counts) stay in every caller's cache
+    /// while the callers' CASes move this line between cores.
+    tat: CachePadded<AtomicU64>,
     rate: Rate,
     clock: Clock,
     /// `clock` is the default real clock: read it directly ([`now_nanos`]).
