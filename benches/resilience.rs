@@ -8,11 +8,11 @@
 //! group lives with `concurrent_map`.
 //!
 //! Instruction counts (callgrind, release, per uncontended call): `try_acquire(1)` 60 (was 151,
-//! 80 of them reading the real clock through `std::time::Instant` and a `dyn Scheduler`; it now
-//! reads `CLOCK_MONOTONIC` nanoseconds directly), governor's `check()` 65–67. Callgrind cannot
-//! see the clock itself: valgrind routes `clock_gettime` through a system call (not counted)
-//! where a process uses the vDSO, while quanta's `rdtsc` is counted; natively a vDSO read costs
-//! more than an `rdtsc`, so the wall-clock ratio is for a quiet-machine run to tell.
+//! 80 of them reading the real clock through `std::time::Instant` and a `dyn Scheduler`),
+//! governor's `check()` 65–67. The limiter now reads a calibrated TSC (`sched::fast_clock`), as
+//! governor's quanta does; `perf` puts half of the 20 ns call on the `rdtsc` itself. Quiet
+//! 2-core runs, 2026-12-03: 1 thread at parity (0.96–1.02x over four runs), 4 threads 0.90x
+//! before `tat` got a cache line of its own, 1.02–1.06x after.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
