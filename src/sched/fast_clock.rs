@@ -178,16 +178,17 @@ mod tsc {
     /// T-state.
     fn invariant() -> bool {
         use std::arch::x86_64::__cpuid;
-        // SAFETY: CPUID is available on every x86-64 CPU; leaf 0x8000_0000 reports the highest
-        // extended leaf, which is read only when it is supported. (`__cpuid` is a safe function
-        // on newer toolchains; the block keeps the crate building on its `rust-version`.)
+        // `__cpuid` is a safe function on newer toolchains; the block keeps the crate building on
+        // its `rust-version`.
         #[allow(unused_unsafe)]
+        // SAFETY: CPUID is available on every x86-64 CPU; leaf 0x8000_0000 reports the highest
+        // extended leaf, which is read only when it is supported.
         let max = unsafe { __cpuid(0x8000_0000) }.eax;
         if max < 0x8000_0007 {
             return false;
         }
-        // SAFETY: as above; the leaf was just checked to exist.
         #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86-64 CPU, and leaf 0x8000_0007 was just checked to exist.
         let edx = unsafe { __cpuid(0x8000_0007) }.edx;
         edx & (1 << 8) != 0
     }
