@@ -25,45 +25,70 @@
 //!
 //! # Knobs
 //!
-//! [`SPIN_LIMIT`] and [`YIELD_LIMIT`] bound the spin before parking (crossbeam-utils' `Backoff`
-//! defaults: 1 + 2 + ... + 64 spin-loop hints, then 4 yields; a few microseconds). They are the
-//! numbers to tune on a quiet machine: longer spins catch more hand-offs without a futex wake-up,
-//! shorter ones burn less CPU when the other side is really gone.
+//! [`SPIN_LIMIT`], [`SPIN_FOR`] and [`YIELD_FOR`] bound the spin before parking: 1 + 2 + ... + 64
+//! spin-loop hints (crossbeam-utils' `Backoff` steps), more hints up to [`SPIN_FOR`] in all, then
+//! yields up to [`SPIN_FOR`] + [`YIELD_FOR`]. They are the numbers to tune on a quiet machine:
+//! longer spins catch more hand-offs without a futex wake-up, shorter ones burn less CPU when the
+//! other side is really gone (a waiter spends at most the budget once per wait, then sleeps:
+//! `tests/idle.rs`).
 
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
 
-/// Spin steps: step `s <= SPIN_LIMIT` runs `2^s` spin-loop hints.
+/// Spin steps: step `s <= SPIN_LIMIT` runs `2^s` spin-loop hints (127 in all), before the spin
+/// looks at the clock at all.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SPIN_LIMIT: u32 = 6;
-/// Steps after `SPIN_LIMIT` and up to this one yield the thread; after it the spin is over.
-pub(crate) const YIELD_LIMIT: u32 = 10;
+/// How long a waiting side spins on spin-loop hints, in all, before it yields.
+///
+/// A budget in time, not in hints: one hint (`pause`) takes 9 ns on one x86 CPU and 40 on the
+/// next, so a count tuned on one machine parks after 1 µs on another, shorter than the gap between
+/// two runs of a busy producer, and every gap then costs a futex wake-up (tens of µs on a VM).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const SPIN_FOR: Duration = Duration::from_micros(SPIN_MICROS);
+/// How long it then yields its thread (letting whatever else wants the core run), before it stops.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) const YIELD_FOR: Duration = Duration::from_micros(YIELD_MICROS);
+const SPIN_MICROS: u64 = 20;
+const YIELD_MICROS: u64 = 20;
+/// Spin-loop hints between two looks at the clock once the first steps are spent.
+#[cfg_attr(loom, allow(dead_code))]
+const HINTS_PER_LOOK: u32 = 64;
 
 /// A bounded adaptive spin: each [`Spin::step`] waits a little longer, and reports when the
-/// budget is spent. Never a busy wait: after [`YIELD_LIMIT`] steps it stops.
+/// budget is spent: [`SPIN_LIMIT`] doubling steps of spin-loop hints, more hints up to
+/// [`SPIN_FOR`], then yields up to [`SPIN_FOR`] + [`YIELD_FOR`]. Never a busy wait: after that
+/// it stops, and the caller parks.
 #[derive(Debug)]
 pub(crate) struct Spin {
     step: u32,
+    /// When the first timed step ran; `None` before it.
+    #[cfg_attr(loom, allow(dead_code))]
+    since: Option<Instant>,
 }
 
 impl Spin {
     pub(crate) fn new() -> Self {
-        Spin { step: 0 }
+        Spin {
+            step: 0,
+            since: None,
+        }
     }
 
     /// Waits one step; `false` once the budget is spent (then the caller parks or leaves).
     #[inline]
     pub(crate) fn step(&mut self) -> bool {
-        if self.step > YIELD_LIMIT {
-            return false;
-        }
         #[cfg(loom)]
         {
             // Under loom a spin only multiplies interleavings: one yield stands for all of it.
-            self.step = YIELD_LIMIT + 1;
+            if self.step > 0 {
+                return false;
+            }
+            self.step = 1;
             crate::sync::thread::yield_now();
+            true
         }
         #[cfg(not(loom))]
         {
@@ -71,12 +96,31 @@ impl Spin {
                 for _ in 0..1u32 << self.step {
                     std::hint::spin_loop();
                 }
-            } else {
-                std::thread::yield_now();
+                self.step += 1;
+                return true;
             }
-            self.step += 1;
+            self.timed_step()
         }
-        true
+    }
+
+    /// A step after the first [`SPIN_LIMIT`]: out of line, so the common short wait stays small.
+    #[cfg(not(loom))]
+    #[inline(never)]
+    fn timed_step(&mut self) -> bool {
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        let waited = now.saturating_duration_since(since);
+        if waited < SPIN_FOR {
+            for _ in 0..HINTS_PER_LOOK {
+                std::hint::spin_loop();
+            }
+            true
+        } else if waited < SPIN_FOR + YIELD_FOR {
+            std::thread::yield_now();
+            true
+        } else {
+            false
+        }
     }
 }
 
