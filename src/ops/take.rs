@@ -168,7 +168,7 @@ impl<I: Iterator> Iterator for TakeRun<'_, I> {
             });
         if !fits {
             let mut acc = init;
-            while let Some(item) = self.next() {
+            for item in self.by_ref() {
                 acc = g(acc, item);
             }
             return acc;
