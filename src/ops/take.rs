@@ -102,8 +102,9 @@ struct TakeSubscriber<S> {
 }
 
 impl<S> TakeSubscriber<S> {
-    /// Cancels upstream before the last item goes down, so a `request` from inside that `on_next`
-    /// has nothing to wake.
+    /// Cancels upstream once `take` has passed its last item: item by item before that item goes
+    /// down (a `request` from inside its `on_next` has nothing to wake), after the run on the
+    /// fused path (see `on_next_iter`).
     #[cold]
     fn cancel_upstream(&self) {
         if let Some(subscription) = &self.subscription {
