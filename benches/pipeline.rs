@@ -1,15 +1,18 @@
 //! Group `pipeline` (PERF.md): `range(0..1M).map(x * 3).filter(even)` summed on one thread, against
 //! the same `Iterator` chain (the physical limit). Targets: unbounded ≤ 1.5×, batches of 256 ≤ 2×.
 //!
-//! Instruction counts (callgrind, release, 1M items, this chain): `iterator` 1.75M — its start is
-//! the constant 0, which lets the compiler fold the parity of `x * 3` and vectorise;
-//! `iterator_runtime_start` 4.25M; the same with a count of the items that pass (the credits a
-//! sink must report) 6.50M; ours unbounded 4.56M (was 6.57M: runs under unbounded demand now go
-//! down uncounted, `Subscriber::on_next_unbounded`; the inner loop is the iterator's, 4.5
-//! instructions an item, plus ~63 per run of 1024), `request(256)` 7.05M (was 7.11M: the count is
-//! the sink's own top-up accounting, 6.5M, plus ~90 instructions per run of ~190 candidates,
-//! the runs the 256 credits allow; the drain now reads the credits left with a load per run and
-//! settles them once per pass, not with a compare-and-swap per run).
+//! Instruction counts (callgrind, release, 1M items, this chain; measured with
+//! `examples/catch_cost.rs`, see `benches/sync_ops.rs`): `iterator` 1.75M — its start is the
+//! constant 0, which lets the compiler fold the parity of `x * 3` and vectorise;
+//! `iterator_runtime_start` 4.25M; the same with a count of the items that pass (the credits a sink
+//! must report) 6.50M; ours unbounded 4.07M (was 4.56M, and 6.57M before that: runs under unbounded
+//! demand go down uncounted, `Subscriber::on_next_unbounded`; the inner loop is the iterator's, 4.5
+//! instructions an item, plus ~63 per run of 1024; each run is now one function of its own, so the
+//! loop no longer shares registers with the drain loop), `request(256)` 7.09M (was 7.05M, the extra
+//! call per run; 7.11M before that: the count is the sink's own top-up accounting, 6.5M, plus ~90
+//! instructions per run of ~190 candidates, the runs the 256 credits allow; the drain now reads the
+//! credits left with a load per run and settles them once per pass, not with a compare-and-swap per
+//! run).
 
 use std::hint::black_box;
 

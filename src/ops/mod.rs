@@ -17,6 +17,7 @@ mod distinct_until_changed;
 mod filter_map;
 mod inspect;
 mod reduce;
+mod run;
 mod scan;
 mod skip;
 mod skip_while;

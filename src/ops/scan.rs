@@ -19,6 +19,8 @@ use crate::protocol::{
 };
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StdArc, UnsafeCell};
 
+use super::run::{Counted, Deliver, Local, Uncounted};
+
 /// Emits a seed, then the accumulator after each item. Built by [`Flux::scan`](crate::Flux::scan).
 #[derive(Clone, Debug)]
 pub struct Scan<P, A, F> {
@@ -462,28 +464,22 @@ where
         if !self.running() {
             return items.fold(0, |used, item| used + self.try_on_next(item) as u64);
         }
-        let ScanSubscriber { acc, f, shared, .. } = self;
-        let (Some(shared), f) = (shared.as_ref(), &**f) else {
-            return 0;
-        };
-        // One catch around the run: a panic in `f` (or downstream) ends the stage here.
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            shared.downstream.with_mut(|slot| {
-                // SAFETY: `running` means the downstream is ours (see `Shared::phase`).
-                let Some(downstream) = (unsafe { &mut *slot }).as_mut() else {
-                    return 0;
-                };
-                downstream.on_next_iter(items.map_while(|item| {
-                    let next = f(acc.take()?, item);
-                    *acc = Some(next.clone());
-                    Some(next)
-                }))
-            })
-        }));
-        run.unwrap_or_else(|panic| {
-            self.panicked(panic);
-            0
-        })
+        self.run::<Counted, I>(items)
+    }
+
+    #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        if !self.running() {
+            // Before the seed went down (an upstream that ignores backpressure): as counted.
+            self.on_next_iter(items);
+            return;
+        }
+        // Running, demand passes straight through (`Shared::request`): the downstream's demand is
+        // the caller's.
+        self.run::<Uncounted, I>(items)
     }
 
     fn on_error(&mut self, error: Error) {
@@ -499,6 +495,43 @@ impl<S, A, F> ScanSubscriber<S, A, F>
 where
     S: Subscriber<A>,
 {
+    /// A run while the downstream is ours: the accumulator lives in a local for the whole run
+    /// and goes back to its field once, when the run ends or a panic unwinds through it. One
+    /// catch around the run: a panic in `f` (or downstream) ends the stage here.
+    #[inline(always)]
+    fn run<D: Deliver, I: Iterator>(&mut self, items: I) -> D::Out
+    where
+        A: Clone,
+        F: Fn(A, I::Item) -> A,
+    {
+        let ScanSubscriber { acc, f, shared, .. } = self;
+        let (Some(shared), f) = (shared.as_ref(), &**f) else {
+            return D::Out::default();
+        };
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            shared.downstream.with_mut(|slot| {
+                // SAFETY: `running` means the downstream is ours (see `Shared::phase`).
+                let Some(downstream) = (unsafe { &mut *slot }).as_mut() else {
+                    return D::Out::default();
+                };
+                let run = ScanRun {
+                    items,
+                    acc: Local::take(acc),
+                    f,
+                };
+                // Checked here, on the run's own copy, so the check per item folds away.
+                if run.acc.value.is_none() {
+                    return D::Out::default();
+                }
+                D::deliver(downstream, run)
+            })
+        }));
+        run.unwrap_or_else(|panic| {
+            self.panicked(panic);
+            D::Out::default()
+        })
+    }
+
     /// `f` or the downstream panicked while the downstream is ours: cancel upstream, and the
     /// panic goes down as the terminal error (rule 2.13).
     #[cold]
@@ -517,6 +550,56 @@ where
         if self.shared.is_some() {
             self.overflow()
         }
+    }
+}
+
+/// A run through `scan`: the accumulator after each item. The run owns the accumulator (it goes
+/// back to the stage when the run drops), so it stays in a register as the run is moved down the
+/// chain. `None` (after a panic in `f`) ends the run.
+struct ScanRun<'a, I, A, F> {
+    items: I,
+    acc: Local<'a, Option<A>>,
+    f: &'a F,
+}
+
+impl<I, A, F> Iterator for ScanRun<'_, I, A, F>
+where
+    I: Iterator,
+    A: Clone,
+    F: Fn(A, I::Item) -> A,
+{
+    type Item = A;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<A> {
+        let item = self.items.next()?;
+        let next = (self.f)(self.acc.value.take()?, item);
+        self.acc.value = Some(next.clone());
+        Some(next)
+    }
+
+    /// The whole run as one internal loop (the upstream adapters' own `fold`s). The accumulator
+    /// is `Some` on entry (checked where the run is made) and stays so: only a panic in `f` leaves
+    /// it `None`, and that unwinds out of the loop.
+    #[inline(always)]
+    fn fold<B, G>(self, init: B, mut g: G) -> B
+    where
+        G: FnMut(B, A) -> B,
+    {
+        let ScanRun { items, mut acc, f } = self;
+        items.fold(init, |b, item| match acc.value.take() {
+            Some(a) => {
+                let next = f(a, item);
+                acc.value = Some(next.clone());
+                g(b, next)
+            }
+            None => b,
+        })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.items.size_hint().1)
     }
 }
 

@@ -3,6 +3,8 @@
 use crate::error::Error;
 use crate::protocol::{Publisher, SharedSubscription, Subscriber};
 
+use super::run::{Counted, Deliver, Local, Uncounted};
+
 /// Discards the first `n` items. Built by [`Flux::skip`](crate::Flux::skip).
 #[derive(Clone, Debug)]
 pub struct Skip<P> {
@@ -42,6 +44,28 @@ struct SkipSubscriber<S> {
     upstream: Option<SharedSubscription>,
 }
 
+impl<S> SkipSubscriber<S> {
+    /// Discards what is left to skip from the front of the run, then hands the rest on. The count
+    /// stays in a register while it runs and goes back to its field once, even if an upstream
+    /// stage panics while the run is being pulled.
+    #[inline(always)]
+    fn run<D: Deliver, I: Iterator>(&mut self, mut items: I) -> D::Out
+    where
+        S: Subscriber<I::Item>,
+    {
+        if self.to_skip != 0 {
+            let mut to_skip = Local::take(&mut self.to_skip);
+            while to_skip.value != 0 {
+                if items.next().is_none() {
+                    return D::Out::default();
+                }
+                to_skip.value -= 1;
+            }
+        }
+        D::deliver(&mut self.downstream, items)
+    }
+}
+
 impl<T, S: Subscriber<T>> Subscriber<T> for SkipSubscriber<S> {
     fn on_subscribe(&mut self, subscription: SharedSubscription) {
         self.upstream = Some(subscription.clone());
@@ -77,15 +101,17 @@ impl<T, S: Subscriber<T>> Subscriber<T> for SkipSubscriber<S> {
     where
         I: Iterator<Item = T>,
     {
-        if self.to_skip == 0 {
-            return self.downstream.on_next_iter(items);
-        }
-        let to_skip = &mut self.to_skip;
-        self.downstream.on_next_iter(items.filter(move |_| {
-            let skipped = *to_skip > 0;
-            *to_skip -= skipped as u64;
-            !skipped
-        }))
+        self.run::<Counted, I>(items)
+    }
+
+    #[inline]
+    fn on_next_unbounded<I>(&mut self, items: I)
+    where
+        I: Iterator<Item = T>,
+    {
+        // Demand passes straight through (the upstream's handle went down), and skipped items
+        // use no credit: the downstream's demand is the caller's.
+        self.run::<Uncounted, I>(items)
     }
 
     #[inline]

@@ -4,6 +4,8 @@ use crate::error::{report_undeliverable, Error, ErrorKind};
 use crate::protocol::{NoopSubscription, Publisher, SharedSubscription, Subscriber, Subscription};
 use crate::sync::{AtomicBool, AtomicU64, Ordering, StdArc};
 
+use super::run::Local;
+
 /// Passes the first `n` items, then completes and cancels upstream. Built by
 /// [`Flux::take`](crate::Flux::take).
 #[derive(Clone, Debug)]
@@ -100,8 +102,9 @@ struct TakeSubscriber<S> {
 }
 
 impl<S> TakeSubscriber<S> {
-    /// Cancels upstream before the last item goes down, so a `request` from inside that `on_next`
-    /// has nothing to wake.
+    /// Cancels upstream once `take` has passed its last item: item by item before that item goes
+    /// down (a `request` from inside its `on_next` has nothing to wake), after the run on the
+    /// fused path (see `on_next_iter`).
     #[cold]
     fn cancel_upstream(&self) {
         if let Some(subscription) = &self.subscription {
@@ -130,6 +133,78 @@ impl<S> TakeSubscriber<S> {
             _ => {}
         }
     }
+}
+
+/// A run through `take`: at most `remaining` items, pulled one by one (never one past the end).
+struct TakeRun<'a, I> {
+    items: I,
+    remaining: Local<'a, u64>,
+}
+
+impl<I: Iterator> Iterator for TakeRun<'_, I> {
+    type Item = I::Item;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<I::Item> {
+        if self.remaining.value == 0 {
+            return None;
+        }
+        let item = self.items.next()?;
+        self.remaining.value -= 1;
+        Some(item)
+    }
+
+    /// The whole run as one internal loop (the upstream adapters' own `fold`s) when the run
+    /// cannot reach the end of `take` (its size hint says so, as a source's run does); item by
+    /// item otherwise, so the last item is never followed by a pull. A fold cannot stop early,
+    /// which is why the first case needs the size hint.
+    #[inline(always)]
+    fn fold<B, G>(mut self, init: B, mut g: G) -> B
+    where
+        G: FnMut(B, I::Item) -> B,
+    {
+        let fits =
+            self.items.size_hint().1.is_some_and(|most| {
+                u64::try_from(most).is_ok_and(|most| most <= self.remaining.value)
+            });
+        if !fits {
+            let mut acc = init;
+            for item in self.by_ref() {
+                acc = g(acc, item);
+            }
+            return acc;
+        }
+        let TakeRun {
+            items,
+            mut remaining,
+        } = self;
+        items.fold(init, |acc, item| {
+            remaining.value = match remaining.value.checked_sub(1) {
+                Some(left) => left,
+                None => past_the_end(),
+            };
+            g(acc, item)
+        })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::try_from(self.remaining.value).unwrap_or(usize::MAX);
+        let (low, high) = self.items.size_hint();
+        (
+            low.min(left),
+            Some(high.map_or(left, |high| high.min(left))),
+        )
+    }
+}
+
+/// A run's size hint promised no more items than `take` may pass, and the run broke the promise
+/// (an `Iterator` with a wrong upper bound, upstream): the item past the end is not passed on,
+/// and the panic ends the stream with an error where it is caught, after exactly n items.
+#[cold]
+#[inline(never)]
+fn past_the_end() -> ! {
+    panic!("take: a run yielded more items than its size_hint's upper bound")
 }
 
 impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
@@ -194,22 +269,26 @@ impl<T, S: Subscriber<T>> Subscriber<T> for TakeSubscriber<S> {
     where
         I: Iterator<Item = T>,
     {
-        let Some(downstream) = &mut self.downstream else {
+        let TakeSubscriber {
+            downstream,
+            remaining,
+            ..
+        } = self;
+        let Some(downstream) = downstream else {
             return 0;
         };
-        // Pull no more than may still pass; count what the downstream actually pulled, and cancel
-        // upstream as the last one goes by, before the downstream handles it.
-        let (remaining, subscription) = (&mut self.remaining, &self.subscription);
-        let limit = usize::try_from(*remaining).unwrap_or(usize::MAX);
-        let used = downstream.on_next_iter(items.take(limit).inspect(|_| {
-            *remaining -= 1;
-            if *remaining == 0 {
-                if let Some(subscription) = subscription {
-                    subscription.upstream.cancel();
-                }
-            }
-        }));
+        // Pull no more than may still pass, counting in a register; the count goes back to its
+        // field when the run ends, however it ends (a panic downstream unwinds through it).
+        let run = TakeRun {
+            items,
+            remaining: Local::take(remaining),
+        };
+        let used = downstream.on_next_iter(run);
         if self.remaining == 0 {
+            // After the run, not as the last item goes by: a call in the loop would cost the
+            // fused loop its registers. The downstream's requests from inside that last
+            // `on_next` are capped to nothing by `TakeSubscription::request` meanwhile.
+            self.cancel_upstream();
             self.finish();
         }
         used

@@ -89,7 +89,10 @@ where
         }
     }
 
-    #[inline]
+    // Always inlined: this is the loop of a fused run, and the run's state (the stages' counters
+    // and accumulators) stays in registers only inside one function (`source::pull` calls each
+    // run as one function).
+    #[inline(always)]
     fn on_next_iter<I>(&mut self, items: I) -> u64
     where
         I: Iterator<Item = T>,
@@ -113,7 +116,7 @@ where
         used
     }
 
-    #[inline]
+    #[inline(always)]
     fn on_next_unbounded<I>(&mut self, items: I)
     where
         I: Iterator<Item = T>,

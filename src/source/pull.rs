@@ -240,9 +240,7 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
             if unbounded {
                 // Nobody counts credits under unbounded demand: the run goes down uncounted, so
                 // the fused loop carries no count of the items that pass.
-                active
-                    .subscriber
-                    .on_next_unbounded(active.pull.chunk(CHUNK as usize));
+                run_uncounted(&mut active.subscriber, active.pull.chunk(CHUNK as usize));
             } else {
                 // Every item uses at most one credit, so a run no longer than the credits left
                 // can never overshoot the demand.
@@ -252,9 +250,7 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
                 // the credits (an underflow above, and in release a drain that keeps emitting
                 // past the demand, rule 1.01). Short of `want` only at the source's end, after
                 // which nothing more is emitted.
-                let used = active
-                    .subscriber
-                    .on_next_iter(active.pull.chunk(want as usize));
+                let used = run_counted(&mut active.subscriber, active.pull.chunk(want as usize));
                 emitted += used.min(want);
             }
             if let Some(end) = active.pull.take_end() {
@@ -274,6 +270,20 @@ fn emit<P: Pull, S: Subscriber<P::Item>>(
             emitted = 0;
         }
     }
+}
+
+/// One counted run down the chain, as a call of its own: the whole fused loop of the chain is
+/// compiled as one function, with the run's state (the stages' counters and accumulators, moved
+/// into locals for the run) in registers, not spilled around the drain loop's state.
+#[inline(never)]
+fn run_counted<T, S: Subscriber<T>, I: Iterator<Item = T>>(subscriber: &mut S, items: I) -> u64 {
+    subscriber.on_next_iter(items)
+}
+
+/// [`run_counted`] for an uncounted run (unbounded demand).
+#[inline(never)]
+fn run_uncounted<T, S: Subscriber<T>, I: Iterator<Item = T>>(subscriber: &mut S, items: I) {
+    subscriber.on_next_unbounded(items)
 }
 
 /// After a run: the end of the stream if the source is exhausted (or failed), pulling one item
