@@ -19,6 +19,9 @@ use std::hint::black_box;
 use backflow::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+#[path = "support/chains.rs"]
+mod chains;
+
 const N: u64 = 1_000_000;
 
 fn pipeline(c: &mut Criterion) {
@@ -34,33 +37,13 @@ fn pipeline(c: &mut Criterion) {
     // subscription, so ours can never fold the constant 0 into the loop). Informational: the
     // target is against `iterator`.
     group.bench_function("iterator_runtime_start", |b| {
-        b.iter(|| {
-            let (start, n) = (black_box(0), black_box(N));
-            (start..n)
-                .map(|x| x * 3)
-                .filter(|x| x % 2 == 0)
-                .sum::<u64>()
-        })
+        b.iter(|| chains::pipeline_iterator_runtime_start(black_box(N)))
     });
     group.bench_function("backflow_unbounded", |b| {
-        b.iter(|| {
-            let n = black_box(N);
-            backflow::range(0..n)
-                .map(|x| x * 3)
-                .filter(|x| x % 2 == 0)
-                .fold_with(Request::Unbounded, 0u64, |a, x| a + x)
-                .unwrap()
-        })
+        b.iter(|| chains::pipeline(black_box(N), Request::Unbounded))
     });
     group.bench_function("backflow_request256", |b| {
-        b.iter(|| {
-            let n = black_box(N);
-            backflow::range(0..n)
-                .map(|x| x * 3)
-                .filter(|x| x % 2 == 0)
-                .fold_with(Request::Batch(256), 0u64, |a, x| a + x)
-                .unwrap()
-        })
+        b.iter(|| chains::pipeline(black_box(N), Request::Batch(256)))
     });
     group.finish();
 }
