@@ -44,15 +44,13 @@ pub(crate) const SPIN_LIMIT: u32 = 6;
 /// How long a waiting side spins on spin-loop hints, in all, before it yields.
 ///
 /// A budget in time, not in hints: one hint (`pause`) takes 9 ns on one x86 CPU and 40 on the
-/// next, so a count tuned on one machine parks after 1 µs on another, shorter than the gap between
+/// next, so a count tuned on one machine parks after ~2 µs on another, shorter than the gap between
 /// two runs of a busy producer, and every gap then costs a futex wake-up (tens of µs on a VM).
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const SPIN_FOR: Duration = Duration::from_micros(SPIN_MICROS);
+pub(crate) const SPIN_FOR: Duration = Duration::from_micros(20);
 /// How long it then yields its thread (letting whatever else wants the core run), before it stops.
 #[cfg_attr(loom, allow(dead_code))]
-pub(crate) const YIELD_FOR: Duration = Duration::from_micros(YIELD_MICROS);
-const SPIN_MICROS: u64 = 20;
-const YIELD_MICROS: u64 = 20;
+pub(crate) const YIELD_FOR: Duration = Duration::from_micros(20);
 /// Spin-loop hints between two looks at the clock once the first steps are spent.
 #[cfg_attr(loom, allow(dead_code))]
 const HINTS_PER_LOOK: u32 = 64;
