@@ -198,8 +198,9 @@ impl<I: Iterator> Iterator for TakeRun<'_, I> {
     }
 }
 
-/// A run's size hint promised no more items than `take` may pass, and the run broke the promise
-/// (an `Iterator` with a wrong upper bound, upstream): the item past the end is not passed on,
+/// A run's size hint promised no more items than `take` may pass, and the run broke the promise.
+/// `take` never asks upstream for more than it may pass, so this needs both a wrong upper bound
+/// and an upstream that emits past its demand (rule 1.01): the item past the end is not passed on,
 /// and the panic ends the stream with an error where it is caught, after exactly n items.
 #[cold]
 #[inline(never)]
