@@ -97,6 +97,15 @@ pub trait Pull: Send + Sync {
     /// Whether a pull would deliver something now: items are held and demand is outstanding. The
     /// consumer asks after its SeqCst fence, before it parks.
     fn has_work(&self) -> bool;
+    /// A cheap guess at [`has_work`](Self::has_work) for a consumer that spins: whether about
+    /// `depth` items (fewer if demand allows fewer) look ready to pull. It may miss an item that
+    /// is still being written or answer from a stale view, but it reads no line that every push
+    /// writes, so polling it does not slow the producers down. Decide to park on `has_work`
+    /// only. The default is `has_work`.
+    fn looks_ready(&self, depth: usize) -> bool {
+        let _ = depth;
+        self.has_work()
+    }
 }
 
 /// A consumer of a stream of `T`, driven by a [`Publisher`].

@@ -312,3 +312,27 @@ fn a_fused_producer_meeting_a_full_ring_drains_or_waits_and_loses_nothing() {
         producer.join().unwrap();
     });
 }
+
+/// Pull fusion with two producers: a pull may meet a slot claimed but not yet written (its
+/// producer preempted between the claim and the write), and the pull that takes the last item
+/// makes no look at the tail after it leaves the gate (`Pulling::pull`): the consumer's own exact
+/// look before it parks, and the producers' wake after each push, must still bring every item
+/// in. Both arrive once, then the end.
+#[test]
+fn a_fused_pull_that_meets_a_slot_being_written_gets_it_later() {
+    loom::model(|| {
+        let (first, flux) = backflow::emitter::<u32>(2);
+        let second = first.clone();
+        let keep_open = first.clone();
+        let mut iter = flux.into_blocking_iter_with(2);
+        let a = thread::spawn(move || assert!(first.try_emit(1).is_ok()));
+        let b = thread::spawn(move || assert!(second.try_emit(2).is_ok()));
+        let mut got = [iter.next().unwrap().unwrap(), iter.next().unwrap().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(keep_open);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(iter.next().is_none());
+    });
+}

@@ -23,6 +23,7 @@ use crate::protocol::{
 use crate::queue::spsc::{self, Consumer, Producer};
 use crate::sched::{Runnable, Scheduler, Task, Worker};
 use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, StdArc, UnsafeCell};
+use crate::wait::Coalesce;
 
 /// The prefetch [`Flux::publish_on`](crate::Flux::publish_on) uses unless told otherwise (Reactor's
 /// `Queues.SMALL_BUFFER_SIZE`).
@@ -145,6 +146,7 @@ where
                 replenish: self.replenish(),
                 taken: 0,
                 pull: None,
+                coalesce: Coalesce::default(),
             })),
         });
         self.upstream.subscribe(Upstream {
@@ -220,6 +222,8 @@ struct Drain<T, S> {
     /// by running the upstream's drain here, and upstream producers only wake this stage.
     /// Dropped with the downstream (the upstream holds our waker: no cycle outlives the stream).
     pull: Option<StdArc<dyn Pull>>,
+    /// Batches the pulls ([`Coalesce`]).
+    coalesce: Coalesce,
 }
 
 /// The waker a fused upstream calls after each push: schedules the drain unless it runs. The
@@ -365,6 +369,7 @@ where
             replenish,
             taken,
             pull,
+            coalesce,
         } = drain
         else {
             return;
@@ -376,6 +381,7 @@ where
                 // Fused: refill the empty ring by running the upstream's drain here.
                 if let Some(pull) = pull {
                     if consumer.is_empty() && self.demand.get() > 0 && pull.has_work() {
+                        coalesce.before_pull(|| pull.looks_ready(Coalesce::DEPTH));
                         pull.pull();
                         if !consumer.is_empty() {
                             continue;
@@ -410,7 +416,8 @@ where
             && self.demand.get() > 0
             && self.upstream_end.load(Ordering::Relaxed) == RUNNING
             && !self.cancelled.load(Ordering::Relaxed);
-        let upstream_holds = || pull.is_some_and(Pull::has_work);
+        // The cheap guess: this only spins, and the look that decides is `drain_owned`'s.
+        let upstream_holds = || pull.is_some_and(|pull| pull.looks_ready(1));
         worth_it
             && crate::wait::spin_until(|| {
                 let waiting = !consumer.is_empty()

@@ -83,6 +83,7 @@ pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let consumer = Consumer {
         ring,
         head: 0,
+        claimed: 0,
         _items: PhantomData,
     };
     (producer, consumer)
@@ -148,6 +149,22 @@ impl<T> Ring<T> {
             position.wrapping_add(1)
         } else {
             (position & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Positions claimed from `head` (the consumer's own, exact) up to the tail: one tail load.
+    fn claimed_from(&self, head: usize) -> usize {
+        let tail = self.tail.load(Ordering::Acquire);
+        let head_index = head & (self.one_lap - 1);
+        let tail_index = tail & (self.one_lap - 1);
+        if head_index < tail_index {
+            tail_index - head_index
+        } else if head_index > tail_index {
+            self.capacity - head_index + tail_index
+        } else if tail == head {
+            0
+        } else {
+            self.capacity
         }
     }
 
@@ -283,6 +300,30 @@ impl<T> Producer<T> {
     pub(crate) fn tail_token(&self) -> usize {
         self.ring.tail.load(Ordering::Relaxed)
     }
+
+    /// Whether the oldest unpopped item looks written: a hint for a consumer that spins, read
+    /// from `head` and that slot's stamp (lines the consumer writes itself), never from the
+    /// tail, which every push writes: polling it would take that line from the producers each
+    /// time. It misses an item still being written, and may be stale: decide to park only on an
+    /// exact look ([`len`](Self::len) after a SeqCst fence).
+    ///
+    /// `depth` asks for the item `depth - 1` places behind the oldest (1: the oldest itself):
+    /// a consumer that waits for a few cache lines of items, rather than for the next one, stays
+    /// off the line the producer is writing (clamped to the capacity).
+    #[inline]
+    pub(crate) fn looks_written(&self, depth: usize) -> bool {
+        let ring = &*self.ring;
+        let head = ring.head.load(Ordering::Acquire);
+        let k = depth.clamp(1, ring.capacity) - 1;
+        let index = (head & (ring.one_lap - 1)) + k;
+        let lap = head & !(ring.one_lap - 1);
+        let position = if index < ring.capacity {
+            lap + index
+        } else {
+            lap.wrapping_add(ring.one_lap) + (index - ring.capacity)
+        };
+        ring.slot(position).stamp.load(Ordering::Acquire) == position.wrapping_add(1)
+    }
 }
 
 impl<T> Clone for Producer<T> {
@@ -315,6 +356,10 @@ pub struct Consumer<T> {
     ring: Arc<Ring<T>>,
     /// Position of the next pop; always equal to `ring.head` (only the consumer moves it).
     head: usize,
+    /// Positions from `head` on that producers are known to have claimed (the tail was read at
+    /// or past them): each stays claimed until popped, so [`is_claimed`](Self::is_claimed)
+    /// reads the tail again only once these are used up.
+    claimed: usize,
     /// The consumer hands out `T`s it owns; `PhantomData<T>` keeps its auto traits honest.
     _items: PhantomData<T>,
 }
@@ -338,9 +383,23 @@ impl<T> Consumer<T> {
         slot.stamp
             .store(head.wrapping_add(ring.one_lap), Ordering::Release);
         self.head = ring.next(head);
+        self.claimed = self.claimed.saturating_sub(1);
         // Release: a producer that sees the new head and then the slot's stamp sees it free.
         ring.head.store(self.head, Ordering::Release);
         Some(value)
+    }
+
+    /// Whether a producer has claimed the position of the next pop (its item may still be being
+    /// written: [`pop`](Self::pop) then returns `None` until it is). `false` means no item was
+    /// claimed and not popped at an instant during the call. Reads the tail (the line every push
+    /// writes) only when the claims it saw last time are all popped: once per run of items, not
+    /// once per item.
+    #[inline]
+    pub(crate) fn is_claimed(&mut self) -> bool {
+        if self.claimed == 0 {
+            self.claimed = self.ring.claimed_from(self.head);
+        }
+        self.claimed > 0
     }
 
     /// The most items the ring holds.
@@ -398,6 +457,53 @@ mod tests {
             }
             assert_eq!(consumer.pop(), None);
         }
+    }
+
+    #[test]
+    fn looks_written_counts_depth_from_the_oldest_across_a_lap() {
+        let (producer, mut consumer) = channel(5);
+        assert!(!producer.looks_written(1));
+        for i in 0..3 {
+            producer.push(i).unwrap();
+        }
+        assert!(producer.looks_written(1) && producer.looks_written(3));
+        assert!(!producer.looks_written(4));
+        assert_eq!((consumer.pop(), consumer.pop()), (Some(0), Some(1)));
+        assert!(producer.looks_written(1));
+        assert!(!producer.looks_written(2));
+        // Head at index 2: four more items wrap into the next lap (indexes 3, 4, 0, 1).
+        for i in 3..7 {
+            producer.push(i).unwrap();
+        }
+        assert!(producer.looks_written(5));
+        // Deeper than the ring: clamped to its capacity.
+        assert!(producer.looks_written(64));
+        assert_eq!(consumer.pop(), Some(2));
+        assert!(producer.looks_written(4) && !producer.looks_written(5));
+    }
+
+    #[test]
+    fn is_claimed_reads_the_tail_again_once_the_seen_claims_are_popped() {
+        let (producer, mut consumer) = channel(4);
+        assert!(!consumer.is_claimed());
+        producer.push(1).unwrap();
+        producer.push(2).unwrap();
+        assert!(consumer.is_claimed());
+        assert_eq!(consumer.pop(), Some(1));
+        assert!(consumer.is_claimed());
+        assert_eq!(consumer.pop(), Some(2));
+        assert!(!consumer.is_claimed());
+        producer.push(3).unwrap();
+        assert!(consumer.is_claimed());
+        for i in 4..7 {
+            producer.push(i).unwrap();
+        }
+        assert_eq!(producer.push(7), Err(PushError::Full(7)));
+        for i in 3..7 {
+            assert!(consumer.is_claimed());
+            assert_eq!(consumer.pop(), Some(i));
+        }
+        assert!(!consumer.is_claimed());
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! (an [`emitter`](crate::emitter), directly or behind pass-through stages), the consumer end runs
 //! the upstream's drain itself whenever its ring is empty, counts "items held upstream that demand
 //! lets it pull" as a reason not to park, and the upstream's producers only wake it
-//! (`notify_after_seqcst_rmw`: their ring claim orders the look, no fence).
+//! (`notify_after_seqcst_rmw`: their ring claim orders the look, no fence). Before each pull it
+//! waits a moment (at most 2 µs) for a batch to be ready ([`Coalesce`]), so that a consumer that
+//! drains faster than the producer fills does not chase it slot by slot on the same cache line;
+//! while it spins it polls only lines it writes itself ([`Pull::looks_ready`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -25,7 +28,7 @@ use crate::protocol::{Publisher, Pull, PullWaker, SharedSubscription, Subscriber
 use crate::queue::spsc;
 use crate::sync::thread;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc};
-use crate::wait::{Parker, Spin};
+use crate::wait::{Coalesce, Parker, Spin};
 
 /// State shared by the subscriber (producer side) and the consumer end.
 struct Shared {
@@ -199,6 +202,8 @@ struct ConsumerEnd<T> {
     ended: bool,
     /// The fused upstream's drain, once `shared.fused` was seen.
     pull: Option<StdArc<dyn Pull>>,
+    /// Batches the pulls ([`Coalesce`]).
+    coalesce: Coalesce,
 }
 
 /// What [`ConsumerEnd::ready`] saw.
@@ -228,6 +233,7 @@ impl<T: Send + 'static> ConsumerEnd<T> {
             replenish: Replenish::new(prefetch as u64),
             ended: false,
             pull: None,
+            coalesce: Coalesce::default(),
         };
         publisher.subscribe(BridgeSubscriber {
             producer,
@@ -255,7 +261,11 @@ impl<T: Send + 'static> ConsumerEnd<T> {
         if let Some(item) = self.consumer.pop() {
             return Some(item);
         }
-        self.pull()?.pull();
+        self.pull()?;
+        let pull = self.pull.as_ref()?;
+        self.coalesce
+            .before_pull(|| pull.looks_ready(Coalesce::DEPTH));
+        pull.pull();
         self.consumer.pop()
     }
 
@@ -292,6 +302,18 @@ impl<T: Send + 'static> ConsumerEnd<T> {
         self.pull
             .as_ref()
             .is_some_and(|pull| pull.has_work())
+            .then_some(Ready::Upstream)
+    }
+
+    /// [`ready`](Self::ready) for spinning: the upstream is asked only for its cheap guess
+    /// ([`Pull::looks_ready`]), which reads no line its producers write per item.
+    fn looks_ready(&self) -> Option<Ready> {
+        if !self.consumer.is_empty() || self.shared.finished.load(Ordering::Acquire) {
+            return Some(Ready::Here);
+        }
+        self.pull
+            .as_ref()
+            .is_some_and(|pull| pull.looks_ready(1))
             .then_some(Ready::Upstream)
     }
 }
@@ -341,7 +363,10 @@ impl<T: Send + 'static> Iterator for BlockingIter<T> {
             }
             // Spin briefly, announce, look again, park (crate::wait).
             let end = &self.end;
-            let ready = end.shared.parker.wait(|| end.ready(), None);
+            let ready = end
+                .shared
+                .parker
+                .wait_hinted(|| end.looks_ready(), || end.ready(), None);
             if ready == Some(Ready::Upstream) {
                 stalled.get_or_insert_with(Spin::new);
             } else {

@@ -661,7 +661,20 @@ struct Pulling<T>(Arc<Shared<T>>);
 
 impl<T: Send + 'static> Pull for Pulling<T> {
     fn pull(&self) {
-        self.0.drain();
+        // No look at the tail after leaving the gate (`recheck`): producers of a fused emitter
+        // wake the puller after each push instead of leaving items to the gate's owner, and the
+        // puller looks exactly (`has_work`, behind its SeqCst announcement) before it parks.
+        self.0.stage.drain(|stage| self.0.pass(stage));
+    }
+
+    fn looks_ready(&self, depth: usize) -> bool {
+        let shared = &self.0;
+        let requested = shared.requested_now();
+        let depth = usize::try_from(requested).unwrap_or(usize::MAX).min(depth);
+        requested > 0
+            && (shared.inlet.looks_written(depth)
+                || shared.flags.spilled.load(Ordering::Relaxed) != 0)
+            && shared.stage.is_idle()
     }
 
     fn has_work(&self) -> bool {
@@ -1015,7 +1028,8 @@ impl<T> Shared<T> {
             if let Some(item) = unsafe { self.pop_owned() } {
                 return Some(item);
             }
-            if self.inlet.is_empty() {
+            // SAFETY: forwarded from the caller.
+            if !unsafe { self.with_outlet(|o| o.consumer.is_claimed()) } {
                 match self.pop_spilled() {
                     Spilled::Item(item) => return Some(item),
                     Spilled::Empty => return None,
