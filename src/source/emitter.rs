@@ -1187,12 +1187,28 @@ impl<T> Shared<T> {
     }
 
     /// Enters the drain gate; runs the drain loop if this thread now owns it.
+    ///
+    /// With a fused consumer the look after leaving does not drain again: it wakes the puller if
+    /// something was claimed since the last pass began (a producer whose `signal` still saw the
+    /// emitter unfused may have left its item to this pass). The puller looks exactly before it
+    /// parks, so waking it is enough, and draining here again and again while the producers keep
+    /// pushing would run short passes on the requesting thread, each taking the tail's line from
+    /// them. The order: a claim the puller's look missed comes after its announcement's fence in
+    /// the single total order, and this thread's fence comes after it saw the claim, so its load
+    /// of the announcement sees it (`wait::Parker::notify_after_seqcst_rmw`).
     fn drain(&self) {
         let mut seen = self.inlet.tail_token();
         self.stage.drain(|stage| {
             seen = self.inlet.tail_token();
             self.pass(stage)
         });
+        if self.flags.fused.load(Ordering::Acquire) {
+            fence(Ordering::SeqCst);
+            if self.inlet.tail_token() != seen {
+                self.wake_puller();
+            }
+            return;
+        }
         self.recheck(seen);
     }
 
