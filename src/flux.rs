@@ -1483,6 +1483,10 @@ impl<P: Publisher> Flux<P> {
     /// have arrived (0: connect now). It does so once: it never disconnects by itself, and after
     /// a disconnect it waits for [`connect`](Self::connect). Reactor's `autoConnect(n)`.
     ///
+    /// A subscriber has arrived when its `on_subscribe` has returned: the `n`th to get there
+    /// connects, so all `n` see the stream from its first item, however long another's
+    /// `on_subscribe` took on its own thread.
+    ///
     /// # Panics
     ///
     /// If the hub was cloned already, or a lane taken from it: configure it first.
@@ -1496,7 +1500,8 @@ impl<P: Publisher> Flux<P> {
 
     /// Makes a [`broadcast`](Self::broadcast) hub connect once `subscribers` subscribers are
     /// subscribed at the same time, and disconnect when none is left; [`share`](Self::share) is
-    /// `ref_count(1)`. Reactor's `refCount(n)`.
+    /// `ref_count(1)`. Reactor's `refCount(n)`. A subscriber still inside its `on_subscribe`
+    /// does not count yet (see [`auto_connect`](Self::auto_connect)).
     ///
     /// # Panics
     ///

@@ -792,6 +792,83 @@ fn auto_connect_connects_at_the_nth_subscriber_once() {
     assert!(c_h.completed(), "the terminal is replayed");
 }
 
+/// A subscriber whose `on_subscribe` tells the test it has started, then waits for a go.
+struct SlowToSubscribe {
+    inner: Probe,
+    entered: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl Subscriber<u64> for SlowToSubscribe {
+    fn on_subscribe(&mut self, s: SharedSubscription) {
+        self.entered.send(()).unwrap();
+        self.go.recv().unwrap();
+        self.inner.on_subscribe(s)
+    }
+    fn on_next(&mut self, x: u64) {
+        self.inner.on_next(x)
+    }
+    fn on_error(&mut self, e: Error) {
+        self.inner.on_error(e)
+    }
+    fn on_complete(&mut self) {
+        self.inner.on_complete()
+    }
+}
+
+/// The first of `n` subscribers is still inside its `on_subscribe` (on another thread) when the
+/// second arrives: the second must not connect the hub past it. It used to (arrivals were counted
+/// when their place was reserved), and the first missed every item the second took meanwhile —
+/// neither delivered nor dropped.
+fn a_subscriber_still_in_on_subscribe_gets_every_item<H>(hub: H, log: Arc<Log>)
+where
+    H: Publisher<Item = u64> + Send + Sync + 'static,
+{
+    let hub = Arc::new(hub);
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let (a, a_h, _) = probe(u64::MAX);
+    let first = {
+        let hub = hub.clone();
+        std::thread::spawn(move || {
+            hub.subscribe(SlowToSubscribe {
+                inner: a,
+                entered: entered_tx,
+                go: go_rx,
+            })
+        })
+    };
+    entered.recv().unwrap();
+    let (b, b_h, _) = probe(u64::MAX);
+    hub.subscribe(b);
+    assert_eq!(
+        log.subscriptions.load(Ordering::SeqCst),
+        0,
+        "one of the two is not subscribed yet"
+    );
+    go.send(()).unwrap();
+    first.join().unwrap();
+    assert_eq!(log.subscriptions.load(Ordering::SeqCst), 1);
+    assert_eq!(a_h.items(), (0..20).collect::<Vec<_>>());
+    assert_eq!(b_h.items(), (0..20).collect::<Vec<_>>());
+    assert!(a_h.completed() && b_h.completed());
+}
+
+#[test]
+fn auto_connect_waits_for_a_subscriber_still_in_on_subscribe() {
+    let (source, log) = spy(backflow::range(0..20u64));
+    a_subscriber_still_in_on_subscribe_gets_every_item(
+        source.broadcast_with(4).auto_connect(2),
+        log,
+    );
+}
+
+#[test]
+fn ref_count_waits_for_a_subscriber_still_in_on_subscribe() {
+    let (source, log) = spy(backflow::range(0..20u64));
+    a_subscriber_still_in_on_subscribe_gets_every_item(source.broadcast_with(4).ref_count(2), log);
+}
+
 // ---- termination ----
 
 #[test]

@@ -152,7 +152,7 @@ struct Hub<P: Publisher> {
 struct HubControl<T> {
     /// The core new subscribers join; replaced when it is finished (see `Hub::route`).
     current: Option<StdArc<Core<T>>>,
-    /// Subscribers that ever arrived, for `Mode::Auto`.
+    /// Subscribers whose `on_subscribe` has returned, ever, for `Mode::Auto`.
     arrived: usize,
     /// Whether `Mode::Auto` has connected (it does so once).
     auto_fired: bool,
@@ -321,11 +321,9 @@ where
         ))
     }
 
-    /// Picks the core a new subscriber joins, reserves its place there, and says whether the
-    /// arrival should connect it.
-    fn route(&self) -> (StdArc<Core<P::Item>>, bool) {
+    /// Picks the core a new subscriber joins and reserves its place there.
+    fn route(&self) -> StdArc<Core<P::Item>> {
         let mut control = self.control.lock();
-        control.arrived += 1;
         let refcount = matches!(self.mode, Mode::RefCount(_));
         loop {
             let core = match &control.current {
@@ -336,22 +334,33 @@ where
                     core
                 }
             };
-            let Some(members) = core.reserve(refcount) else {
+            if !core.reserve(refcount) {
                 // Finished: disconnected, or terminated under `share()` (Reactor resets a
                 // ref-counted publish when its source terminates).
                 control.current = None;
                 continue;
-            };
-            let connect = match self.mode {
-                Mode::Manual => false,
-                Mode::Auto(n) => {
-                    let fire = !control.auto_fired && control.arrived >= n;
-                    control.auto_fired |= fire;
-                    fire
-                }
-                Mode::RefCount(n) => members >= n,
-            };
-            return (core, connect);
+            }
+            return core;
+        }
+    }
+
+    /// Counts a subscriber whose `on_subscribe` has returned (it is enlisted, or it failed) and
+    /// says whether its arrival connects the hub. Counted only then, not when its place was
+    /// reserved: a connection made while an earlier arrival was still inside `on_subscribe`
+    /// would stream past it, and it would miss the first items that `auto_connect(n)` promises
+    /// to all `n` (Reactor's `autoConnect` adds each subscriber before it counts it).
+    fn arrive(&self) -> bool {
+        match self.mode {
+            Mode::Manual => false,
+            Mode::Auto(n) => {
+                let mut control = self.control.lock();
+                control.arrived += 1;
+                let fire = !control.auto_fired && control.arrived >= n;
+                control.auto_fired |= fire;
+                fire
+            }
+            // `Core::connect` counts the members enlisted there.
+            Mode::RefCount(_) => true,
         }
     }
 
@@ -359,7 +368,7 @@ where
     where
         S: Subscriber<P::Item> + 'static,
     {
-        let (core, connect) = self.route();
+        let core = self.route();
         let link = StdArc::new(MemberLink {
             core: core.clone(),
             demand: Demand::new(),
@@ -379,10 +388,10 @@ where
             Err(panic) => {
                 link.cancelled.store(true, Ordering::Release);
                 crate::protocol::deliver_error(&mut subscriber, panic);
-                core.release(1);
+                core.abandon();
             }
         }
-        if connect {
+        if self.arrive() {
             let min_members = match self.mode {
                 Mode::RefCount(n) => n,
                 _ => 0,
@@ -443,6 +452,9 @@ struct Control<T> {
     state: State,
     /// Members reserved by `Hub::route` and not yet removed by the drain owner.
     members: usize,
+    /// Of those, the ones still inside their `on_subscribe` (not enlisted yet): they do not
+    /// count towards a `ref_count(n)` connection.
+    pending: usize,
     /// Members subscribed and waiting for the drain owner to take them in.
     joining: Vec<Member<T>>,
     /// The ring's writing end until `connect` hands it to the upstream side.
@@ -618,6 +630,7 @@ impl<T: Clone + Send + 'static> Core<T> {
             control: Mutex::new(Control {
                 state: State::Idle,
                 members: 0,
+                pending: 0,
                 joining: Vec::new(),
                 producer: Some(producer),
                 upstream: None,
@@ -656,24 +669,32 @@ impl<T: Clone + Send + 'static> Core<T> {
         )
     }
 
-    /// Reserves a place for a new member; `None` if this core takes no more (finished). A
+    /// Reserves a place for a new member; `false` if this core takes no more (finished). A
     /// terminated core still takes members of a plain broadcast: they get the terminal signal.
-    fn reserve(&self, refcount: bool) -> Option<usize> {
+    fn reserve(&self, refcount: bool) -> bool {
         let mut control = self.control.lock();
         match control.state {
-            State::Disconnected => None,
-            State::Terminated if refcount => None,
+            State::Disconnected => false,
+            State::Terminated if refcount => false,
             _ => {
                 control.members += 1;
-                Some(control.members)
+                control.pending += 1;
+                true
             }
         }
     }
 
     fn enlist(&self, member: Member<T>) {
         let mut control = self.control.lock();
+        control.pending -= 1;
         control.joining.push(member);
         self.mark_dirty();
+    }
+
+    /// Gives up a place reserved for a member whose `on_subscribe` failed.
+    fn abandon(&self) {
+        self.control.lock().pending -= 1;
+        self.release(1);
     }
 
     /// Gives up `n` reserved places; the last one leaving a ref-counted, connected core
@@ -696,7 +717,7 @@ impl<T: Clone + Send + 'static> Core<T> {
     {
         let producer = {
             let mut control = self.control.lock();
-            if control.state != State::Idle || control.members < min_members {
+            if control.state != State::Idle || control.members - control.pending < min_members {
                 return;
             }
             control.state = State::Connected;
