@@ -9,49 +9,11 @@ use std::fmt;
 
 use crate::error::Error;
 use crate::ops;
+#[doc(inline)]
+pub use crate::protocol::Flux;
 use crate::protocol::{DynPublisher, Publisher, Subscriber};
 use crate::sink::{Fold, Request};
 use crate::sync::StdArc;
-
-/// A stream of items with backpressure: a [`Publisher`] plus the operators and sinks to use it.
-///
-/// Reactor's name, familiar to porters; it is RxJava's `Flowable` and Akka's `Source`. Build one
-/// with a source function ([`range`](crate::range), [`from_iter`](crate::from_iter), ...) or
-/// [`Flux::new`] around any publisher, chain operators, and end with a sink.
-///
-/// ```
-/// use backflow::prelude::*;
-///
-/// let out = backflow::range(0..10u64)
-///     .map(|x| x * 3)
-///     .filter(|x| x % 2 == 0)
-///     .collect()
-///     .unwrap();
-/// assert_eq!(out, vec![0, 6, 12, 18, 24]);
-/// ```
-#[derive(Clone, Copy, Default)]
-#[must_use = "a Flux does nothing until it is subscribed"]
-pub struct Flux<P> {
-    publisher: P,
-}
-
-impl<P: fmt::Debug> fmt::Debug for Flux<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Flux").field(&self.publisher).finish()
-    }
-}
-
-impl<P: Publisher> Publisher for Flux<P> {
-    type Item = P::Item;
-
-    #[inline]
-    fn subscribe<S>(&self, subscriber: S)
-    where
-        S: Subscriber<P::Item> + 'static,
-    {
-        self.publisher.subscribe(subscriber)
-    }
-}
 
 /// A type-erased publisher of `T`, made by [`Flux::boxed`]. Cheap to clone.
 pub struct Boxed<T> {

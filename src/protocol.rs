@@ -3,6 +3,8 @@
 //! These are the Reactive Streams 1.0.4 interfaces adapted to Rust. Every source, operator and sink in
 //! the crate is built from them, and users can implement each one themselves; the
 //! conformance verifier (`backflow::tck`, feature `tck`) checks that an implementation keeps the rules.
+//! [`Flux`], the publisher wrapper every source returns, is declared here too, so that sources and
+//! operators can name it without importing the [`flux`](crate::flux) module built on top of them.
 //!
 //! # Signals
 //!
@@ -35,6 +37,7 @@
 //! backflow::range(1..6u32).subscribe(Two { sub: None, seen: vec![], left: 0 });
 //! ```
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -623,5 +626,50 @@ fn release<T, S: Subscriber<T>>(mut downstream: S, end: Result<(), Error>) {
     deliver_terminal(&mut downstream, end);
     if let Err(panic) = catch("a subscriber's drop", || drop(downstream)) {
         crate::error::report_undeliverable(&panic);
+    }
+}
+
+/// A stream of items with backpressure: a [`Publisher`] plus the operators and sinks to use it.
+///
+/// Reactor's name, familiar to porters; it is RxJava's `Flowable` and Akka's `Source`. Build one
+/// with a source function ([`range`](crate::range), [`from_iter`](crate::from_iter), ...) or
+/// [`Flux::new`] around any publisher, chain operators, and end with a sink.
+///
+/// The type lives here, on the ground floor, because sources and operators return it (a source
+/// function gives a `Flux`, `group_by` emits one per group); its operator and sink methods live in
+/// [`flux`](crate::flux), above everything they build on.
+///
+/// ```
+/// use backflow::prelude::*;
+///
+/// let out = backflow::range(0..10u64)
+///     .map(|x| x * 3)
+///     .filter(|x| x % 2 == 0)
+///     .collect()
+///     .unwrap();
+/// assert_eq!(out, vec![0, 6, 12, 18, 24]);
+/// ```
+#[derive(Clone, Copy, Default)]
+#[must_use = "a Flux does nothing until it is subscribed"]
+pub struct Flux<P> {
+    /// Read by the operator methods in `flux.rs`.
+    pub(crate) publisher: P,
+}
+
+impl<P: fmt::Debug> fmt::Debug for Flux<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Flux").field(&self.publisher).finish()
+    }
+}
+
+impl<P: Publisher> Publisher for Flux<P> {
+    type Item = P::Item;
+
+    #[inline]
+    fn subscribe<S>(&self, subscriber: S)
+    where
+        S: Subscriber<P::Item> + 'static,
+    {
+        self.publisher.subscribe(subscriber)
     }
 }

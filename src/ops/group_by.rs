@@ -13,10 +13,10 @@ use std::sync::{OnceLock, Weak};
 
 use crate::demand::Demand;
 use crate::error::{report_undeliverable, Error, ErrorKind};
-use crate::flux::Flux;
 use crate::metrics::DropReason;
 use crate::ops::stage::{Configurable, StageOptions};
 use crate::ops::timed::Serial;
+use crate::protocol::Flux;
 use crate::protocol::{catch, deliver_error, deliver_terminal, reject, Publisher};
 use crate::protocol::{SharedSubscription, Subscriber, Subscription};
 use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use crate::demand::Demand;
 use crate::error::Error;
-use crate::flux::Flux;
 use crate::ops::stage::{Configurable, StageOptions};
 use crate::ops::timed::{Serial, SharedScheduler, Timed};
 use crate::ops::ChunksTimeout;
+use crate::protocol::Flux;
 use crate::protocol::Subscription;
 use crate::protocol::{catch, deliver_error, Publisher, SharedSubscription, Subscriber};
 use crate::sync::{AtomicBool, Mutex, Ordering, StdArc};

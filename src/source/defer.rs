@@ -1,6 +1,6 @@
 //! [`defer`]: builds the publisher anew for each subscriber.
 
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{catch, reject, Publisher, Subscriber};
 use crate::sync::StdArc;
 

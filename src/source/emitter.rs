@@ -86,10 +86,10 @@ use std::collections::VecDeque;
 
 use crate::demand::{Demand, GateCell, UNBOUNDED};
 use crate::error::{report_undeliverable, EmitError, Error, ErrorKind};
-use crate::flux::Flux;
 use crate::metrics::{DropReason, StageMetrics};
 use crate::ops::Overflow;
 use crate::ops::{ErrorMode, StageOptions};
+use crate::protocol::Flux;
 use crate::protocol::{
     catch, deliver_error, reject, Publisher, Pull, PullWaker, SharedSubscription, Subscriber,
     Subscription,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{complete_now, Publisher, Subscriber};
 
 /// The publisher behind [`empty`].

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::error::Error;
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{reject, Publisher, Subscriber};
 
 /// The publisher behind [`error`](fn@error).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::pull::{subscribe_pull, Pull};
 use crate::error::Error;
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{Publisher, Subscriber};
 
 /// The publisher behind [`generate`].

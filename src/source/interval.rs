@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::flux::Flux;
 use crate::ops::timed::{next_tick, scheduler_or_default, Core, Logic, Setup, SharedScheduler};
 use crate::ops::timed::{Step, Timed, TimedSubscriber};
+use crate::protocol::Flux;
 use crate::protocol::{NoopSubscription, Publisher, Subscriber};
 use crate::sched::{Instant, Scheduler};
 

@@ -2,7 +2,7 @@
 
 use super::pull::{subscribe_pull, Pull};
 use crate::error::Error;
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{Publisher, Subscriber};
 
 /// The publisher behind [`from_iter`] and [`range`](crate::range).

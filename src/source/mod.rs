@@ -32,13 +32,13 @@ pub use stream::{from_stream, from_stream_with, FromStream, FromStreamWith};
 /// let parts = vec![backflow::range(0..2u32), backflow::range(10..12u32)];
 /// assert_eq!(backflow::concat(parts).collect().unwrap(), vec![0, 1, 10, 11]);
 /// ```
-pub fn concat<I>(sources: I) -> crate::Flux<crate::ops::Concat<I::Item>>
+pub fn concat<I>(sources: I) -> crate::protocol::Flux<crate::ops::Concat<I::Item>>
 where
     I: IntoIterator,
     I::Item: crate::Publisher + Send + Sync + 'static,
     <I::Item as crate::Publisher>::Item: 'static,
 {
-    crate::Flux::new(crate::ops::Concat::new(sources))
+    crate::protocol::Flux::new(crate::ops::Concat::new(sources))
 }
 // ---- more sources (just, empty, error, never, generate) ----
 mod empty;

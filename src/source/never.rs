@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::error::Error;
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{
     catch, deliver_error, Publisher, SharedSubscription, Subscriber, Subscription,
 };

@@ -4,7 +4,7 @@ use std::ops::Range as StdRange;
 
 use super::pull::{subscribe_pull, Pull};
 use crate::error::Error;
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{Publisher, Subscriber};
 
 /// An integer type [`range`] can count over.

@@ -8,7 +8,7 @@ use futures_core::Stream;
 
 use crate::demand::{Demand, DrainGate, UNBOUNDED};
 use crate::error::{Error, ErrorKind};
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::Publisher;
 use crate::protocol::{catch, deliver_error, reject, SharedSubscription, Subscriber, Subscription};
 use crate::sync::{AtomicBool, Mutex, Ordering, StdArc, UnsafeCell};

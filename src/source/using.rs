@@ -1,7 +1,7 @@
 //! [`using`]: a resource per subscription, cleaned up exactly once however the stream ends.
 
 use crate::error::{report_undeliverable, Error};
-use crate::flux::Flux;
+use crate::protocol::Flux;
 use crate::protocol::{catch, deliver_error, reject, Publisher, SharedSubscription};
 use crate::protocol::{Subscriber, Subscription};
 use crate::sync::{Mutex, StdArc};
