@@ -310,6 +310,7 @@ impl Bulkhead {
 /// One permit in this many, per thread, is timed for the hold-time estimate: two clock reads per
 /// permit would cost more than the rest of `try_enter` and its release together. The first
 /// permit a thread takes is always timed, so the estimate starts at once.
+#[cfg(not(loom))]
 const TIME_ONE_IN: u32 = 16;
 
 /// When a permit taken now started, if this one is timed. Under loom every permit is timed: a
