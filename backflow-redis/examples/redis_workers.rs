@@ -168,7 +168,7 @@ fn url() -> RedisUrl {
 
 fn producer() {
     let entries: u64 = std::env::var("ENTRIES").unwrap().parse().unwrap();
-    let sink = RedisStreamSink::new(SinkConfig::new(url(), "jobs"), |x: &u64| vec![("n", *x)]);
+    let sink = RedisStreamSink::new(SinkConfig::new(url(), "jobs"), |x: &u64| [("n", *x)]);
     let report = sink.write(backflow::range(0..entries)).join().unwrap();
     println!("producer: wrote {} entries", report.written);
 }

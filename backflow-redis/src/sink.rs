@@ -300,14 +300,19 @@ impl<T: Send> Subscriber<T> for SinkSubscriber<T> {
     }
 }
 
-impl<T, E, F, V> RedisStreamSink<T, E>
+impl<T, E, I, F, V> RedisStreamSink<T, E>
 where
     T: Send + 'static,
-    E: Fn(&T) -> Vec<(F, V)> + Send + 'static,
+    E: Fn(&T) -> I + Send + 'static,
+    I: IntoIterator<Item = (F, V)>,
     F: ToRedisArgs,
     V: ToRedisArgs,
 {
     /// A sink writing each item as the field/value pairs `encoder` makes of it.
+    ///
+    /// The pairs can come in any `IntoIterator`: an array (`|x: &u64| [("n", *x)]`) costs no
+    /// allocation per item, a `Vec` one; either way they are encoded straight into the batch's
+    /// buffer.
     pub fn new(cfg: SinkConfig, encoder: E) -> Self {
         let metrics = Arc::new(RedisMetrics::new("sink", &cfg.stream, "", ""));
         RedisStreamSink {

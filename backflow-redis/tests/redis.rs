@@ -589,6 +589,31 @@ fn the_sink_writes_everything_in_pipelined_batches() {
     );
 }
 
+/// The encoder may return any `IntoIterator` of pairs: an array (no allocation per item) with
+/// several fields of mixed types, written in order.
+#[test]
+fn the_sink_takes_an_array_of_fields_from_its_encoder() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut con = server.connection();
+    let sink = RedisStreamSink::new(
+        SinkConfig::new(server.url(), "out").max_batch(64),
+        |x: &u64| [("n", x.to_string()), ("double", (x * 2).to_string())],
+    );
+    let report = sink.write(backflow::range(0..500u64)).join().unwrap();
+    assert_eq!(report.written, 500);
+    let entries = all_entries(&mut con, "out");
+    assert_eq!(entries.len(), 500);
+    for (i, (_, fields)) in entries.iter().enumerate() {
+        let expected = vec![
+            ("n".to_string(), i.to_string()),
+            ("double".to_string(), (2 * i).to_string()),
+        ];
+        assert_eq!(fields, &expected);
+    }
+}
+
 #[test]
 fn the_sink_requests_only_what_it_has_room_for() {
     let Some(server) = RedisServer::start() else {
