@@ -23,6 +23,8 @@ struct Probe {
     subscription: Arc<Mutex<Option<SharedSubscription>>>,
     initial: u64,
     panic_at: Option<u64>,
+    /// Runs first thing in `on_subscribe` (a subscriber slow to subscribe).
+    on_subscribe: Option<Box<dyn FnOnce() + Send>>,
     _token: Arc<()>,
 }
 
@@ -47,6 +49,7 @@ fn probe(initial: u64) -> (Probe, Handle, Weak<()>) {
         subscription,
         initial,
         panic_at: None,
+        on_subscribe: None,
         _token: token,
     };
     (probe, handle, weak)
@@ -54,6 +57,9 @@ fn probe(initial: u64) -> (Probe, Handle, Weak<()>) {
 
 impl Subscriber<u64> for Probe {
     fn on_subscribe(&mut self, s: SharedSubscription) {
+        if let Some(hook) = self.on_subscribe.take() {
+            hook();
+        }
         *self.subscription.lock().unwrap() = Some(s.clone());
         if self.initial > 0 {
             s.request(self.initial);
@@ -792,30 +798,6 @@ fn auto_connect_connects_at_the_nth_subscriber_once() {
     assert!(c_h.completed(), "the terminal is replayed");
 }
 
-/// A subscriber whose `on_subscribe` tells the test it has started, then waits for a go.
-struct SlowToSubscribe {
-    inner: Probe,
-    entered: std::sync::mpsc::Sender<()>,
-    go: std::sync::mpsc::Receiver<()>,
-}
-
-impl Subscriber<u64> for SlowToSubscribe {
-    fn on_subscribe(&mut self, s: SharedSubscription) {
-        self.entered.send(()).unwrap();
-        self.go.recv().unwrap();
-        self.inner.on_subscribe(s)
-    }
-    fn on_next(&mut self, x: u64) {
-        self.inner.on_next(x)
-    }
-    fn on_error(&mut self, e: Error) {
-        self.inner.on_error(e)
-    }
-    fn on_complete(&mut self) {
-        self.inner.on_complete()
-    }
-}
-
 /// The first of `n` subscribers is still inside its `on_subscribe` (on another thread) when the
 /// second arrives: the second must not connect the hub past it. It used to (arrivals were counted
 /// when their place was reserved), and the first missed every item the second took meanwhile —
@@ -827,16 +809,15 @@ where
     let hub = Arc::new(hub);
     let (entered_tx, entered) = std::sync::mpsc::channel();
     let (go, go_rx) = std::sync::mpsc::channel();
-    let (a, a_h, _) = probe(u64::MAX);
+    let (mut a, a_h, _) = probe(u64::MAX);
+    // Tells the test it has started, then waits for a go.
+    a.on_subscribe = Some(Box::new(move || {
+        entered_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+    }));
     let first = {
         let hub = hub.clone();
-        std::thread::spawn(move || {
-            hub.subscribe(SlowToSubscribe {
-                inner: a,
-                entered: entered_tx,
-                go: go_rx,
-            })
-        })
+        std::thread::spawn(move || hub.subscribe(a))
     };
     entered.recv().unwrap();
     let (b, b_h, _) = probe(u64::MAX);
