@@ -18,6 +18,12 @@
 //! are started once, outside the timed loop (a peer spawns its producer thread per run: ~30 µs
 //! against ~100 ms of work).
 //!
+//! Group `boundary_paired` (after the criterion groups, not criterion's): ours against
+//! crossbeam-channel and against `disruptor_busy_spin` again, timed in alternating pairs so that
+//! both sides of each ratio see the same machine state (`benches/support/paired.rs`);
+//! `BACKFLOW_BOUNDARY_PAIRS=N` sets the pairs (default 6, 0 skips it). Writes
+//! `$CRITERION_HOME/boundary_paired.json` for `scripts/bench-report`.
+//!
 //! Group `metrics_cost`: the same pipeline with `.metrics(stage)` on the `publish_on` stage, against
 //! none. Target: ≤ 5% slower.
 
@@ -158,6 +164,43 @@ fn metrics_cost(c: &mut Criterion) {
 
 criterion_group!(benches, boundary, metrics_cost);
 
+/// Pairs `boundary_paired` times when `BACKFLOW_BOUNDARY_PAIRS` does not say.
+const PAIRS: usize = 6;
+
+/// The environment variable with the number of pairs `boundary_paired` times (0: none).
+const PAIRS_VAR: &str = "BACKFLOW_BOUNDARY_PAIRS";
+
+/// Group `boundary_paired`: the `boundary` targets in alternating pairs.
+fn boundary_paired() {
+    if !support::paired::enabled(|f| f.contains("boundary") || f.contains("paired")) {
+        return;
+    }
+    thread_local!(static THREADS: Threads = Threads::new());
+    fn ours() -> u64 {
+        THREADS.with(|threads| backflow_publish_on(threads, None))
+    }
+    fn disruptor() -> u64 {
+        support::disruptor_busy_spin(ITEMS, CAPACITY)
+    }
+    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
+    let pairing = |kind, peer_name, peer| support::paired::Pairing {
+        kind,
+        peer_name,
+        ours,
+        peer,
+        expected,
+        items: ITEMS,
+    };
+    support::paired::run(
+        "boundary_paired",
+        support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        &[
+            pairing("crossbeam", "crossbeam", crossbeam_channel),
+            pairing("disruptor", "disruptor", disruptor),
+        ],
+    );
+}
+
 fn main() {
-    support::main(&[benches]);
+    support::main(&[benches, boundary_paired]);
 }

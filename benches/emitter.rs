@@ -4,13 +4,21 @@
 //! crossbeam-channel `bounded(1024)` and std `sync_channel(1024)`. One producer, then four; with one
 //! producer also the Disruptor (crates.io `disruptor` 4.x: one `publish` per item into a 1024-slot
 //! single-producer ring, one consumer thread summing, busy-spinning in `disruptor_busy_spin`,
-//! sleeping in `disruptor_sleep`). Targets (PERF.md): 1 producer ≥ 1.5× crossbeam and ≥ 1.0×
-//! `disruptor_busy_spin`; 4 producers ≥ 1.5× crossbeam.
+//! sleeping in `disruptor_sleep`), and with one and four producers the Disruptor's multi-producer
+//! ring (`disruptor_multi_busy_spin`: claims by read-modify-write, as an `Emitter`'s must, since
+//! it is `Clone + Sync`; informational). Targets (PERF.md): 1 producer ≥ 1.5× crossbeam and ≥
+//! 1.0× `disruptor_busy_spin`; 4 producers ≥ 1.5× crossbeam.
 //!
 //! Group `emitter_publish_on`: the shape of a real pipeline's entry. A producer thread `emit`s 1M
 //! `u64` into an `Emitter` (capacity 1024) whose stream goes through `publish_on(_).prefetch(1024)` onto a
 //! scheduler thread and is folded there; the bench's thread waits for the sum. Peer: crossbeam-channel
 //! `bounded(1024)`, a producer thread sending, the consumer folding. Target: ≥ 1.0×.
+//!
+//! Group `emitter_paired` (after the criterion groups, not criterion's): each of those
+//! comparisons again, ours and the peer timed in alternating pairs so that both sides of each
+//! ratio see the same machine state (`benches/support/paired.rs`); `BACKFLOW_EMITTER_PAIRS=N`
+//! sets the pairs (default 10, 0 skips it). Writes `$CRITERION_HOME/emitter_paired.json` for
+//! `scripts/bench-report`.
 //!
 //! With `BACKFLOW_BENCH_LOAD=2` two busy threads run alongside (`benches/support`, PERF.md's
 //! loaded condition).
@@ -97,6 +105,12 @@ fn bench(c: &mut Criterion) {
         group.bench_function("std_sync_channel", |b| {
             b.iter(|| assert_eq!(black_box(std_sync_channel(producers)), expected))
         });
+        group.bench_function("disruptor_multi_busy_spin", |b| {
+            b.iter(|| {
+                let sum = support::disruptor_multi_busy_spin(ITEMS, CAPACITY, producers);
+                assert_eq!(black_box(sum), expected)
+            })
+        });
         if producers == 1 {
             group.bench_function("disruptor_busy_spin", |b| {
                 b.iter(|| {
@@ -150,6 +164,66 @@ fn publish_on_group(c: &mut Criterion) {
 
 criterion_group!(benches, bench, publish_on_group);
 
+/// Pairs `emitter_paired` times when `BACKFLOW_EMITTER_PAIRS` does not say.
+const PAIRS: usize = 10;
+
+/// The environment variable with the number of pairs `emitter_paired` times (0: none).
+const PAIRS_VAR: &str = "BACKFLOW_EMITTER_PAIRS";
+
+/// Group `emitter_paired`: every target comparison of this file in alternating pairs.
+fn emitter_paired() {
+    if !support::paired::enabled(|f| f.contains("emitter") || f.contains("paired")) {
+        return;
+    }
+    let expected = ITEMS * (ITEMS - 1) / 2;
+    let pairing = |kind, peer_name, ours, peer| support::paired::Pairing {
+        kind,
+        peer_name,
+        ours,
+        peer,
+        expected,
+        items: ITEMS,
+    };
+    fn emitter_1() -> u64 {
+        emitter(1)
+    }
+    fn emitter_4() -> u64 {
+        emitter(4)
+    }
+    fn crossbeam_1() -> u64 {
+        crossbeam(1)
+    }
+    fn crossbeam_4() -> u64 {
+        crossbeam(4)
+    }
+    fn disruptor_single() -> u64 {
+        support::disruptor_busy_spin(ITEMS, CAPACITY)
+    }
+    fn disruptor_multi_1() -> u64 {
+        support::disruptor_multi_busy_spin(ITEMS, CAPACITY, 1)
+    }
+    fn publish_on() -> u64 {
+        thread_local!(static CONSUMER: Single = Single::with_name("bench-publish-on"));
+        CONSUMER.with(emitter_publish_on)
+    }
+    support::paired::run(
+        "emitter_paired",
+        support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        &[
+            pairing("1p_crossbeam", "crossbeam", emitter_1, crossbeam_1),
+            pairing("1p_disruptor", "disruptor", emitter_1, disruptor_single),
+            pairing(
+                "1p_disruptor_multi",
+                "disruptor-mp",
+                emitter_1,
+                disruptor_multi_1,
+            ),
+            pairing("4p_crossbeam", "crossbeam", emitter_4, crossbeam_4),
+            pairing("publish_on_crossbeam", "crossbeam", publish_on, crossbeam_1),
+        ],
+    );
+}
+
 fn main() {
-    support::main(&[benches]);
+    support::main(&[benches, emitter_paired]);
 }

@@ -360,146 +360,33 @@ const PAIRS: usize = 20;
 /// The environment variable with the number of pairs `ring_paired` times (0: none).
 const PAIRS_VAR: &str = "BACKFLOW_RING_PAIRS";
 
-/// Group `ring_paired`: ours and rtrb timed in alternating pairs, one full run of each per pair.
-///
-/// The single-item `ring` figures are bimodal for *both* rings, and the mode changes over time
-/// with nothing in the code changing (on this 2-vCPU VM the consumer either chases the producer
-/// item by item or works a cache line behind it, and which one a run lands in moves with where the
-/// host places the two vCPUs). criterion times every sample of one peer before the next peer
-/// starts, so the two sides of a ratio can sample different modes. Here each pair times both within
-/// ~100 ms, first ours then rtrb, then the other way round in the next pair, and the figure is the
-/// median of the per-pair ratios: both sides see the same machine. It prints one line per pair and
-/// a summary, and writes the summary as JSON to `$CRITERION_HOME/ring_paired.json` (default
-/// `target/criterion`), which `scripts/bench-report` reads.
+/// Group `ring_paired`: ours and rtrb timed in alternating pairs, one full run of each per pair
+/// (`benches/support/paired.rs` says why). The single-item `ring` figures are bimodal for *both*
+/// rings: criterion's blocks, taken seconds apart, can sample different machine states. Writes
+/// `$CRITERION_HOME/ring_paired.json`, which `scripts/bench-report` reads.
 fn ring_paired() {
-    let pairs = match std::env::var(PAIRS_VAR) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse::<usize>()
-            .unwrap_or_else(|_| panic!("{PAIRS_VAR}={v:?}: expected a count")),
-        _ => PAIRS,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listing = args
-        .iter()
-        .any(|a| a == "--test" || a == "--list" || a == "--profile-time");
-    // A criterion filter (a positional argument) that names neither the `ring` group nor this one
-    // skips it: `cargo bench --bench ring -- ring_same_thread` times only that group.
-    let filter = positional_filter(&args);
-    let wanted = filter.map_or(true, |f| {
-        f.contains("ring/") || f.contains("paired") || f == "ring"
-    });
-    if pairs == 0 || listing || !wanted {
+    // A criterion filter that names neither the `ring` group nor this one skips it:
+    // `cargo bench --bench ring -- ring_same_thread` times only that group.
+    if !support::paired::enabled(|f| f.contains("ring/") || f.contains("paired") || f == "ring") {
         return;
     }
     let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
-    let kinds: [(&str, Run, Run); 2] = [
-        ("single", backflow_spsc, rtrb_single),
-        ("chunk", backflow_spsc_chunk, rtrb_chunk),
-    ];
-    let mut summaries = Vec::new();
-    for (kind, ours, peer) in kinds {
-        let time = |run: Run| {
-            let started = std::time::Instant::now();
-            assert_eq!(black_box(run()), expected, "ring_paired/{kind} lost items");
-            started.elapsed().as_secs_f64()
-        };
-        // One untimed pair first: thread start-up, page faults, the frequency ramp.
-        time(ours);
-        time(peer);
-        let mut ratios = Vec::with_capacity(pairs);
-        let (mut ours_s, mut peer_s) = (Vec::new(), Vec::new());
-        for pair in 0..pairs {
-            let (a, b) = if pair % 2 == 0 {
-                let a = time(ours);
-                (a, time(peer))
-            } else {
-                let b = time(peer);
-                (time(ours), b)
-            };
-            ours_s.push(a);
-            peer_s.push(b);
-            ratios.push(b / a);
-            println!(
-                "ring_paired/{kind} pair {pair:>2}: backflow {:>6.1} M/s  rtrb {:>6.1} M/s  ratio {:.2}x",
-                rate(a),
-                rate(b),
-                b / a
-            );
-        }
-        let ratio = median(&mut ratios.clone());
-        let lower_quartile = quantile(&mut ratios.clone(), 0.25);
-        let upper_quartile = quantile(&mut ratios.clone(), 0.75);
-        let ahead = ratios.iter().filter(|r| **r >= 1.0).count();
-        let (ours_median, peer_median) = (median(&mut ours_s.clone()), median(&mut peer_s));
-        let ours_slowest = ours_s.iter().copied().fold(0.0, f64::max);
-        println!(
-            "ring_paired/{kind}: median ratio {ratio:.2}x (quartiles {lower_quartile:.2}-{upper_quartile:.2}), \
-             ours ahead in {ahead} of {pairs} pairs; medians backflow {:.1} M/s, rtrb {:.1} M/s; \
-             our slowest {:.1} M/s",
-            rate(ours_median),
-            rate(peer_median),
-            rate(ours_slowest)
-        );
-        summaries.push(format!(
-            "\"{kind}\": {{\"pairs\": {pairs}, \"median_ratio\": {ratio}, \"lower_quartile\": \
-             {lower_quartile}, \"upper_quartile\": {upper_quartile}, \"ours_ahead\": {ahead}, \
-             \"ours_median_s\": {ours_median}, \"peer_median_s\": {peer_median}, \
-             \"ours_slowest_s\": {ours_slowest}, \"items\": {ITEMS}}}"
-        ));
-    }
-    let home = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
-    let _ = std::fs::create_dir_all(&home);
-    let path = std::path::Path::new(&home).join("ring_paired.json");
-    std::fs::write(&path, format!("{{{}}}\n", summaries.join(", ")))
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-}
-
-/// criterion's positional filter among the bench's arguments, if any (the value of an option
-/// such as `--warm-up-time 1` is not one).
-fn positional_filter(args: &[String]) -> Option<&str> {
-    // criterion 0.5's options that take a value.
-    const VALUED: [&str; 16] = [
-        "--color",
-        "--save-baseline",
-        "--baseline",
-        "--baseline-lenient",
-        "--load-baseline",
-        "--sample-size",
-        "--warm-up-time",
-        "--measurement-time",
-        "--nresamples",
-        "--noise-threshold",
-        "--confidence-level",
-        "--significance-level",
-        "--plotting-backend",
-        "--output-format",
-        "--profile-time",
-        "--format",
-    ];
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        if VALUED.contains(&arg.as_str()) {
-            rest.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg);
-        }
-    }
-    None
-}
-
-/// Items per second of one run, in millions.
-fn rate(seconds: f64) -> f64 {
-    ITEMS as f64 / seconds / 1e6
-}
-
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * q).round() as usize]
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    quantile(values, 0.5)
+    let pairing = |kind, ours, peer| support::paired::Pairing {
+        kind,
+        peer_name: "rtrb",
+        ours,
+        peer,
+        expected,
+        items: ITEMS,
+    };
+    support::paired::run(
+        "ring_paired",
+        support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        &[
+            pairing("single", backflow_spsc, rtrb_single),
+            pairing("chunk", backflow_spsc_chunk, rtrb_chunk),
+        ],
+    );
 }
 
 fn main() {

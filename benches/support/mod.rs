@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use disruptor::Producer as _;
 
+pub mod paired;
+
 /// The environment variable naming how many busy threads to run alongside the bench.
 pub const LOAD_VAR: &str = "BACKFLOW_BENCH_LOAD";
 
@@ -141,5 +143,54 @@ pub fn disruptor_sleep(items: u64, capacity: usize) -> u64 {
         items,
         capacity,
         disruptor::wait_strategies::Sleep::new(Duration::from_micros(1)),
+    )
+}
+
+/// The Disruptor's multi-producer ring (`build_multi_producer`: producers claim sequences with a
+/// read-modify-write, as every multi-producer hand-off must), `producers` threads sharing
+/// `items` `u64`s, one `publish` each, and one consumer thread summing with `wait`'s strategy.
+/// The like-for-like peer of an `Emitter`, which is multi-producer by type (`Clone + Sync`).
+/// Returns the sum.
+pub fn disruptor_multi_sum<W>(items: u64, capacity: usize, producers: u64, wait: W) -> u64
+where
+    W: disruptor::wait_strategies::WaitStrategy + 'static,
+{
+    assert!(items > 0 && producers > 0);
+    let result = Arc::new(AtomicU64::new(0));
+    let out = result.clone();
+    let mut seen = 0u64;
+    let mut sum = 0u64;
+    let consume = move |event: &u64, _sequence: disruptor::Sequence, _end_of_batch: bool| {
+        sum = sum.wrapping_add(*event);
+        seen += 1;
+        if seen == items {
+            out.store(sum, Ordering::Release);
+        }
+    };
+    let producer = disruptor::build_multi_producer(capacity, || 0u64, wait)
+        .handle_events_with(consume)
+        .build();
+    thread::scope(|scope| {
+        for p in 0..producers {
+            let mut producer = producer.clone();
+            scope.spawn(move || {
+                for i in (p..items).step_by(producers as usize) {
+                    producer.publish(|slot| *slot = i);
+                }
+            });
+        }
+    });
+    // The last handle: dropping it waits for the consumer to process every event.
+    drop(producer);
+    result.load(Ordering::Acquire)
+}
+
+/// [`disruptor_multi_sum`] with the busy-spinning consumer (`BusySpinWithSpinLoopHint`).
+pub fn disruptor_multi_busy_spin(items: u64, capacity: usize, producers: u64) -> u64 {
+    disruptor_multi_sum(
+        items,
+        capacity,
+        producers,
+        disruptor::wait_strategies::BusySpinWithSpinLoopHint,
     )
 }
