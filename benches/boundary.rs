@@ -172,6 +172,7 @@ const PAIRS_VAR: &str = "BACKFLOW_BOUNDARY_PAIRS";
 
 /// Group `boundary_paired`: the `boundary` targets in alternating pairs.
 fn boundary_paired() {
+    use support::paired::pairing;
     if !support::paired::enabled(|f| f.contains("boundary") || f.contains("paired")) {
         return;
     }
@@ -182,21 +183,17 @@ fn boundary_paired() {
     fn disruptor() -> u64 {
         support::disruptor_busy_spin(ITEMS, CAPACITY)
     }
-    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
-    let pairing = |kind, peer_name, peer| support::paired::Pairing {
-        kind,
-        peer_name,
-        ours,
-        peer,
-        expected,
+    let work = support::paired::Workload {
         items: ITEMS,
+        expected: (0..ITEMS).fold(0u64, u64::wrapping_add),
     };
     support::paired::run(
         "boundary_paired",
         support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        work,
         &[
-            pairing("crossbeam", "crossbeam", crossbeam_channel),
-            pairing("disruptor", "disruptor", disruptor),
+            pairing("crossbeam", "crossbeam", ours, crossbeam_channel),
+            pairing("disruptor", "disruptor", ours, disruptor),
         ],
     );
 }

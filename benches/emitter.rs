@@ -172,17 +172,13 @@ const PAIRS_VAR: &str = "BACKFLOW_EMITTER_PAIRS";
 
 /// Group `emitter_paired`: every target comparison of this file in alternating pairs.
 fn emitter_paired() {
+    use support::paired::pairing;
     if !support::paired::enabled(|f| f.contains("emitter") || f.contains("paired")) {
         return;
     }
-    let expected = ITEMS * (ITEMS - 1) / 2;
-    let pairing = |kind, peer_name, ours, peer| support::paired::Pairing {
-        kind,
-        peer_name,
-        ours,
-        peer,
-        expected,
+    let work = support::paired::Workload {
         items: ITEMS,
+        expected: ITEMS * (ITEMS - 1) / 2,
     };
     fn emitter_1() -> u64 {
         emitter(1)
@@ -209,6 +205,7 @@ fn emitter_paired() {
     support::paired::run(
         "emitter_paired",
         support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        work,
         &[
             pairing("1p_crossbeam", "crossbeam", emitter_1, crossbeam_1),
             pairing("1p_disruptor", "disruptor", emitter_1, disruptor_single),

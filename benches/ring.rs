@@ -365,26 +365,23 @@ const PAIRS_VAR: &str = "BACKFLOW_RING_PAIRS";
 /// rings: criterion's blocks, taken seconds apart, can sample different machine states. Writes
 /// `$CRITERION_HOME/ring_paired.json`, which `scripts/bench-report` reads.
 fn ring_paired() {
+    use support::paired::pairing;
     // A criterion filter that names neither the `ring` group nor this one skips it:
     // `cargo bench --bench ring -- ring_same_thread` times only that group.
     if !support::paired::enabled(|f| f.contains("ring/") || f.contains("paired") || f == "ring") {
         return;
     }
-    let expected = (0..ITEMS).fold(0u64, u64::wrapping_add);
-    let pairing = |kind, ours, peer| support::paired::Pairing {
-        kind,
-        peer_name: "rtrb",
-        ours,
-        peer,
-        expected,
+    let work = support::paired::Workload {
         items: ITEMS,
+        expected: (0..ITEMS).fold(0u64, u64::wrapping_add),
     };
     support::paired::run(
         "ring_paired",
         support::paired::pairs_from_env(PAIRS_VAR, PAIRS),
+        work,
         &[
-            pairing("single", backflow_spsc, rtrb_single),
-            pairing("chunk", backflow_spsc_chunk, rtrb_chunk),
+            pairing("single", "rtrb", backflow_spsc, rtrb_single),
+            pairing("chunk", "rtrb", backflow_spsc_chunk, rtrb_chunk),
         ],
     );
 }

@@ -22,10 +22,29 @@ pub struct Pairing {
     pub peer_name: &'static str,
     pub ours: fn() -> u64,
     pub peer: fn() -> u64,
-    /// The checksum both runs must return.
-    pub expected: u64,
+}
+
+/// `kind`: `ours` against `peer_name`'s `peer`.
+pub fn pairing(
+    kind: &'static str,
+    peer_name: &'static str,
+    ours: fn() -> u64,
+    peer: fn() -> u64,
+) -> Pairing {
+    Pairing {
+        kind,
+        peer_name,
+        ours,
+        peer,
+    }
+}
+
+/// What every run of one bench's pairings moves.
+pub struct Workload {
     /// Items per run, for the M/s figures.
     pub items: u64,
+    /// The checksum every run must return.
+    pub expected: u64,
 }
 
 /// Whether the paired step should run for this invocation: not in `--test`/`--list`/
@@ -50,9 +69,9 @@ pub fn pairs_from_env(var: &str, default: usize) -> usize {
     }
 }
 
-/// Times every pairing `pairs` times (after one untimed pair each) and writes the summaries to
-/// `$CRITERION_HOME/<name>.json`.
-pub fn run(name: &str, pairs: usize, pairings: &[Pairing]) {
+/// Times every pairing `pairs` times (after one untimed pair each), each run moving `work`, and
+/// writes the summaries to `$CRITERION_HOME/<name>.json`.
+pub fn run(name: &str, pairs: usize, work: Workload, pairings: &[Pairing]) {
     if pairs == 0 {
         return;
     }
@@ -61,10 +80,10 @@ pub fn run(name: &str, pairs: usize, pairings: &[Pairing]) {
         let kind = p.kind;
         let time = |run: fn() -> u64| {
             let started = Instant::now();
-            assert_eq!(black_box(run()), p.expected, "{name}/{kind} lost items");
+            assert_eq!(black_box(run()), work.expected, "{name}/{kind} lost items");
             started.elapsed().as_secs_f64()
         };
-        let rate = |seconds: f64| p.items as f64 / seconds / 1e6;
+        let rate = |seconds: f64| work.items as f64 / seconds / 1e6;
         // One untimed pair first: thread start-up, page faults, the frequency ramp.
         time(p.ours);
         time(p.peer);
@@ -109,7 +128,7 @@ pub fn run(name: &str, pairs: usize, pairings: &[Pairing]) {
              \"lower_quartile\": {lower_quartile}, \"upper_quartile\": {upper_quartile}, \
              \"ours_ahead\": {ahead}, \"ours_median_s\": {ours_median}, \"peer_median_s\": \
              {peer_median}, \"ours_slowest_s\": {ours_slowest}, \"items\": {}}}",
-            p.peer_name, p.items
+            p.peer_name, work.items
         ));
     }
     let home = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
@@ -152,9 +171,13 @@ fn positional_filter(args: &[String]) -> Option<&str> {
     None
 }
 
+/// The `q` quantile, interpolated linearly between the two nearest ranks (so the median of an even
+/// count is the mean of the middle two, not the upper one of them, which read high).
 fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * q).round() as usize]
+    let rank = (values.len() - 1) as f64 * q;
+    let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
+    values[below] + (values[above] - values[below]) * (rank - below as f64)
 }
 
 fn median(values: &mut [f64]) -> f64 {
