@@ -19,8 +19,9 @@
 //!   "asymmetric fence" of folly and liburcu): either the producer's publication is visible to
 //!   the consumer's look after that barrier, or the producer's look comes after it and sees the
 //!   announcement;
-//! - `vyukov_asymmetric`: the same with a per-slot-stamp ring claimed by one producer with a plain
-//!   store (what the `Emitter`'s multi-producer ring would give a single-producer handle).
+//! - `vyukov_asymmetric`: the same with a per-slot-stamp ring (the `Emitter`'s design) whose one
+//!   producer claims positions with a counter of its own, no shared tail: what that ring would give
+//!   a single-producer handle.
 //!
 //! Linux only (elsewhere it says so and exits). `BACKFLOW_HOP_BARRIER_PAIRS=N` sets the pairs
 //! (default 12); `BACKFLOW_BENCH_LOAD=2` runs two busy threads alongside (PERF.md's loaded
@@ -211,8 +212,9 @@ mod probe {
         value: UnsafeCell<u64>,
     }
 
+    /// The slots only: with one producer the claim is its own counter, and the consumer reads
+    /// the stamps, never a shared tail.
     struct Vyukov {
-        tail: CachePadded<AtomicU64>,
         slots: Box<[Slot]>,
     }
 
@@ -224,7 +226,6 @@ mod probe {
     fn vyukov_hop(barrier: Barrier) -> u64 {
         let capacity = CAPACITY as u64;
         let ring = Vyukov {
-            tail: CachePadded::new(AtomicU64::new(0)),
             slots: (0..capacity)
                 .map(|i| Slot {
                     stamp: AtomicU64::new(i),
@@ -238,13 +239,12 @@ mod probe {
         let waker = wake.clone();
         thread::scope(|scope| {
             scope.spawn(move || {
+                // Item `i` goes to position `i`: the producer's claim is its loop counter.
                 for i in 0..ITEMS {
-                    let mut tries = 0;
-                    let tail = ring.tail.load(Ordering::Relaxed);
+                    let (tail, mut tries) = (i, 0);
                     while slot(tail).stamp.load(Ordering::Acquire) != tail {
                         full_wait(&mut tries);
                     }
-                    ring.tail.store(tail + 1, Ordering::Release);
                     // SAFETY: the stamp says the consumer is done with this cell, and this thread
                     // is the only producer.
                     unsafe { *slot(tail).value.get() = i };
