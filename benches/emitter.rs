@@ -6,8 +6,11 @@
 //! single-producer ring, one consumer thread summing, busy-spinning in `disruptor_busy_spin`,
 //! sleeping in `disruptor_sleep`), and with one and four producers the Disruptor's multi-producer
 //! ring (`disruptor_multi_busy_spin`: claims by read-modify-write, as an `Emitter`'s must, since
-//! it is `Clone + Sync`; informational). Targets (PERF.md): 1 producer ≥ 1.5× crossbeam and ≥
-//! 1.0× `disruptor_busy_spin`; 4 producers ≥ 1.5× crossbeam.
+//! it is `Clone + Sync`; informational). With one producer also `backflow_single_emitter`: the
+//! same producer through `Emitter::into_single` (a `SingleEmitter`: a plain store per claim, the
+//! blocking iterator pays the barrier when it parks), the like-for-like peer of the Disruptor's
+//! single-producer ring. Targets (PERF.md): 1 producer ≥ 1.5× crossbeam and ≥ 1.0×
+//! `disruptor_busy_spin`; 4 producers ≥ 1.5× crossbeam.
 //!
 //! Group `emitter_publish_on`: the shape of a real pipeline's entry. A producer thread `emit`s 1M
 //! `u64` into an `Emitter` (capacity 1024) whose stream goes through `publish_on(_).prefetch(1024)` onto a
@@ -52,6 +55,23 @@ fn emitter(producers: u64) -> u64 {
             });
         }
         drop(emitter);
+        flux.into_blocking_iter_with(CAPACITY)
+            .map(|item| item.unwrap())
+            .sum()
+    })
+}
+
+/// One producer thread through a [`backflow::SingleEmitter`] (`Emitter::into_single`: a plain
+/// store per claim, the consumer pays the barrier when it parks); returns the sum.
+fn single_emitter() -> u64 {
+    let (emitter, flux) = backflow::emitter::<u64>(CAPACITY);
+    let single = emitter.into_single().expect("the only handle");
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for i in 0..ITEMS {
+                single.emit(i).unwrap();
+            }
+        });
         flux.into_blocking_iter_with(CAPACITY)
             .map(|item| item.unwrap())
             .sum()
@@ -112,6 +132,9 @@ fn bench(c: &mut Criterion) {
             })
         });
         if producers == 1 {
+            group.bench_function("backflow_single_emitter", |b| {
+                b.iter(|| assert_eq!(black_box(single_emitter()), expected))
+            });
             group.bench_function("disruptor_busy_spin", |b| {
                 b.iter(|| {
                     let sum = support::disruptor_busy_spin(ITEMS, CAPACITY);
@@ -215,6 +238,19 @@ fn emitter_paired() {
                 emitter_1,
                 disruptor_multi_1,
             ),
+            pairing(
+                "1p_single_crossbeam",
+                "crossbeam",
+                single_emitter,
+                crossbeam_1,
+            ),
+            pairing(
+                "1p_single_disruptor",
+                "disruptor",
+                single_emitter,
+                disruptor_single,
+            ),
+            pairing("1p_single_emitter", "emitter", single_emitter, emitter_1),
             pairing("4p_crossbeam", "crossbeam", emitter_4, crossbeam_4),
             pairing("publish_on_crossbeam", "crossbeam", publish_on, crossbeam_1),
         ],

@@ -63,7 +63,7 @@ pub use protocol::{
 };
 pub use sink::{TestProbe, TestSubscriber};
 pub use source::{concat, from_iter, from_stream, from_stream_with, range};
-pub use source::{emitter, emitter_with, Emitter};
+pub use source::{emitter, emitter_with, Emitter, SingleEmitter};
 pub use source::{empty, error, generate, just, never};
 pub use source::{interval, interval_with};
 // ---- graphs (issue 5): fan-in ----

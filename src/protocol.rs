@@ -90,6 +90,15 @@ pub trait PullWaker: Send + Sync {
     /// ring's claim): wakes the consumer if it announced that it parks. Reads the announcement
     /// with a SeqCst load, which the claim orders (see `crate::wait`).
     fn wake(&self);
+
+    /// Called by a producer right after it published an item with a plain store (the claim of
+    /// a [`SingleEmitter`](crate::SingleEmitter), no read-modify-write). The default puts in
+    /// the SeqCst fence that such a claim would have been, then [`wake`](Self::wake)s; a
+    /// consumer whose waiting side pays the barrier itself does less (see `crate::wait`).
+    fn wake_after_store(&self) {
+        crate::sync::fence(crate::sync::Ordering::SeqCst);
+        self.wake();
+    }
 }
 
 /// The publisher's side of pull fusion ([`Subscription::fuse_pull`]).

@@ -25,7 +25,7 @@ use backflow::sink::{
 };
 use backflow::source::{
     Emitter, EmitterBuilder, EmitterSource, Empty, Fail, FromStream, FromStreamWith, Generate,
-    Interval, Iter, Just, Never, Range,
+    Interval, Iter, Just, Never, Range, SingleEmitter,
 };
 use backflow::{Error, ErrorKind};
 
@@ -140,6 +140,12 @@ assert_all!(
 );
 assert_not_impl!(Just<Rc<u8>>: Send);
 assert_not_impl!(Emitter<Rc<u8>>: Send);
+// The one producer's handle moves between threads but is never shared or copied: its offers
+// claim with a plain store (`Emitter::into_single`).
+assert_impl!(SingleEmitter<u32>: Send, Unpin);
+assert_not_impl!(SingleEmitter<u32>: Sync);
+assert_not_impl!(SingleEmitter<u32>: Clone);
+assert_not_impl!(SingleEmitter<Rc<u8>>: Send);
 
 // ---- operators ----
 assert_all!(

@@ -336,3 +336,51 @@ fn a_fused_pull_that_meets_a_slot_being_written_gets_it_later() {
         assert!(iter.next().is_none());
     });
 }
+
+/// A `SingleEmitter` to a fused blocking iterator: each offer claims its slot with a plain store
+/// (no read-modify-write) and then checks for a parked consumer behind a SeqCst fence (under loom
+/// the parker is symmetric: the `membarrier` that stands in for that fence outside loom is a
+/// system call loom cannot model; `crate::wait` gives the argument). A consumer that parks while
+/// the producer pushes is always woken; the items arrive once, in order, then the end. The
+/// producer hands the handle back through `join`, so only its wake-ups can rescue a parked
+/// consumer, not the completion's drain.
+#[test]
+fn a_single_emitter_wakes_a_fused_blocking_iterator_after_every_plain_push() {
+    loom::model(|| {
+        let (emitter, flux) = backflow::emitter::<u32>(2);
+        let single = emitter.into_single().unwrap();
+        let mut iter = flux.into_blocking_iter_with(2);
+        let producer = thread::spawn(move || {
+            assert!(single.try_emit(0).is_ok());
+            assert!(single.try_emit(1).is_ok());
+            single
+        });
+        assert_eq!(iter.next().unwrap().unwrap(), 0);
+        assert_eq!(iter.next().unwrap().unwrap(), 1);
+        drop(producer.join().unwrap());
+        assert!(iter.next().is_none());
+    });
+}
+
+/// A `SingleEmitter` meeting a full ring (capacity 1, prefetch 1): it waits a moment for room
+/// (`Shared::room_soon`), then drains on its own thread against the demand or waits for the room
+/// the consumer's pull frees. Nothing is lost or doubled, and neither side is left parked.
+#[test]
+fn a_single_emitter_meeting_a_full_ring_waits_or_drains_and_loses_nothing() {
+    loom::model(|| {
+        let (emitter, flux) = backflow::emitter::<u32>(1);
+        let single = emitter.into_single().unwrap();
+        let mut iter = flux.into_blocking_iter_with(1);
+        let producer = thread::spawn(move || {
+            single.emit(0).unwrap();
+            single.emit(1).unwrap();
+            single.emit(2).unwrap();
+            single
+        });
+        assert_eq!(iter.next().unwrap().unwrap(), 0);
+        assert_eq!(iter.next().unwrap().unwrap(), 1);
+        assert_eq!(iter.next().unwrap().unwrap(), 2);
+        drop(producer.join().unwrap());
+        assert!(iter.next().is_none());
+    });
+}

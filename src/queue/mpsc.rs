@@ -273,6 +273,64 @@ impl<T> Producer<T> {
         }
     }
 
+    /// [`push`](Self::push) for a caller that is the ring's only producer: the claim is a plain
+    /// store of the tail, not a compare-and-swap (no read-modify-write per item). When the slot
+    /// at the tail does not look free it hands over to [`push`](Self::push), which decides
+    /// `Full` exactly.
+    ///
+    /// The tail is stored before the item is written and stamped, as a claim is: a reader of the
+    /// tail (`len`, `Consumer::is_claimed`) never counts fewer positions than are stamped. Unlike
+    /// a claim, the store is not SeqCst: a caller that pairs the push with a SeqCst fence of the
+    /// consumer's (`Parker`) puts in a barrier of its own.
+    ///
+    /// # Safety
+    ///
+    /// No other push into this ring (through any `Producer`) may run at the same time, and every
+    /// earlier push must happen-before this call.
+    #[inline]
+    pub(crate) unsafe fn push_single(&self, value: T) -> Result<(), PushError<T>> {
+        let ring = &*self.ring;
+        // Relaxed: only this producer stores the tail (the caller's contract), so it reads its
+        // own latest store.
+        let tail = ring.tail.load(Ordering::Relaxed);
+        let slot = ring.slot(tail);
+        if slot.stamp.load(Ordering::Acquire) != tail {
+            return self.push(value);
+        }
+        ring.tail.store(ring.next(tail), Ordering::Relaxed);
+        slot.value.with_mut(|slot_value| {
+            // SAFETY: the stamp (Acquire, pairing with the consumer's Release after it moved the
+            // previous item out) says the slot is free for `tail`, and the caller guarantees that
+            // no other producer claims positions now, so this is the slot's only writer.
+            unsafe { slot_value.cast::<T>().write(value) }
+        });
+        slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the slot of the next claim looks free: a hint for a producer that waits for
+    /// room, read from the tail and that slot's stamp (the line the consumer writes as it frees
+    /// the slot, so polling it does not slow the consumer down). It may be stale either way;
+    /// [`push`](Self::push) decides.
+    ///
+    /// `depth` asks for the slot `depth - 1` places ahead of the tail (1: the tail's own): a
+    /// producer that waits for a few cache lines of room, rather than for the next slot, stays
+    /// off the line the consumer is reading (clamped to the capacity).
+    #[inline]
+    pub(crate) fn looks_free(&self, depth: usize) -> bool {
+        let ring = &*self.ring;
+        let tail = ring.tail.load(Ordering::Relaxed);
+        let k = depth.clamp(1, ring.capacity) - 1;
+        let index = (tail & (ring.one_lap - 1)) + k;
+        let lap = tail & !(ring.one_lap - 1);
+        let position = if index < ring.capacity {
+            lap + index
+        } else {
+            lap.wrapping_add(ring.one_lap) + (index - ring.capacity)
+        };
+        ring.slot(position).stamp.load(Ordering::Relaxed) == position
+    }
+
     /// The most items the ring holds.
     pub fn capacity(&self) -> usize {
         self.ring.capacity

@@ -59,16 +59,24 @@ impl PullWaker for Wake {
     fn wake(&self) {
         self.0.parker.notify_after_seqcst_rmw();
     }
+
+    #[inline]
+    fn wake_after_store(&self) {
+        self.0.parker.notify_after_store();
+    }
 }
 
 impl Shared {
-    fn new() -> Arc<Self> {
+    /// `parker` is [`Parker::asymmetric`] for a thread that blocks (it parks rarely compared to
+    /// how often items come, so it pays the barrier for a single producer), [`Parker::new`] for a
+    /// task (it registers its waker on every `Pending`).
+    fn new(parker: Parker) -> Arc<Self> {
         Arc::new(Shared {
             subscription: Mutex::new(None),
             dropped: AtomicBool::new(false),
             terminal: Mutex::new(None),
             finished: AtomicBool::new(false),
-            parker: Parker::new(),
+            parker,
             pull: Mutex::new(None),
             fused: AtomicBool::new(false),
         })
@@ -220,13 +228,13 @@ enum Next<T> {
 }
 
 impl<T: Send + 'static> ConsumerEnd<T> {
-    fn subscribe<P>(publisher: &P, prefetch: usize) -> Self
+    fn subscribe<P>(publisher: &P, prefetch: usize, parker: Parker) -> Self
     where
         P: Publisher<Item = T>,
     {
         assert!(prefetch > 0, "prefetch must be at least 1");
         let (producer, consumer) = spsc::channel(prefetch);
-        let shared = Shared::new();
+        let shared = Shared::new(parker);
         let end = ConsumerEnd {
             consumer,
             shared: shared.clone(),
@@ -337,7 +345,7 @@ pub struct BlockingIter<T> {
 impl<T: Send + 'static> BlockingIter<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         BlockingIter {
-            end: ConsumerEnd::subscribe(publisher, prefetch),
+            end: ConsumerEnd::subscribe(publisher, prefetch, Parker::asymmetric()),
         }
     }
 }
@@ -395,7 +403,7 @@ pub struct FluxStream<T> {
 impl<T: Send + 'static> FluxStream<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         FluxStream {
-            end: ConsumerEnd::subscribe(publisher, prefetch),
+            end: ConsumerEnd::subscribe(publisher, prefetch, Parker::new()),
         }
     }
 }

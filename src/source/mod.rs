@@ -57,7 +57,7 @@ pub use interval::{interval, interval_with, Interval};
 // ---- push sources (issue 4) ----
 mod emitter;
 
-pub use emitter::{emitter, emitter_with, Emitter, EmitterBuilder, EmitterSource};
+pub use emitter::{emitter, emitter_with, Emitter, EmitterBuilder, EmitterSource, SingleEmitter};
 // ---- porter parity (issue 10) ----
 mod defer;
 mod using;
