@@ -92,9 +92,10 @@ pub trait PullWaker: Send + Sync {
     fn wake(&self);
 
     /// Called by a producer right after it published an item with a plain store (the claim of
-    /// a [`SingleEmitter`](crate::SingleEmitter), no read-modify-write). The default puts in
-    /// the SeqCst fence that such a claim would have been, then [`wake`](Self::wake)s; a
-    /// consumer whose waiting side pays the barrier itself does less (see `crate::wait`).
+    /// a [`SingleEmitter`](crate::SingleEmitter), no read-modify-write): wakes the consumer if
+    /// it announced that it parks, reading the announcement behind a SeqCst fence of its own
+    /// (`crate::wait::Parker::notify`). The default puts in the fence and calls
+    /// [`wake`](Self::wake).
     fn wake_after_store(&self) {
         crate::sync::fence(crate::sync::Ordering::SeqCst);
         self.wake();

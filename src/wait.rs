@@ -21,24 +21,8 @@
 //! sides are busy, the producer pays one fence and one load per publication: no lock, no syscall.
 //! A producer whose publication was itself a SeqCst read-modify-write (an mpsc ring's claim) skips
 //! the fence ([`Parker::notify_after_seqcst_rmw`]): the emitter's pushes to a pull-fused consumer.
-//!
-//! # The asymmetric fence
-//!
 //! A producer whose publication is a plain store (a [`SingleEmitter`](crate::SingleEmitter)'s
-//! claim) would pay the fence per item, the one cost left on its path (an `mfence` or a locked
-//! instruction: ~20–40 cycles, the consumer's whole budget per item at 100 M items/s). A parker
-//! made with [`Parker::asymmetric`] moves that cost to the side that parks: where the kernel offers
-//! it, the consumer's barrier after its announcement is Linux
-//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which makes every running thread of the process
-//! pass a full barrier before it returns, and the producer's barrier is a compiler fence only
-//! ([`Parker::notify_after_store`]). If the producer's store and its load of `sleepers` straddle
-//! the consumer's barrier, that barrier ordered them; if both come before it, the consumer's look
-//! after it sees the store; if both come after, the load sees the announcement. A park pays one
-//! system call (~0.5 µs with two threads; it already pays a futex wait and, later, a futex wake),
-//! a publication pays nothing. The technique is folly's `asymmetricHeavyBarrier` and liburcu's.
-//! Where the kernel refuses the registration (an old kernel, a seccomp filter, valgrind), under
-//! Miri, under loom and off Linux, both sides fence as above. Loom cannot model the system call:
-//! `loom-tests/tests/emitter.rs` checks the single producer's protocol with the fences.
+//! claim) pays the fence: [`Parker::notify`] (`PullWaker::wake_after_store`).
 //! `loom-tests/tests/{bridge,worker_wakeup,emitter,publish_on}.rs` model-check every user.
 //!
 //! # Knobs
@@ -60,52 +44,6 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
-
-/// The process-wide barrier behind [`Parker::asymmetric`] (module docs): Linux `membarrier`.
-#[cfg(all(target_os = "linux", not(loom), not(miri)))]
-mod membarrier {
-    use std::sync::OnceLock;
-
-    // From <linux/membarrier.h>; the libc crate does not carry them.
-    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
-    /// Whether this process registered for expedited private membarriers (tried once).
-    pub(super) fn available() -> bool {
-        static REGISTERED: OnceLock<bool> = OnceLock::new();
-        *REGISTERED.get_or_init(|| {
-            // SAFETY: membarrier takes integer arguments only and touches no memory of ours.
-            let done =
-                unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
-            done == 0
-        })
-    }
-
-    /// Every running thread of the process passes a full memory barrier before this returns (and
-    /// the caller does too). `false` if the kernel refused: only possible without registration,
-    /// which [`available`] made; callers still cope.
-    pub(super) fn heavy() -> bool {
-        // SAFETY: as above.
-        let done = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
-        done == 0
-    }
-}
-
-/// Where there is no `membarrier` (or it is not to be used): never available.
-#[cfg(not(all(target_os = "linux", not(loom), not(miri))))]
-mod membarrier {
-    pub(super) fn available() -> bool {
-        false
-    }
-
-    pub(super) fn heavy() -> bool {
-        false
-    }
-}
-
-/// How long a parked consumer sleeps between looks when its heavy barrier could not be made
-/// (never expected: see [`Parker::announced`]).
-const POLL_WITHOUT_BARRIER: Duration = Duration::from_millis(1);
 
 /// Spin steps: step `s <= SPIN_LIMIT` runs `2^s` spin-loop hints (127 in all), before the spin
 /// looks at the clock at all.
@@ -283,9 +221,6 @@ pub(crate) struct Parker {
     /// The task waker, if a task waits.
     slot: Mutex<Option<Waker>>,
     wake: Condvar,
-    /// The consumer's barrier is `membarrier` and [`notify_after_store`](Self::notify_after_store)
-    /// fences with the compiler only (module docs). Fixed at construction: both sides must agree.
-    asymmetric: bool,
 }
 
 impl std::fmt::Debug for Parker {
@@ -308,30 +243,7 @@ impl Parker {
             sleepers: AtomicUsize::new(0),
             slot: Mutex::new(None),
             wake: Condvar::new(),
-            asymmetric: false,
         }
-    }
-
-    /// A parker whose waiting side pays the barrier for its producers where the platform allows
-    /// (module docs): [`notify_after_store`](Self::notify_after_store) then costs a compiler
-    /// fence and a load. For consumers that park rarely compared to how often they are notified
-    /// (a blocking iterator); each park costs a system call more.
-    pub(crate) fn asymmetric() -> Self {
-        Parker {
-            asymmetric: membarrier::available(),
-            ..Parker::new()
-        }
-    }
-
-    /// The consumer's barrier between its announcement and its last look. `false` when the
-    /// asymmetric barrier could not be made (the kernel refused after registering, which it does
-    /// not do): then a producer's plain store may still be missed, and the caller must not sleep
-    /// without a bound.
-    #[inline]
-    fn announced(&self) -> bool {
-        // Pairs with the producers' barriers (module docs); the fence also covers the caller.
-        fence(Ordering::SeqCst);
-        !self.asymmetric || membarrier::heavy()
     }
 
     /// Blocks the calling thread until `ready` returns `Some`, or `deadline` passes (then one last
@@ -370,24 +282,17 @@ impl Parker {
     ) -> Option<R> {
         let mut guard = self.slot.lock();
         self.sleepers.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the producers' barriers (module docs).
-        let exact = self.announced();
+        // Pairs with the fence in `notify` (module docs).
+        fence(Ordering::SeqCst);
         let outcome = loop {
             if let Some(r) = ready() {
                 break Some(r);
             }
-            // Without the barrier a wake-up may be missed: sleep in short steps, looking after each.
-            let wake_at = if exact {
-                deadline
-            } else {
-                let poll = Instant::now() + POLL_WITHOUT_BARRIER;
-                Some(deadline.map_or(poll, |deadline| deadline.min(poll)))
-            };
-            match wake_at {
-                Some(wake_at) => {
-                    let (woken, timed_out) = self.wake.wait_until(guard, wake_at);
+            match deadline {
+                Some(deadline) => {
+                    let (woken, timed_out) = self.wake.wait_until(guard, deadline);
                     guard = woken;
-                    if timed_out && deadline.is_some_and(|deadline| wake_at >= deadline) {
+                    if timed_out {
                         break ready();
                     }
                 }
@@ -416,11 +321,8 @@ impl Parker {
                 self.sleepers.fetch_add(1, Ordering::Relaxed);
             }
         }
-        // Pairs with the producers' barriers (module docs).
-        if !self.announced() {
-            // A publication may be missed: have the task polled again rather than sleep on it.
-            waker.wake_by_ref();
-        }
+        // Pairs with the fence in `notify` (module docs).
+        fence(Ordering::SeqCst);
         ready()
     }
 
@@ -446,22 +348,6 @@ impl Parker {
         #[cfg(loom)]
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) != 0 {
-            self.notify_slow();
-        }
-    }
-
-    /// Producer side, right after publishing with a plain store (Release or Relaxed, no
-    /// read-modify-write): as [`notify`](Self::notify), but on an [`asymmetric`](Self::asymmetric)
-    /// parker the barrier is a compiler fence only, the consumer's `membarrier` standing for it
-    /// (module docs). Elsewhere a SeqCst fence, as `notify`.
-    #[inline]
-    pub(crate) fn notify_after_store(&self) {
-        if self.asymmetric {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
-        }
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.notify_slow();
         }
     }

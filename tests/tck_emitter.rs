@@ -2,7 +2,8 @@
 //!
 //! Two factories: items buffered before the subscriber arrives (signals only inside
 //! subscribe/request/cancel), and a producer thread that emits as demand allows (signals on the
-//! producer's thread). An emitter is unicast: later subscribers are rejected.
+//! producer's thread), the latter also through the one-producer handle (`SingleEmitter`). An
+//! emitter is unicast: later subscribers are rejected.
 
 #[macro_use]
 mod tck_common;
@@ -58,6 +59,32 @@ publisher_tck!(
     produced,
     PublisherOptions::default()
         // A generous wait: the producer thread must be scheduled on a busy machine.
+        .timeout(Duration::from_millis(500))
+        .single_subscriber(true)
+        .failing_factory(failed)
+);
+
+/// As [`produced`], through the one-producer handle (`Emitter::into_single`).
+fn produced_single(n: u64) -> backflow::Flux<backflow::source::EmitterSource<u64>> {
+    let (emitter, flux) = backflow::emitter(2);
+    let single = emitter
+        .into_single()
+        .unwrap_or_else(|_| unreachable!("the only handle"));
+    thread::spawn(move || {
+        for i in 0..n {
+            if single.emit(i).is_err() {
+                return;
+            }
+        }
+        single.complete();
+    });
+    flux
+}
+
+publisher_tck!(
+    single_emitter_producer_thread,
+    produced_single,
+    PublisherOptions::default()
         .timeout(Duration::from_millis(500))
         .single_subscriber(true)
         .failing_factory(failed)

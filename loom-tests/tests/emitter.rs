@@ -338,12 +338,11 @@ fn a_fused_pull_that_meets_a_slot_being_written_gets_it_later() {
 }
 
 /// A `SingleEmitter` to a fused blocking iterator: each offer claims its slot with a plain store
-/// (no read-modify-write) and then checks for a parked consumer behind a SeqCst fence (under loom
-/// the parker is symmetric: the `membarrier` that stands in for that fence outside loom is a
-/// system call loom cannot model; `crate::wait` gives the argument). A consumer that parks while
-/// the producer pushes is always woken; the items arrive once, in order, then the end. The
-/// producer hands the handle back through `join`, so only its wake-ups can rescue a parked
-/// consumer, not the completion's drain.
+/// (no read-modify-write) and then checks for a parked consumer behind a SeqCst fence. A consumer
+/// that parks while the producer pushes is always woken (without that fence this model finds the
+/// lost wake-up); the items arrive once, in order, then the end. The producer hands the handle
+/// back through `join`, so only its wake-ups can rescue a parked consumer, not the completion's
+/// drain.
 #[test]
 fn a_single_emitter_wakes_a_fused_blocking_iterator_after_every_plain_push() {
     loom::model(|| {
@@ -363,8 +362,8 @@ fn a_single_emitter_wakes_a_fused_blocking_iterator_after_every_plain_push() {
 }
 
 /// A `SingleEmitter` meeting a full ring (capacity 1, prefetch 1): it waits a moment for room
-/// (`Shared::room_soon`), then drains on its own thread against the demand or waits for the room
-/// the consumer's pull frees. Nothing is lost or doubled, and neither side is left parked.
+/// (`Shared::room_soon`; under loom one yield), then drains on its own thread against the demand
+/// or waits for the room the consumer's pull frees. Nothing is lost or doubled, and neither side is left parked.
 #[test]
 fn a_single_emitter_meeting_a_full_ring_waits_or_drains_and_loses_nothing() {
     loom::model(|| {

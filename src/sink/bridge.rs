@@ -62,21 +62,18 @@ impl PullWaker for Wake {
 
     #[inline]
     fn wake_after_store(&self) {
-        self.0.parker.notify_after_store();
+        self.0.parker.notify();
     }
 }
 
 impl Shared {
-    /// `parker` is [`Parker::asymmetric`] for a thread that blocks (it parks rarely compared to
-    /// how often items come, so it pays the barrier for a single producer), [`Parker::new`] for a
-    /// task (it registers its waker on every `Pending`).
-    fn new(parker: Parker) -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Shared {
             subscription: Mutex::new(None),
             dropped: AtomicBool::new(false),
             terminal: Mutex::new(None),
             finished: AtomicBool::new(false),
-            parker,
+            parker: Parker::new(),
             pull: Mutex::new(None),
             fused: AtomicBool::new(false),
         })
@@ -228,13 +225,13 @@ enum Next<T> {
 }
 
 impl<T: Send + 'static> ConsumerEnd<T> {
-    fn subscribe<P>(publisher: &P, prefetch: usize, parker: Parker) -> Self
+    fn subscribe<P>(publisher: &P, prefetch: usize) -> Self
     where
         P: Publisher<Item = T>,
     {
         assert!(prefetch > 0, "prefetch must be at least 1");
         let (producer, consumer) = spsc::channel(prefetch);
-        let shared = Shared::new(parker);
+        let shared = Shared::new();
         let end = ConsumerEnd {
             consumer,
             shared: shared.clone(),
@@ -345,7 +342,7 @@ pub struct BlockingIter<T> {
 impl<T: Send + 'static> BlockingIter<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         BlockingIter {
-            end: ConsumerEnd::subscribe(publisher, prefetch, Parker::asymmetric()),
+            end: ConsumerEnd::subscribe(publisher, prefetch),
         }
     }
 }
@@ -403,7 +400,7 @@ pub struct FluxStream<T> {
 impl<T: Send + 'static> FluxStream<T> {
     pub(crate) fn new<P: Publisher<Item = T>>(publisher: &P, prefetch: usize) -> Self {
         FluxStream {
-            end: ConsumerEnd::subscribe(publisher, prefetch, Parker::new()),
+            end: ConsumerEnd::subscribe(publisher, prefetch),
         }
     }
 }
