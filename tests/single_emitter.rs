@@ -24,13 +24,13 @@ use backflow::source::{Emitter, SingleEmitter};
 const A_WHILE: Duration = Duration::from_millis(30);
 
 /// `base` scaled by `BACKFLOW_STRESS_SCALE` (scripts/miri and scripts/tsan shrink the runs),
-/// at least 50.
+/// at least 8.
 fn scaled(base: u64) -> u64 {
     let scale = std::env::var("BACKFLOW_STRESS_SCALE")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(1.0);
-    ((base as f64 * scale) as u64).max(50)
+    ((base as f64 * scale) as u64).max(8)
 }
 
 fn single<T: Send + 'static>(emitter: Emitter<T>) -> SingleEmitter<T> {
@@ -117,6 +117,16 @@ fn a_fused_blocking_iterator_gets_every_item_once_in_order() {
         );
         producer.join().unwrap();
     }
+}
+
+#[test]
+fn a_few_items_cross_threads_to_a_fused_iterator() {
+    // The small threaded case scripts/miri runs (the one above spins too long under Miri).
+    let n = scaled(2_000);
+    let (emitter, flux) = backflow::emitter::<u64>(2);
+    let producer = produce(single(emitter), n);
+    assert_in_order(flux.into_blocking_iter_with(1).map(Result::unwrap), n);
+    producer.join().unwrap();
 }
 
 #[test]

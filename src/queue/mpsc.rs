@@ -152,6 +152,20 @@ impl<T> Ring<T> {
         }
     }
 
+    /// The position `depth - 1` places after `position` (`depth` clamped to `1..=capacity`),
+    /// across a lap if need be: the slot a look `depth` items deep reads.
+    #[inline(always)]
+    fn ahead(&self, position: usize, depth: usize) -> usize {
+        let k = depth.clamp(1, self.capacity) - 1;
+        let index = (position & (self.one_lap - 1)) + k;
+        let lap = position & !(self.one_lap - 1);
+        if index < self.capacity {
+            lap + index
+        } else {
+            lap.wrapping_add(self.one_lap) + (index - self.capacity)
+        }
+    }
+
     /// Positions claimed from `head` (the consumer's own, exact) up to the tail: one tail load.
     fn claimed_from(&self, head: usize) -> usize {
         let tail = self.tail.load(Ordering::Acquire);
@@ -319,15 +333,7 @@ impl<T> Producer<T> {
     #[inline]
     pub(crate) fn looks_free(&self, depth: usize) -> bool {
         let ring = &*self.ring;
-        let tail = ring.tail.load(Ordering::Relaxed);
-        let k = depth.clamp(1, ring.capacity) - 1;
-        let index = (tail & (ring.one_lap - 1)) + k;
-        let lap = tail & !(ring.one_lap - 1);
-        let position = if index < ring.capacity {
-            lap + index
-        } else {
-            lap.wrapping_add(ring.one_lap) + (index - ring.capacity)
-        };
+        let position = ring.ahead(ring.tail.load(Ordering::Relaxed), depth);
         ring.slot(position).stamp.load(Ordering::Relaxed) == position
     }
 
@@ -371,15 +377,7 @@ impl<T> Producer<T> {
     #[inline]
     pub(crate) fn looks_written(&self, depth: usize) -> bool {
         let ring = &*self.ring;
-        let head = ring.head.load(Ordering::Acquire);
-        let k = depth.clamp(1, ring.capacity) - 1;
-        let index = (head & (ring.one_lap - 1)) + k;
-        let lap = head & !(ring.one_lap - 1);
-        let position = if index < ring.capacity {
-            lap + index
-        } else {
-            lap.wrapping_add(ring.one_lap) + (index - ring.capacity)
-        };
+        let position = ring.ahead(ring.head.load(Ordering::Acquire), depth);
         ring.slot(position).stamp.load(Ordering::Acquire) == position.wrapping_add(1)
     }
 }
@@ -515,6 +513,53 @@ mod tests {
             }
             assert_eq!(consumer.pop(), None);
         }
+    }
+
+    #[test]
+    fn looks_free_counts_room_ahead_of_the_tail_across_a_lap() {
+        let (producer, mut consumer) = channel(5);
+        assert!(producer.looks_free(1) && producer.looks_free(5));
+        for i in 0..5 {
+            producer.push(i).unwrap();
+        }
+        // Full: not even the tail's own slot is free.
+        assert!(!producer.looks_free(1));
+        assert_eq!((consumer.pop(), consumer.pop()), (Some(0), Some(1)));
+        // Tail at index 0 of the next lap: two slots free (indexes 0 and 1), not three.
+        assert!(producer.looks_free(2) && !producer.looks_free(3));
+        producer.push(5).unwrap();
+        assert!(producer.looks_free(1) && !producer.looks_free(2));
+        // Deeper than the ring: clamped to its capacity.
+        assert!(!producer.looks_free(64));
+        while consumer.pop().is_some() {}
+        assert!(producer.looks_free(64));
+    }
+
+    #[test]
+    fn push_single_fills_claims_and_hands_back_when_full() {
+        let (producer, mut consumer) = channel(3);
+        for round in 0..4u32 {
+            for i in 0..3 {
+                // SAFETY: this test's only producer, on this thread.
+                unsafe { producer.push_single(round * 10 + i) }.unwrap();
+            }
+            assert_eq!(producer.len(), 3);
+            // SAFETY: as above.
+            let full = unsafe { producer.push_single(99) }.unwrap_err();
+            assert_eq!(full.into_inner(), 99);
+            assert!(consumer.is_claimed());
+            let got: Vec<u32> = std::iter::from_fn(|| consumer.pop()).collect();
+            assert_eq!(got, [round * 10, round * 10 + 1, round * 10 + 2]);
+            assert!(!consumer.is_claimed());
+        }
+        // Mixed with the CAS push on the same thread: one sequence of positions.
+        // SAFETY: as above.
+        unsafe { producer.push_single(1) }.unwrap();
+        producer.push(2).unwrap();
+        // SAFETY: as above.
+        unsafe { producer.push_single(3) }.unwrap();
+        let got: Vec<u32> = std::iter::from_fn(|| consumer.pop()).collect();
+        assert_eq!(got, [1, 2, 3]);
     }
 
     #[test]
