@@ -135,6 +135,11 @@
 //! assert_eq!(flux.collect().unwrap(), [3, 4]);
 //! ```
 //!
+//! A stream fed by one producer thread can turn its only handle into a
+//! [`SingleEmitter`](crate::SingleEmitter) with [`Emitter::into_single`](crate::Emitter::into_single):
+//! the same methods and outcomes, and a faster hand-off to a blocking iterator or a stream (no
+//! read-modify-write per item). It is `Send` but not `Clone` or `Sync`.
+//!
 //! The demo `cargo run --release --example producer_consumer` runs every strategy against the
 //! same overload (a producer twice as fast as its consumer) and prints what each one delivered,
 //! refused, dropped and held, with a chart in `target/producer_consumer.svg`.
