@@ -551,12 +551,12 @@ impl<T: Send + 'static> Emitter<T> {
 /// `Sync`: no other handle exists while it does, so no other thread pushes at the same time.
 ///
 /// That buys speed where the consumer is pull-fused (read through
-/// [`into_blocking_iter`](crate::Flux::into_blocking_iter) or
-/// [`into_stream`](crate::Flux::into_stream), see the [module docs](crate::source::emitter)):
-/// an offer claims its ring slot with a plain store instead of a compare-and-swap, and a
-/// producer that finds the ring full waits a moment for room rather than run the consumer's
-/// drain on its own thread. Behind other consumers (`publish_on`, a plain subscriber) it
-/// behaves as an `Emitter`. `cargo bench --bench emitter` times it against the shared
+/// [`into_blocking_iter`](crate::Flux::into_blocking_iter),
+/// [`into_stream`](crate::Flux::into_stream) or `publish_on`, see the
+/// [module docs](crate::source::emitter)): an offer claims its ring slot with a plain store
+/// instead of a compare-and-swap, then fences before it looks whether the consumer sleeps, and
+/// a producer that finds the ring full waits a moment for room rather than run the consumer's
+/// drain on its own thread. Behind a plain subscriber it behaves as an `Emitter`. `cargo bench --bench emitter` times it against the shared
 /// `Emitter`, crossbeam-channel and the Disruptor's single-producer ring.
 ///
 /// ```
@@ -586,7 +586,7 @@ impl<T: Send + 'static> SingleEmitter<T> {
     /// As [`Emitter::try_emit`]: [`EmitError::Full`] (with `retry_after`) or
     /// [`EmitError::Closed`].
     pub fn try_emit(&self, item: T) -> Result<(), EmitError<T>> {
-        self.emitter.shared.offer_single(item, Wait::Never)
+        self.offer(item, Wait::Never)
     }
 
     /// As [`Emitter::emit_timeout`]: waits up to `timeout` for room.
@@ -597,9 +597,7 @@ impl<T: Send + 'static> SingleEmitter<T> {
     /// [`EmitError::Full`] under [`Overflow::Error`].
     pub fn emit_timeout(&self, item: T, timeout: Duration) -> Result<(), EmitError<T>> {
         let deadline = std::time::Instant::now().checked_add(timeout);
-        self.emitter
-            .shared
-            .offer_single(item, Wait::Until(deadline))
+        self.offer(item, Wait::Until(deadline))
     }
 
     /// As [`Emitter::emit`]: waits as long as it takes for room (same deadlock caveats).
@@ -609,7 +607,16 @@ impl<T: Send + 'static> SingleEmitter<T> {
     /// As [`Emitter::emit`]: [`EmitError::Closed`], or [`EmitError::Full`] under
     /// [`Overflow::Error`].
     pub fn emit(&self, item: T) -> Result<(), EmitError<T>> {
-        self.emitter.shared.offer_single(item, Wait::Forever)
+        self.offer(item, Wait::Forever)
+    }
+
+    #[inline]
+    fn offer(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+        // SAFETY: this is the only producer handle (`into_single` saw no other live one, it
+        // cannot be cloned, and no other kind of handle pushes) and it is `!Sync`, so no other
+        // push runs now; earlier pushes were this thread's, happened-before it was sent here, or
+        // were by clones whose drop `into_single` synchronised with.
+        unsafe { self.emitter.shared.offer_single(item, wait) }
     }
 
     /// As [`Emitter::complete`].
@@ -1696,39 +1703,50 @@ impl<T: Send + 'static> Shared<T> {
     /// [`offer`](Self::offer) from a [`SingleEmitter`]: to a fused consumer with room in the ring,
     /// the claim is a plain store and the waker puts in the barrier; everything else goes the
     /// shared way.
+    ///
+    /// # Safety
+    ///
+    /// Only the emitter's `SingleEmitter` calls this: no other push into `inlet` runs at the same
+    /// time, and every earlier one happened-before (`mpsc::Producer::push_single`).
     #[inline]
-    fn offer_single(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
+    unsafe fn offer_single(&self, item: T, wait: Wait) -> Result<(), EmitError<T>> {
         if !self.flags.fused.load(Ordering::Acquire)
             || self.flags.closed.load(Ordering::Acquire)
             || self.flags.spilled.load(Ordering::Acquire) != 0
         {
             return self.offer(item, wait);
         }
-        // SAFETY: a `SingleEmitter` is the only producer handle (`into_single` saw no other
-        // live one, it cannot be cloned, and no other kind of handle pushes), and it is `!Sync`,
-        // so no other push runs now; earlier pushes were this thread's, or happened-before it
-        // was sent here, or were by clones whose drop `into_single` synchronised with.
-        let item = match unsafe { self.inlet.push_single(item) } {
-            Ok(()) => {
-                self.wake_puller_after_store();
-                return Ok(());
-            }
-            Err(full) => full.into_inner(),
+        // SAFETY: this function's contract, passed on.
+        let mut item = match unsafe { self.push_single_and_wake(item) } {
+            Ok(()) => return Ok(()),
+            Err(item) => item,
         };
-        let item = if self.room_soon(wait) {
+        if self.room_soon(wait) {
             // SAFETY: as above.
-            match unsafe { self.inlet.push_single(item) } {
-                Ok(()) => {
-                    self.wake_puller_after_store();
-                    return Ok(());
-                }
-                Err(full) => full.into_inner(),
-            }
-        } else {
-            item
-        };
+            item = match unsafe { self.push_single_and_wake(item) } {
+                Ok(()) => return Ok(()),
+                Err(item) => item,
+            };
+        }
         self.drain();
         self.push(item, wait)
+    }
+
+    /// The plain-store claim, then the wake-up check; `Err(item)` when the ring is full.
+    ///
+    /// # Safety
+    ///
+    /// As [`offer_single`](Self::offer_single).
+    #[inline]
+    unsafe fn push_single_and_wake(&self, item: T) -> Result<(), T> {
+        // SAFETY: the caller's contract, which is `push_single`'s.
+        match unsafe { self.inlet.push_single(item) } {
+            Ok(()) => {
+                self.wake_puller_after_store();
+                Ok(())
+            }
+            Err(full) => Err(full.into_inner()),
+        }
     }
 
     /// A fused consumer drains for itself: when the ring is full and this offer may wait for
